@@ -1,0 +1,24 @@
+# The two commands a newcomer needs: `make preview` and `make test`. Each sets up .venv itself.
+STACK ?= dev
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: preview test serve bench demo-model clean
+
+$(STAMP): requirements.txt requirements-dev.txt serving_app/requirements.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $(STAMP)
+
+## The offline plan: runs the real __main__.py against Pulumi's mock engine (no CLI, no AWS).
+preview: $(STAMP)
+	$(PY) -m mlserve.plan --stack $(STACK)
+
+## The whole test suite (CI calls exactly this).
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 tests
+
+clean:
+	rm -rf $(VENV) build .pytest_cache
