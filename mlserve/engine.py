@@ -1,0 +1,232 @@
+"""The offline engine: runs a Pulumi program in-process against Pulumi's own mock monitor.
+
+`make preview` and the tests both go through `run_program`, so what the plan prints and
+what the tests assert come from the same run of the same `__main__.py` that `pulumi up`
+executes. Nothing here talks to AWS, Kubernetes or the Pulumi CLI.
+
+Every registration is recorded with its type, name, inputs (camelCase keys, numbers as
+floats: that is how the engine serialises them), parent and provider. Outputs the real
+provider would compute (ARNs, endpoints, OIDC issuers) are faked in `_fake_outputs` so
+programs that read them keep flowing; see
+https://www.pulumi.com/docs/iac/guides/testing/unit/ for the mechanism.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+FAKE_ACCOUNT_ID = "123456789012"
+PROJECT = "mlserve"
+
+
+@dataclass
+class RecordedResource:
+    """One resource the program registered."""
+
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    parent: str  # the parent's URN ("" for the stack's direct children)
+    provider: str  # "urn::id" of the explicit provider, "" for the default one
+    custom: bool
+    id: str
+
+    @property
+    def package(self) -> str:
+        """The provider package: "aws", "kubernetes", "mlserve" (components) ..."""
+        return self.type.split(":", 1)[0]
+
+
+@dataclass
+class Plan:
+    """What a program run declared, in registration order."""
+
+    stack: str
+    resources: list[RecordedResource] = field(default_factory=list)
+    exports: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_token: str) -> list[RecordedResource]:
+        """All resources of one type token, e.g. "aws:eks/nodeGroup:NodeGroup"."""
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str, name: str | None = None) -> RecordedResource:
+        """The single resource of a type (and name); fails loudly when there is not exactly one."""
+        found = [r for r in self.of_type(type_token) if name is None or r.name == name]
+        if len(found) != 1:
+            names = [r.name for r in self.of_type(type_token)]
+            raise LookupError(f"expected one {type_token} named {name!r}, found {len(found)} among {names}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> RecordedResource:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def children(self, parent_urn: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.parent == parent_urn]
+
+
+class _RecordingMocks(pulumi_mocks.Mocks):
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+        resource_id = args.resource_id or f"{args.name}-id"
+        return resource_id, _fake_outputs(args.typ, args.name, dict(args.inputs), self.region)
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": FAKE_ACCOUNT_ID, "arn": f"arn:aws:iam::{FAKE_ACCOUNT_ID}:user/offline",
+                    "userId": "OFFLINE", "id": FAKE_ACCOUNT_ID}, None
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region}, None
+        # An unfaked call would resolve to empty values and hide a broken plan: refuse it.
+        raise NotImplementedError(
+            f"the offline engine has no fake for data source {args.token}; add one to mlserve/engine.py"
+        )
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Pulumi's MockMonitor, plus the parent and provider of each registration."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks, plan: Plan) -> None:
+        super().__init__(mocks)
+        self.plan = plan
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            state = self.resources[response.urn].state
+            inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+            self.plan.resources.append(
+                RecordedResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    inputs=_plain(inputs),
+                    outputs=_plain(state),
+                    parent="" if "::pulumi:pulumi:Stack::" in request.parent else request.parent,
+                    provider=request.provider,
+                    custom=bool(request.custom),
+                    id=response.id,
+                )
+            )
+        return response
+
+
+def _plain(value: Any) -> Any:
+    """Drop the engine's secret/unknown wrappers so plans compare and serialise as plain data."""
+    if isinstance(value, dict):
+        if value.get("4dabf18193072939515e22adb298388d") == "1b47061264138c4ac30d75fd1eb44270":
+            return _plain(value.get("value"))
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, pulumi.Resource):
+        return f"<resource {type(value).__name__}>"
+    return value
+
+
+def _fake_outputs(type_token: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    """What AWS would report back for a new resource, as far as this program reads it."""
+    state = dict(inputs)
+    package, module_and_type = type_token.split(":", 1)[0], type_token.split(":", 1)[-1]
+    if package != "aws":
+        return state
+    service = module_and_type.split("/", 1)[0]
+    physical = inputs.get("name") or inputs.get("namePrefix") or name
+    state.setdefault("arn", f"arn:aws:{service}:{region}:{FAKE_ACCOUNT_ID}:{physical}")
+    state.setdefault("tagsAll", inputs.get("tags", {}))
+    if type_token == "aws:eks/cluster:Cluster":
+        state.setdefault("name", physical)
+        state.update(
+            endpoint=f"https://{physical}.gr7.{region}.eks.amazonaws.com",
+            certificateAuthority={"data": "Y2VydGlmaWNhdGU="},
+            identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/OFFLINE{physical.upper()}"}]}],
+            vpcConfig={**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{physical}-cluster"},
+            status="ACTIVE",
+        )
+    elif type_token == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        state["arn"] = f"arn:aws:iam::{FAKE_ACCOUNT_ID}:oidc-provider/{str(inputs.get('url', '')).removeprefix('https://')}"
+    elif type_token in ("aws:iam/role:Role", "aws:iam/policy:Policy"):
+        kind = type_token.rsplit(":", 1)[-1].lower()
+        state.setdefault("name", physical)
+        state["arn"] = f"arn:aws:iam::{FAKE_ACCOUNT_ID}:{kind}/{physical}"
+    elif type_token == "aws:kms/key:Key":
+        state.update(keyId=f"{name}-key-id", arn=f"arn:aws:kms:{region}:{FAKE_ACCOUNT_ID}:key/{name}-key-id")
+    elif type_token == "aws:ecr/repository:Repository":
+        state.setdefault("name", physical)
+        state["repositoryUrl"] = f"{FAKE_ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{physical}"
+        state["registryId"] = FAKE_ACCOUNT_ID
+    elif type_token == "aws:ec2/vpc:Vpc":
+        state.setdefault("defaultSecurityGroupId", f"sg-{name}-default")
+        state.setdefault("mainRouteTableId", f"rtb-{name}-main")
+    elif type_token == "aws:cloudwatch/logGroup:LogGroup":
+        state.setdefault("name", physical)
+    elif type_token in ("aws:eks/nodeGroup:NodeGroup", "aws:ec2/launchTemplate:LaunchTemplate"):
+        state.setdefault("latestVersion", 1)
+        state.setdefault("resources", [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}])
+    return state
+
+
+def stack_config(stack_file: Path) -> dict[str, str]:
+    """A stack file's `config:` block as the Pulumi CLI hands it to a program:
+    every value a string, structured values as JSON."""
+    import yaml
+
+    document = yaml.safe_load(stack_file.read_text()) or {}
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{stack_file.name}: 'config' must be a mapping")
+    return {key: _config_string(value) for key, value in config.items()}
+
+
+def _config_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def run(
+    program: Callable[[], None],
+    *,
+    stack: str,
+    config: dict[str, str],
+    preview: bool = False,
+) -> Plan:
+    """Run `program` (a callable that declares resources) against the mock engine."""
+    plan = Plan(stack=stack)
+    region = config.get("mlserve:region") or config.get("aws:region") or "us-east-1"
+    pulumi_settings.reset_options(project=PROJECT, stack=stack, preview=preview)
+    pulumi.runtime.set_all_config(dict(config), [])
+    monitor = _RecordingMonitor(_RecordingMocks(region), plan)
+    pulumi.runtime.set_mocks(_RecordingMocks(region), project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    root = pulumi_settings.get_root_resource()
+
+    _sync_await(run_pulumi_func(program))
+    plan.exports = {key: _resolve(value) for key, value in getattr(root, "outputs", {}).items()}
+    return plan
+
+
+def _resolve(value: Any) -> Any:
+    output = pulumi.Output.from_input(value)
+    return _plain(_sync_await(output.future()))
+
+
+def run_program(program_path: Path, *, stack: str, config: dict[str, str], preview: bool = False) -> Plan:
+    """Run a Pulumi program file (the real `__main__.py`) against the mock engine."""
+    return run(lambda: runpy.run_path(str(program_path), run_name="__main__"), stack=stack, config=config, preview=preview)

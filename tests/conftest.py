@@ -1,0 +1,26 @@
+"""Shared fixtures. Pulumi programs run through `mlserve.engine`, the same offline engine
+`make preview` uses, so the tests and the printed plan cannot drift apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from mlserve import engine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def run_pulumi() -> Callable[..., engine.Plan]:
+    """Run a callable that declares resources (e.g. builds one component) under the mock
+    engine and return the recorded `Plan`. Keyword `stack` (default "dev") and `config`
+    (a dict of "ns:key" -> string) are passed through."""
+
+    def _run(program: Callable[[], None], *, stack: str = "dev", config: dict[str, str] | None = None,
+             preview: bool = False) -> engine.Plan:
+        return engine.run(program, stack=stack, config=dict(config or {"mlserve:region": "us-west-2"}), preview=preview)
+
+    return _run
