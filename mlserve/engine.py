@@ -224,6 +224,8 @@ def run(
 
 def _resolve(value: Any) -> Any:
     output = pulumi.Output.from_input(value)
+    if _sync_await(output.is_secret()):
+        return "[secret]"
     return _plain(_sync_await(output.future()))
 
 

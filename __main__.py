@@ -1,0 +1,45 @@
+"""mlserve: the Pulumi program. Loads the stack's settings, then wires the components.
+
+`pulumi up -s dev` runs this file; so does `make preview` (offline, under mocks). Settings are
+validated before any resource is declared, so a bad stack file creates nothing.
+"""
+
+import pulumi
+import pulumi_aws as aws
+
+from components.cluster import Cluster
+from components.network import Network
+from components.registry import Registry
+from mlserve import settings as stack_settings
+from mlserve import stack_args
+
+settings = stack_settings.load()
+stack = pulumi.get_stack()
+
+# One explicit AWS provider: the region and the cost-allocation tags (default_tags reach every
+# taggable resource) come from the stack file, never from the caller's environment.
+aws_provider = aws.Provider(
+    "aws",
+    region=settings.region,
+    default_tags=aws.ProviderDefaultTagsArgs(tags=settings.tags.as_dict()),
+)
+aws_only = pulumi.ResourceOptions(providers=[aws_provider])
+
+registry = Registry("registry", stack_args.registry_args(settings, stack), opts=aws_only)
+pulumi.export("repository_url", registry.repository_url)
+
+network = Network("network", stack_args.network_args(settings, stack), opts=aws_only)
+pulumi.export("vpc_id", network.vpc_id)
+
+if "eks" in settings.targets:
+    cluster = Cluster(
+        "cluster",
+        stack_args.cluster_args(
+            settings, stack, vpc_id=network.vpc_id, private_subnet_ids=network.private_subnet_ids
+        ),
+        opts=aws_only,
+    )
+    pulumi.export("cluster_name", cluster.cluster_name)
+    pulumi.export("cluster_endpoint", cluster.endpoint)
+    pulumi.export("oidc_provider_arn", cluster.oidc_provider_arn)
+    pulumi.export("kubeconfig", cluster.kubeconfig)

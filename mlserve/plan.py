@@ -1,0 +1,136 @@
+"""`make preview`: what `pulumi preview` would create, with no CLI, no AWS and no network.
+
+Runs the real `__main__.py` for a stack in-process against the offline engine with the
+stack file's config, prints a tree of every resource with a few key settings and the
+totals, and writes the whole plan as JSON (for PR comments, policy checks, cost).
+A settings error prints the loader's message and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from mlserve import engine
+from mlserve.settings import SettingsError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Per type, the input paths worth a reviewer's glance (dotted, camelCase as recorded).
+KEY_SETTINGS: dict[str, tuple[str, ...]] = {
+    "pulumi:providers:aws": ("region",),
+    "aws:ec2/vpc:Vpc": ("cidrBlock",),
+    "aws:ec2/subnet:Subnet": ("availabilityZone", "cidrBlock", "mapPublicIpOnLaunch"),
+    "aws:ec2/natGateway:NatGateway": ("connectivityType",),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("serviceName", "vpcEndpointType", "privateDnsEnabled"),
+    "aws:ec2/flowLog:FlowLog": ("trafficType", "logDestinationType"),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("metadataOptions.httpTokens", "metadataOptions.httpPutResponseHopLimit"),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
+    "aws:kms/key:Key": ("enableKeyRotation", "deletionWindowInDays"),
+    "aws:ecr/repository:Repository": ("name", "imageTagMutability", "imageScanningConfiguration.scanOnPush", "forceDelete"),
+    "aws:eks/cluster:Cluster": (
+        "name", "version", "vpcConfig.endpointPublicAccess", "vpcConfig.publicAccessCidrs",
+        "accessConfig.authenticationMode", "enabledClusterLogTypes", "deletionProtection",
+    ),
+    "aws:eks/nodeGroup:NodeGroup": ("amiType", "capacityType", "instanceTypes", "scalingConfig"),
+    "aws:eks/addon:Addon": ("addonName", "addonVersion"),
+    "kubernetes:helm.sh/v3:Release": ("chart", "version", "namespace"),
+}
+
+
+def _get(data: dict[str, Any], dotted: str) -> Any:
+    value: Any = data
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_show(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def render_tree(plan: engine.Plan) -> list[str]:
+    """One line per resource, children indented under their component."""
+    lines: list[str] = []
+
+    def walk(parent: str, depth: int) -> None:
+        for resource in plan.children(parent):
+            keys = KEY_SETTINGS.get(resource.type, ())
+            settings = [f"{k.rsplit('.', 1)[-1]}={_show(v)}" for k in keys if (v := _get(resource.inputs, k)) is not None]
+            lines.append(f"{'  ' * depth}+ {resource.type}  {resource.name}" + (f"  ({', '.join(settings)})" if settings else ""))
+            walk(resource.urn, depth + 1)
+
+    walk("", 0)
+    return lines
+
+
+def summary(plan: engine.Plan) -> dict[str, int]:
+    counts = Counter("component" if not r.custom else r.package for r in plan.resources)
+    return {"total": len(plan.resources), **dict(sorted(counts.items()))}
+
+
+def to_json(plan: engine.Plan) -> dict[str, Any]:
+    return {
+        "stack": plan.stack,
+        "summary": summary(plan),
+        "resources": [
+            {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "provider": r.provider,
+             "custom": r.custom, "inputs": r.inputs}
+            for r in plan.resources
+        ],
+        "exports": plan.exports,
+    }
+
+
+def build(stack: str, program: Path = ROOT / "__main__.py") -> engine.Plan:
+    """Run the program for `stack` with its stack file's config (raises SettingsError)."""
+    stack_file = program.parent / f"Pulumi.{stack}.yaml"
+    if not stack_file.exists():
+        raise FileNotFoundError(f"no stack file {stack_file.name}; stacks here: "
+                                f"{sorted(p.name for p in program.parent.glob('Pulumi.*.yaml'))}")
+    return engine.run_program(program, stack=stack, config=engine.stack_config(stack_file))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", default="dev")
+    parser.add_argument("--json-out", type=Path, help="default: build/plan-<stack>.json")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    try:
+        plan = build(args.stack)
+    except (SettingsError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - started
+
+    print(f"Offline plan for stack '{args.stack}' (the real __main__.py under Pulumi mocks; no cloud calls)\n")
+    print("\n".join(render_tree(plan)))
+    counts = summary(plan)
+    detail = ", ".join(f"{n} {kind}" for kind, n in counts.items() if kind != "total")
+    print(f"\n{counts['total']} resources to create ({detail}) in {elapsed:.1f}s")
+    print("Outputs: " + ", ".join(sorted(plan.exports)))
+
+    out = args.json_out or ROOT / "build" / f"plan-{args.stack}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(to_json(plan), indent=2, sort_keys=True, default=str))
+    print(f"Plan written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

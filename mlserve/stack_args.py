@@ -1,0 +1,92 @@
+"""Settings -> component Args: the pure translation `__main__.py` uses.
+
+Kept apart from `__main__.py` so it is tested without Pulumi and the program stays a screen
+long. Names derive from the stack so dev and prod never collide in one account.
+"""
+
+from __future__ import annotations
+
+from components.cluster import DEFAULT_ADDON_VERSIONS, ClusterArgs, NodePoolArgs, Taint
+from components.network import NetworkArgs
+from components.registry import RegistryArgs
+from mlserve.settings import GPU_TAINT_KEY, Settings
+
+# Settings use the Kubernetes spelling of taint effects and lower-case capacity types (what
+# users write in manifests); the EKS API wants its own enum spelling.
+_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+_CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT"}
+
+
+def name_prefix(stack: str) -> str:
+    """"mlserve-dev": the prefix of every physical name in a stack."""
+    return f"mlserve-{stack}"
+
+
+def cluster_name(stack: str) -> str:
+    return name_prefix(stack)
+
+
+def registry_args(settings: Settings, stack: str) -> RegistryArgs:
+    return RegistryArgs(
+        repository_name=f"{name_prefix(stack)}/serving-app",
+        force_delete=settings.registry.force_delete,
+        keep_release_tags=settings.registry.keep_release_tags,
+        untagged_expiry_days=settings.registry.untagged_expiry_days,
+    )
+
+
+def network_args(settings: Settings, stack: str) -> NetworkArgs:
+    return NetworkArgs(
+        region=settings.region,
+        vpc_cidr=settings.network.vpc_cidr,
+        availability_zones=tuple(settings.network.availability_zones),
+        nat_gateways=settings.network.nat_gateways,
+        cluster_name=cluster_name(stack),
+        flow_logs_retention_days=settings.network.flow_logs_retention_days,
+    )
+
+
+def addon_versions(settings: Settings) -> dict[str, str]:
+    """The pinned EKS add-on versions for the cluster's Kubernetes version, with the
+    stack's `cluster.addonVersions` overriding single entries."""
+    return {**DEFAULT_ADDON_VERSIONS[settings.cluster.kubernetes_version], **settings.cluster.addon_versions}
+
+
+def node_pool_args(settings: Settings) -> tuple[NodePoolArgs, ...]:
+    return tuple(
+        NodePoolArgs(
+            name=pool.name,
+            instance_types=tuple(pool.instance_types),
+            capacity_type=_CAPACITY_TYPES[pool.capacity_type],
+            min_size=pool.min_size,
+            desired_size=pool.desired_size,
+            max_size=pool.max_size,
+            disk_size_gib=pool.disk_gib,
+            gpu=pool.gpu,
+            labels=dict(pool.labels),
+            taints=tuple(Taint(key=t.key, value=t.value, effect=_TAINT_EFFECTS[t.effect]) for t in pool.taints),
+        )
+        for pool in settings.node_pools
+    )
+
+
+def cluster_args(settings: Settings, stack: str, *, vpc_id, private_subnet_ids) -> ClusterArgs:
+    cluster = settings.cluster
+    return ClusterArgs(
+        cluster_name=cluster_name(stack),
+        kubernetes_version=cluster.kubernetes_version,
+        vpc_id=vpc_id,
+        private_subnet_ids=private_subnet_ids,
+        endpoint_public_access=cluster.endpoint_public_access,
+        public_access_cidrs=tuple(cluster.public_access_cidrs),
+        log_types=tuple(cluster.log_types),
+        log_retention_days=cluster.log_retention_days,
+        deletion_protection=cluster.deletion_protection,
+        admin_role_arns=tuple(cluster.admin_role_arns),
+        node_pools=node_pool_args(settings),
+        addon_versions=addon_versions(settings),
+        tags=settings.tags.as_dict(),
+    )
+
+
+__all__ = ["GPU_TAINT_KEY", "addon_versions", "cluster_args", "cluster_name", "network_args", "node_pool_args", "registry_args"]
