@@ -1,0 +1,119 @@
+"""The load: request bodies, one wrk run, and the parsing of what wrk reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+LUA_SCRIPT = Path(__file__).with_name("post.lua")
+# post.lua's done() prints the exact figures on one line behind this marker.
+RESULT_MARKER = "BENCH_JSON "
+
+
+class LoadError(Exception):
+    """wrk is missing, failed, or printed no result line."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """One measured load shape."""
+
+    name: str
+    """Key in results.json, e.g. "single_row"."""
+    title: str
+    """One line for the report."""
+    rows_per_request: int
+    """Rows in each request's `instances`."""
+    distinct_bodies: int
+    """How many different bodies wrk cycles through, so the server sees distinct rows."""
+
+
+SCENARIOS = (
+    Scenario(name="single_row", title="single-row requests", rows_per_request=1, distinct_bodies=1024),
+    Scenario(name="batch_64", title="64-row requests", rows_per_request=64, distinct_bodies=128),
+)
+
+
+def write_bodies(path: Path, *, rows_per_request: int, count: int, n_features: int, seed: int = 0) -> list[dict]:
+    """Write `count` JSON bodies, one per line, of distinct seeded rows; return them.
+
+    Rows are standard normal, which is the scale of the demo model's training data
+    (sklearn's make_classification), so predictions are real, not one constant class.
+    """
+    rng = np.random.default_rng(seed)
+    rows = np.round(rng.standard_normal((count, rows_per_request, n_features)), 6)
+    bodies = [{"instances": batch.tolist()} for batch in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(body, separators=(",", ":")) + "\n" for body in bodies))
+    return bodies
+
+
+@dataclass(frozen=True, kw_only=True)
+class WrkResult:
+    """The figures of one wrk run. Latencies in milliseconds."""
+
+    requests: int
+    """Responses received, any status."""
+    duration_s: float
+    non_2xx: int
+    """Responses with a status outside 200..399 (wrk's "Non-2xx or 3xx responses")."""
+    socket_errors: dict[str, int]
+    """connect / read / write / timeout counts (wrk's "Socket errors")."""
+    latency_ms: dict[str, float]
+    """min, mean, max, p50, p90, p99, p999 over all responses."""
+
+    @property
+    def ok_per_s(self) -> float:
+        """Successful responses per second: wrk's own Requests/sec also counts the errors."""
+        return (self.requests - self.non_2xx) / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def failures(self) -> int:
+        """Non-2xx responses plus socket errors: every request that did not get an answer."""
+        return self.non_2xx + sum(self.socket_errors.values())
+
+
+def parse_wrk_output(stdout: str) -> WrkResult:
+    """Read the `BENCH_JSON {...}` line post.lua's done() prints."""
+    for line in stdout.splitlines():
+        if line.startswith(RESULT_MARKER):
+            raw = json.loads(line[len(RESULT_MARKER) :])
+            break
+    else:
+        raise LoadError("wrk printed no BENCH_JSON line (did post.lua's done() run?)")
+    errors = dict(raw["errors"])
+    return WrkResult(
+        requests=raw["requests"],
+        duration_s=raw["duration_us"] / 1e6,
+        non_2xx=errors.pop("status"),
+        socket_errors=errors,
+        latency_ms={key: value / 1000 for key, value in raw["latency_us"].items()},
+    )
+
+
+def wrk_command(
+    *, url: str, bodies: Path, duration_s: int, connections: int, cpu: int | None, timeout_s: int = 5
+) -> list[str]:
+    """The wrk command line: one thread, `connections` keep-alive connections, pinned to `cpu`."""
+    command = [
+        "wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", f"--timeout={timeout_s}s",
+        "-s", str(LUA_SCRIPT), url, "--", str(bodies),
+    ]  # fmt: skip
+    return (["taskset", "-c", str(cpu)] if cpu is not None else []) + command
+
+
+def run_wrk(command: list[str], *, duration_s: int) -> WrkResult:
+    """Run wrk, bounded in time, and parse its result."""
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + 30)
+    except FileNotFoundError as error:
+        raise LoadError(f"{error.filename} not found: install it (apt-get install -y wrk)") from error
+    except subprocess.TimeoutExpired as error:
+        raise LoadError(f"wrk ran past {duration_s + 30} s") from error
+    if completed.returncode != 0:
+        raise LoadError(f"wrk exited {completed.returncode}: {completed.stderr.strip() or completed.stdout.strip()}")
+    return parse_wrk_output(completed.stdout)
