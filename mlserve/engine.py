@@ -207,9 +207,12 @@ def run(
     stack: str,
     config: dict[str, str],
     preview: bool = False,
+    plan: Plan | None = None,
 ) -> Plan:
-    """Run `program` (a callable that declares resources) against the mock engine."""
-    plan = Plan(stack=stack)
+    """Run `program` (a callable that declares resources) against the mock engine.
+
+    Pass your own `plan` to inspect what was registered even when the program raises."""
+    plan = plan if plan is not None else Plan(stack=stack)
     region = config.get("mlserve:region") or config.get("aws:region") or "us-east-1"
     pulumi_settings.reset_options(project=PROJECT, stack=stack, preview=preview)
     pulumi.runtime.set_all_config(dict(config), [])
@@ -229,6 +232,8 @@ def _resolve(value: Any) -> Any:
     return _plain(_sync_await(output.future()))
 
 
-def run_program(program_path: Path, *, stack: str, config: dict[str, str], preview: bool = False) -> Plan:
+def run_program(program_path: Path, *, stack: str, config: dict[str, str], preview: bool = False,
+                plan: Plan | None = None) -> Plan:
     """Run a Pulumi program file (the real `__main__.py`) against the mock engine."""
-    return run(lambda: runpy.run_path(str(program_path), run_name="__main__"), stack=stack, config=config, preview=preview)
+    return run(lambda: runpy.run_path(str(program_path), run_name="__main__"), stack=stack, config=config,
+               preview=preview, plan=plan)
