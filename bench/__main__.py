@@ -237,6 +237,9 @@ def main() -> int:
     except ServerError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted; every server started was stopped", file=sys.stderr)
+        return 130
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     results_path = settings.out_dir / "results.json"
     results_path.write_text(json.dumps(results, indent=2) + "\n")
