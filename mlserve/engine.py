@@ -84,14 +84,14 @@ class _RecordingMocks(pulumi_mocks.Mocks):
         resource_id = args.resource_id or f"{args.name}-id"
         return resource_id, _fake_outputs(args.typ, args.name, dict(args.inputs), self.region)
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, None]:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": FAKE_ACCOUNT_ID, "arn": f"arn:aws:iam::{FAKE_ACCOUNT_ID}:user/offline",
-                    "userId": "OFFLINE", "id": FAKE_ACCOUNT_ID}, None
+                    "userId": "OFFLINE", "id": FAKE_ACCOUNT_ID}, []
         if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if args.token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region}, None
+            return {"name": self.region, "region": self.region, "id": self.region}, []
         # An unfaked call would resolve to empty values and hide a broken plan: refuse it.
         raise NotImplementedError(
             f"the offline engine has no fake for data source {args.token}; add one to mlserve/engine.py"

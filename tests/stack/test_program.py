@@ -116,3 +116,16 @@ def test_make_preview_fails_with_the_settings_error(monkeypatch, capsys):
 def test_make_preview_names_the_stacks_when_one_is_missing(capsys):
     assert plan_cli.main(["--stack", "staging"]) == 2
     assert "Pulumi.dev.yaml" in capsys.readouterr().err
+
+
+def test_engine_answers_the_data_sources_it_fakes_and_refuses_others(run_pulumi):
+    import pulumi
+    import pulumi_aws as aws
+
+    def program():
+        pulumi.export("account", aws.get_caller_identity_output().account_id)
+        pulumi.export("partition", aws.get_partition_output().partition)
+
+    assert run_pulumi(program).exports == {"account": engine.FAKE_ACCOUNT_ID, "partition": "aws"}
+    with pytest.raises(Exception, match="no fake for data source aws:ec2/getAmi:getAmi"):
+        run_pulumi(lambda: aws.ec2.get_ami_output(owners=["amazon"], most_recent=True))
