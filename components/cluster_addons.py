@@ -1,0 +1,424 @@
+"""The in-cluster add-ons a GPU serving cluster needs, each a pinned Helm release.
+
+- NVIDIA device plugin: advertises `nvidia.com/gpu` on GPU nodes so pods can request GPUs.
+  The EKS AL2023 NVIDIA AMIs ship the driver and container toolkit but not this plugin:
+  https://docs.aws.amazon.com/eks/latest/userguide/ml-eks-k8s-device-plugin.html
+- metrics-server: the resource metrics API behind `kubectl top` and every CPU/memory HPA.
+- cluster-autoscaler: grows and shrinks the node groups (including GPU pools from zero),
+  with its own IRSA role whose mutating rights are limited to this cluster's node groups.
+
+The Kubernetes and AWS providers come in through `opts`; children inherit them.
+Chart versions are pinned here; the default values.yaml of each pinned chart is vendored
+under tests/data/charts/ so a test proves every key we set exists in the chart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as kubernetes
+
+# --- Pinned charts -------------------------------------------------------------------------
+# Pinned exactly (never a range) so a plan is reproducible and a chart upgrade is a reviewed diff.
+
+# https://github.com/NVIDIA/k8s-device-plugin/tree/v0.18.2/deployments/helm/nvidia-device-plugin
+DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
+DEVICE_PLUGIN_CHART_VERSION = "0.18.2"
+DEVICE_PLUGIN_REPOSITORY = "https://nvidia.github.io/k8s-device-plugin"
+
+# https://github.com/kubernetes-sigs/metrics-server/tree/metrics-server-helm-chart-3.13.1/charts/metrics-server
+# (app version 0.8.1).
+METRICS_SERVER_CHART = "metrics-server"
+METRICS_SERVER_CHART_VERSION = "3.13.1"
+METRICS_SERVER_REPOSITORY = "https://kubernetes-sigs.github.io/metrics-server/"
+
+# https://github.com/kubernetes/autoscaler/tree/cluster-autoscaler-chart-9.59.0/cluster-autoscaler/charts/cluster-autoscaler
+# The chart's default image is v1.35.0; we override the tag per Kubernetes minor (below).
+AUTOSCALER_CHART = "cluster-autoscaler"
+AUTOSCALER_CHART_VERSION = "9.59.0"
+AUTOSCALER_REPOSITORY = "https://kubernetes.github.io/autoscaler"
+
+# Cluster-autoscaler is released per Kubernetes minor and only tested against that minor:
+# "use the Cluster Autoscaler version that matches your cluster's Kubernetes minor".
+# https://github.com/kubernetes/autoscaler/tree/master/cluster-autoscaler#releases
+# Latest patch of each minor (tags cluster-autoscaler-<x.y.z> in kubernetes/autoscaler).
+AUTOSCALER_IMAGE_TAGS: dict[str, str] = {
+    "1.31": "v1.31.5",
+    "1.32": "v1.32.7",
+    "1.33": "v1.33.6",
+    "1.34": "v1.34.5",
+    "1.35": "v1.35.2",
+    "1.36": "v1.36.1",
+}
+
+# Namespaces and names the IRSA trust policy and the operators' kubectl commands rely on.
+DEVICE_PLUGIN_NAMESPACE = "nvidia-device-plugin"  # the namespace NVIDIA's install guide uses
+SYSTEM_NAMESPACE = "kube-system"
+AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+
+# Tag keys EKS managed node groups put on their Auto Scaling groups, value "owned" for the
+# cluster tag: https://docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html
+AUTOSCALER_ENABLED_TAG = "k8s.io/cluster-autoscaler/enabled"
+
+
+def autoscaler_cluster_tag(cluster_name: str) -> str:
+    """The ASG tag key naming the cluster an Auto Scaling group belongs to."""
+    return f"k8s.io/cluster-autoscaler/{cluster_name}"
+
+
+def autoscaler_image_tag(kubernetes_version: str) -> str:
+    """The cluster-autoscaler image tag for a Kubernetes minor ("1.34" -> "v1.34.5").
+
+    Raises ValueError naming the version when the table has no entry: running an autoscaler
+    built for another minor is unsupported and fails in ways a plan cannot show.
+    """
+    try:
+        return AUTOSCALER_IMAGE_TAGS[kubernetes_version]
+    except KeyError:
+        raise ValueError(
+            f"no cluster-autoscaler image pinned for Kubernetes {kubernetes_version!r}; "
+            f"known minors: {', '.join(AUTOSCALER_IMAGE_TAGS)} (add it to AUTOSCALER_IMAGE_TAGS)"
+        ) from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterAddonsArgs:
+    """What the add-ons need to know about the cluster they run in."""
+
+    cluster_name: pulumi.Input[str]
+    """EKS cluster name. Names the ASG tags the autoscaler discovers and is allowed to scale."""
+
+    region: str
+    """AWS region of the cluster, e.g. "us-west-2" (the autoscaler's `awsRegion`)."""
+
+    kubernetes_version: str
+    """Kubernetes minor of the cluster, e.g. "1.34". Picks the cluster-autoscaler image; must be a
+    key of AUTOSCALER_IMAGE_TAGS."""
+
+    oidc_provider_arn: pulumi.Input[str]
+    """ARN of the cluster's IAM OIDC provider; the autoscaler's IRSA role trusts it."""
+
+    oidc_issuer: pulumi.Input[str]
+    """The cluster's OIDC issuer without "https://", e.g. "oidc.eks.us-west-2.amazonaws.com/id/ABC".
+    Prefixes the `:sub` and `:aud` condition keys of the trust policy."""
+
+    gpu_node_selector: Mapping[str, str] = field(default_factory=lambda: {"nvidia.com/gpu.present": "true"})
+    """Default {"nvidia.com/gpu.present": "true"}. Labels every GPU node carries (set by the GPU node
+    pool); the device plugin runs only on nodes with all of them. Must not be empty."""
+
+    gpu_taint_key: str = "nvidia.com/gpu"
+    """Default "nvidia.com/gpu". Key of the NoSchedule taint on GPU nodes; the device plugin
+    tolerates exactly this key (any value)."""
+
+    def __post_init__(self) -> None:
+        autoscaler_image_tag(self.kubernetes_version)  # raises for an unknown minor
+        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", self.region):
+            raise ValueError(f"region {self.region!r} is not an AWS region such as 'us-west-2'")
+        if not self.gpu_node_selector:
+            # An empty selector would put the device plugin on every node, CPU nodes included.
+            raise ValueError("gpu_node_selector must name at least one label that only GPU nodes carry")
+        if not self.gpu_taint_key:
+            raise ValueError("gpu_taint_key must not be empty (an empty key tolerates every taint)")
+        if isinstance(self.oidc_issuer, str) and "://" in self.oidc_issuer:
+            raise ValueError(f"oidc_issuer must not carry a scheme, got {self.oidc_issuer!r} (drop 'https://')")
+
+
+# --- Pure decisions: values and IAM documents ---------------------------------------------
+
+
+def device_plugin_values(*, gpu_node_selector: Mapping[str, str], gpu_taint_key: str) -> dict[str, Any]:
+    """Helm values for the NVIDIA device plugin: on GPU nodes only, tolerating only the GPU taint."""
+    return {
+        "nodeSelector": dict(gpu_node_selector),
+        # The chart's default affinity requires labels set by Node Feature Discovery (which we do
+        # not run) or nvidia.com/gpu.present. Replace it with one term over our GPU labels so the
+        # affinity and the nodeSelector say the same thing and neither depends on NFD. Helm replaces
+        # lists, so the chart's three default terms are gone, not merged.
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": key, "operator": "In", "values": [value]}
+                                for key, value in sorted(gpu_node_selector.items())
+                            ]
+                        }
+                    ]
+                }
+            }
+        },
+        # Only the GPU taint, whatever its value. The chart's default also tolerates
+        # CriticalAddonsOnly, which would let the plugin onto nodes reserved for system pods.
+        "tolerations": [{"key": gpu_taint_key, "operator": "Exists", "effect": "NoSchedule"}],
+        # Without the plugin a GPU node advertises no GPUs: it must never be evicted for a workload.
+        # https://kubernetes.io/docs/tasks/administer-cluster/guaranteed-scheduling-critical-addon-pods/
+        "priorityClassName": "system-node-critical",
+    }
+
+
+def metrics_server_values(*, release_name: str) -> dict[str, Any]:
+    """Helm values for metrics-server: two replicas on different nodes behind a PDB.
+
+    One replica means every node drain or rollout takes the metrics API (and with it every HPA)
+    down. High availability is "replicas greater than 1" on at least 2 nodes:
+    https://github.com/kubernetes-sigs/metrics-server#high-availability
+    """
+    return {
+        "replicas": 2,
+        "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+        # Soft spread across nodes: a one-node dev cluster still runs both replicas.
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {
+                    "matchLabels": {
+                        "app.kubernetes.io/name": METRICS_SERVER_CHART,
+                        "app.kubernetes.io/instance": release_name,
+                    }
+                },
+            }
+        ],
+    }
+
+
+def autoscaler_values(
+    *,
+    cluster_name: pulumi.Input[str],
+    region: str,
+    kubernetes_version: str,
+    role_arn: pulumi.Input[str],
+) -> dict[str, Any]:
+    """Helm values for cluster-autoscaler with ASG auto-discovery and IRSA.
+
+    Flags: https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/FAQ.md#what-are-the-parameters-to-ca
+    """
+    return {
+        "cloudProvider": "aws",
+        "awsRegion": region,
+        "fullnameOverride": AUTOSCALER_SERVICE_ACCOUNT,
+        "image": {"tag": autoscaler_image_tag(kubernetes_version)},
+        # Discover every ASG carrying both tags (EKS managed node groups get them by default).
+        # https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md#auto-discovery-setup
+        "autoDiscovery": {
+            "clusterName": cluster_name,
+            "tags": [
+                AUTOSCALER_ENABLED_TAG,
+                pulumi.Output.from_input(cluster_name).apply(autoscaler_cluster_tag),
+            ],
+        },
+        "rbac": {
+            "serviceAccount": {
+                "create": True,
+                # Fixed name: the IRSA trust policy names this service account.
+                "name": AUTOSCALER_SERVICE_ACCOUNT,
+                "annotations": {"eks.amazonaws.com/role-arn": role_arn},
+            }
+        },
+        "extraArgs": {
+            # GPU and CPU pools spread over several AZs are one pool per AZ; keep them the same size.
+            "balance-similar-node-groups": True,
+            # On EKS, kube-system runs DaemonSets and a few Deployments on every node; with the
+            # default (true) no node running e.g. CoreDNS could ever be removed.
+            "skip-nodes-with-system-pods": False,
+            # Model servers cache weights in emptyDir; the default (true) would pin such nodes,
+            # the expensive GPU ones first, forever.
+            "skip-nodes-with-local-storage": False,
+            # Pick the node group that leaves the least idle CPU/GPU after scheduling.
+            "expander": "least-waste",
+            # Scale-down: remove a node after 10 minutes under half used, not sooner than 10
+            # minutes after a scale-up (the CA defaults, stated so a change is a visible diff).
+            "scale-down-enabled": True,
+            "scale-down-utilization-threshold": "0.5",
+            "scale-down-unneeded-time": "10m",
+            "scale-down-delay-after-add": "10m",
+        },
+        "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}},
+    }
+
+
+def autoscaler_trust_policy(*, oidc_provider_arn: str, oidc_issuer: str) -> dict[str, Any]:
+    """IRSA trust policy: only the autoscaler's service account, only for the STS audience.
+
+    https://docs.aws.amazon.com/eks/latest/userguide/associate-service-account-role.html
+    """
+    if "://" in oidc_issuer:
+        raise ValueError(f"oidc_issuer must not carry a scheme, got {oidc_issuer!r} (drop 'https://')")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{oidc_issuer}:sub": f"system:serviceaccount:{SYSTEM_NAMESPACE}:{AUTOSCALER_SERVICE_ACCOUNT}",
+                        f"{oidc_issuer}:aud": "sts.amazonaws.com",
+                    }
+                },
+            }
+        ],
+    }
+
+
+def autoscaler_permissions_policy(*, cluster_name: str) -> dict[str, Any]:
+    """What the autoscaler may do: read everywhere, scale only this cluster's node groups.
+
+    The CA AWS guide's "full features" policy, with the mutating block restricted by tag as it
+    recommends: https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md#iam-policy
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadNodeGroups",
+                "Effect": "Allow",
+                # Describe/Get calls support no resource-level permissions, hence "*".
+                # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2autoscaling.html
+                "Action": [
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribeAutoScalingInstances",
+                    "autoscaling:DescribeLaunchConfigurations",
+                    "autoscaling:DescribeScalingActivities",
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplateVersions",
+                    "ec2:GetInstanceTypesFromInstanceRequirements",
+                    # Labels and taints of a managed node group still at zero nodes, so a GPU pool
+                    # can scale up from zero for a pod that tolerates its taint.
+                    "eks:DescribeNodegroup",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "ScaleThisClustersNodeGroups",
+                "Effect": "Allow",
+                "Action": [
+                    "autoscaling:SetDesiredCapacity",
+                    "autoscaling:TerminateInstanceInAutoScalingGroup",
+                ],
+                "Resource": "*",
+                # Only ASGs tagged as owned by this cluster: another cluster's (or anyone's) ASGs
+                # in the account cannot be resized or have instances terminated.
+                # https://docs.aws.amazon.com/autoscaling/ec2/userguide/control-access-using-iam.html
+                "Condition": {
+                    "StringEquals": {f"aws:ResourceTag/{autoscaler_cluster_tag(cluster_name)}": "owned"}
+                },
+            },
+        ],
+    }
+
+
+# --- The component ---------------------------------------------------------------------------
+
+
+class ClusterAddons(pulumi.ComponentResource):
+    """NVIDIA device plugin, metrics-server and cluster-autoscaler (with its IRSA role), pinned."""
+
+    autoscaler_role_arn: pulumi.Output[str]
+    """ARN of the IAM role the cluster-autoscaler service account assumes."""
+
+    autoscaler_service_account: str
+    """"<namespace>/<name>" of the cluster-autoscaler service account the role trusts."""
+
+    device_plugin_namespace: pulumi.Output[str]
+    """Namespace the NVIDIA device plugin runs in."""
+
+    def __init__(self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlserve:cluster:ClusterAddons", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        # --- NVIDIA device plugin -------------------------------------------------------------
+        namespace = kubernetes.core.v1.Namespace(
+            f"{name}-nvidia-namespace",
+            metadata=kubernetes.meta.v1.ObjectMetaArgs(
+                name=DEVICE_PLUGIN_NAMESPACE,
+                # The plugin mounts the kubelet's device-plugin socket directory (hostPath), which
+                # only the "privileged" Pod Security level admits; say so rather than rely on the
+                # cluster default. https://kubernetes.io/docs/concepts/security/pod-security-standards/
+                labels={
+                    "pod-security.kubernetes.io/enforce": "privileged",
+                    "app.kubernetes.io/part-of": "mlserve",
+                },
+            ),
+            opts=child,
+        )
+        kubernetes.helm.v3.Release(
+            f"{name}-nvidia-device-plugin",
+            name=DEVICE_PLUGIN_CHART,
+            chart=DEVICE_PLUGIN_CHART,
+            version=DEVICE_PLUGIN_CHART_VERSION,
+            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=DEVICE_PLUGIN_REPOSITORY),
+            namespace=namespace.metadata.name,
+            values=device_plugin_values(gpu_node_selector=args.gpu_node_selector, gpu_taint_key=args.gpu_taint_key),
+            opts=child,
+        )
+
+        # --- metrics-server -------------------------------------------------------------------
+        kubernetes.helm.v3.Release(
+            f"{name}-metrics-server",
+            name=METRICS_SERVER_CHART,
+            chart=METRICS_SERVER_CHART,
+            version=METRICS_SERVER_CHART_VERSION,
+            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=METRICS_SERVER_REPOSITORY),
+            namespace=SYSTEM_NAMESPACE,
+            values=metrics_server_values(release_name=METRICS_SERVER_CHART),
+            opts=child,
+        )
+
+        # --- cluster-autoscaler ---------------------------------------------------------------
+        role = aws.iam.Role(
+            f"{name}-autoscaler-role",
+            description="cluster-autoscaler (IRSA): scales this cluster's node groups",
+            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
+                lambda arn_and_issuer: json.dumps(
+                    autoscaler_trust_policy(oidc_provider_arn=arn_and_issuer[0], oidc_issuer=arn_and_issuer[1])
+                )
+            ),
+            opts=child,
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-autoscaler-policy",
+            role=role.id,
+            policy=pulumi.Output.from_input(args.cluster_name).apply(
+                lambda cluster_name: json.dumps(autoscaler_permissions_policy(cluster_name=cluster_name))
+            ),
+            opts=child,
+        )
+        kubernetes.helm.v3.Release(
+            f"{name}-cluster-autoscaler",
+            name=AUTOSCALER_CHART,
+            chart=AUTOSCALER_CHART,
+            version=AUTOSCALER_CHART_VERSION,
+            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=AUTOSCALER_REPOSITORY),
+            namespace=SYSTEM_NAMESPACE,
+            values=autoscaler_values(
+                cluster_name=args.cluster_name,
+                region=args.region,
+                kubernetes_version=args.kubernetes_version,
+                role_arn=role.arn,
+            ),
+            # The permissions must exist before the pod starts, or its first discovery round fails
+            # with AccessDenied and it crash-loops until the policy lands.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[role_policy])),
+        )
+
+        self.autoscaler_role_arn = role.arn
+        self.autoscaler_service_account = f"{SYSTEM_NAMESPACE}/{AUTOSCALER_SERVICE_ACCOUNT}"
+        self.device_plugin_namespace = namespace.metadata.name
+        self.register_outputs(
+            {
+                "autoscaler_role_arn": self.autoscaler_role_arn,
+                "autoscaler_service_account": self.autoscaler_service_account,
+                "device_plugin_namespace": self.device_plugin_namespace,
+            }
+        )

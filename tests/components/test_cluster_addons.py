@@ -1,0 +1,471 @@
+"""ClusterAddons under the offline engine: what the add-ons may touch, where they run, what is pinned.
+
+Each test reads the recorded inputs (the Helm values and IAM documents exactly as they would
+be sent) and asserts an intent, not a snapshot.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as kubernetes
+import pytest
+import yaml
+
+from components.cluster_addons import (
+    AUTOSCALER_IMAGE_TAGS,
+    ClusterAddons,
+    ClusterAddonsArgs,
+    autoscaler_image_tag,
+)
+from tests.k8s_schema import ManifestInvalid, manifest_from_inputs, validate_manifest
+
+CHARTS = Path(__file__).resolve().parent.parent / "data" / "charts"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+OIDC_ISSUER = "oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+OIDC_PROVIDER_ARN = f"arn:aws:iam::123456789012:oidc-provider/{OIDC_ISSUER}"
+GPU_TAINT = "nvidia.com/gpu"
+
+
+def _args(**overrides: Any) -> ClusterAddonsArgs:
+    values: dict[str, Any] = dict(
+        cluster_name="mlserve-prod",
+        region="us-west-2",
+        kubernetes_version="1.34",
+        oidc_provider_arn=OIDC_PROVIDER_ARN,
+        oidc_issuer=OIDC_ISSUER,
+    )
+    values.update(overrides)
+    return ClusterAddonsArgs(**values)
+
+
+@pytest.fixture
+def build(run_pulumi):
+    """Build ClusterAddons with explicit AWS and Kubernetes providers; return the Plan.
+
+    cluster_name comes in as an Output, as it does from the cluster component."""
+
+    def _build(**overrides: Any):
+        def program() -> None:
+            aws_provider = aws.Provider("aws", region="us-west-2")
+            kubernetes_provider = kubernetes.Provider("k8s", kubeconfig="{}")
+            args = _args(**{"cluster_name": pulumi.Output.from_input("mlserve-prod"), **overrides})
+            addons = ClusterAddons(
+                "addons", args, opts=pulumi.ResourceOptions(providers=[aws_provider, kubernetes_provider])
+            )
+            pulumi.export("autoscaler_role_arn", addons.autoscaler_role_arn)
+            pulumi.export("device_plugin_namespace", addons.device_plugin_namespace)
+
+        return run_pulumi(program)
+
+    return _build
+
+
+@pytest.fixture
+def plan(build):
+    return build()
+
+
+def _release(plan, chart: str):
+    found = [r for r in plan.of_type(RELEASE) if r.inputs["chart"] == chart]
+    assert len(found) == 1, f"expected one release of chart {chart}, found {len(found)}"
+    return found[0]
+
+
+def _values(plan, chart: str) -> dict[str, Any]:
+    return _release(plan, chart).inputs["values"]
+
+
+# --- NVIDIA device plugin ------------------------------------------------------------------
+
+
+def _node_matches(values: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Would the device plugin's nodeSelector and required node affinity admit a node with `labels`?"""
+    if any(labels.get(key) != value for key, value in values.get("nodeSelector", {}).items()):
+        return False
+    required = values.get("affinity", {}).get("nodeAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution")
+    if not required:
+        return True
+
+    def expression_holds(expression: dict[str, Any]) -> bool:
+        operator, key = expression["operator"], expression["key"]
+        if operator == "In":
+            return labels.get(key) in expression["values"]
+        if operator == "Exists":
+            return key in labels
+        if operator == "NotIn":
+            return labels.get(key) not in expression["values"]
+        if operator == "DoesNotExist":
+            return key not in labels
+        raise AssertionError(f"operator {operator} not modelled by this test")
+
+    # Terms are ORed, the expressions of one term ANDed.
+    return any(all(map(expression_holds, term.get("matchExpressions", []))) for term in required["nodeSelectorTerms"])
+
+
+@pytest.mark.parametrize(
+    "gpu_node_selector",
+    [None, {"mlserve.io/accelerator": "nvidia", "nvidia.com/gpu.present": "true"}],
+    ids=["default-selector", "custom-selector"],
+)
+def test_device_plugin_runs_on_gpu_nodes_and_nowhere_else(build, gpu_node_selector):
+    plan = build(**({"gpu_node_selector": gpu_node_selector} if gpu_node_selector else {}))
+    values = _values(plan, "nvidia-device-plugin")
+    gpu_labels = gpu_node_selector or {"nvidia.com/gpu.present": "true"}
+
+    assert _node_matches(values, {**gpu_labels, "kubernetes.io/os": "linux"})
+    # A CPU node, and nodes carrying only part of the GPU labels or NFD's NVIDIA label (the
+    # chart's default affinity would admit the latter), must not get the plugin.
+    assert not _node_matches(values, {"kubernetes.io/os": "linux"})
+    assert not _node_matches(values, {"feature.node.kubernetes.io/pci-10de.present": "true"})
+    for missing in gpu_labels:
+        partial = {key: value for key, value in gpu_labels.items() if key != missing}
+        assert not _node_matches(values, partial), f"admits a node without {missing}"
+
+
+def test_device_plugin_tolerates_exactly_the_gpu_taint(plan):
+    values = _values(plan, "nvidia-device-plugin")
+    assert values["tolerations"] == [{"key": GPU_TAINT, "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def test_device_plugin_tolerates_the_configured_taint_key(build):
+    values = _values(build(gpu_taint_key="example.com/accelerator"), "nvidia-device-plugin")
+    assert [t["key"] for t in values["tolerations"]] == ["example.com/accelerator"]
+
+
+def test_no_addon_tolerates_every_taint(plan):
+    for release in plan.of_type(RELEASE):
+        for toleration in release.inputs["values"].get("tolerations", []):
+            assert toleration.get("key"), f"{release.name}: toleration without key tolerates every taint: {toleration}"
+
+
+def test_device_plugin_is_node_critical_in_its_own_privileged_namespace(plan):
+    release = _release(plan, "nvidia-device-plugin")
+    namespace = plan.one("kubernetes:core/v1:Namespace")
+    assert release.inputs["values"]["priorityClassName"] == "system-node-critical"
+    assert release.inputs["namespace"] == namespace.inputs["metadata"]["name"]
+    assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert plan.exports["device_plugin_namespace"] == release.inputs["namespace"]
+
+
+def test_an_empty_gpu_selector_is_rejected():
+    # It would put the device plugin on every node.
+    with pytest.raises(ValueError, match="gpu_node_selector"):
+        _args(gpu_node_selector={})
+
+
+def test_an_empty_taint_key_is_rejected():
+    with pytest.raises(ValueError, match="gpu_taint_key"):
+        _args(gpu_taint_key="")
+
+
+# --- Pinning -----------------------------------------------------------------------------------
+
+EXPECTED_REPOSITORIES = {
+    "nvidia-device-plugin": "https://nvidia.github.io/k8s-device-plugin",
+    "metrics-server": "https://kubernetes-sigs.github.io/metrics-server/",
+    "cluster-autoscaler": "https://kubernetes.github.io/autoscaler",
+}
+
+
+def test_every_chart_is_pinned_to_one_version_from_its_upstream_repository(plan):
+    releases = plan.of_type(RELEASE)
+    assert {r.inputs["chart"] for r in releases} == set(EXPECTED_REPOSITORIES)
+    for release in releases:
+        chart, version = release.inputs["chart"], release.inputs.get("version", "")
+        # An exact SemVer: not empty (= latest), not a range (^, ~, >=, x, *).
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{chart} version {version!r} is not pinned"
+        assert release.inputs["repositoryOpts"]["repo"] == EXPECTED_REPOSITORIES[chart]
+        # Bumping a pin without vendoring that version's defaults would leave the key check
+        # below testing against the wrong chart.
+        assert (CHARTS / f"{chart}-{version}" / "values.yaml").is_file(), f"vendor {chart}-{version}/values.yaml"
+        assert (CHARTS / f"{chart}-{version}" / "LICENSE").is_file(), f"vendor {chart}-{version}/LICENSE"
+
+
+def test_the_pinned_chart_lines_are_the_intended_ones(plan):
+    versions = {r.inputs["chart"]: r.inputs["version"] for r in plan.of_type(RELEASE)}
+    assert re.fullmatch(r"0\.1[78]\.\d+", versions["nvidia-device-plugin"])
+    assert re.fullmatch(r"3\.1[23]\.\d+", versions["metrics-server"])
+    assert re.fullmatch(r"9\.\d+\.\d+", versions["cluster-autoscaler"])
+
+
+# --- Values keys exist in the chart ----------------------------------------------------------
+
+# Maps whose keys are free-form even though the chart's default is not empty: extraArgs keys are
+# CA flags (an unknown flag makes the container exit at start, loudly, unlike a dropped value).
+FREE_FORM = {"cluster-autoscaler": {("extraArgs",)}}
+
+
+def _unknown_key_paths(values: Any, defaults: Any, free_form: set[tuple[str, ...]], path: tuple[str, ...] = ()) -> Iterator[str]:
+    """Key paths of `values` that the chart's default values do not have.
+
+    Descends only through maps the chart defines with content: an empty map/list or null
+    default (nodeSelector, podAnnotations, minAvailable) and the FREE_FORM paths take any keys,
+    and lists are replaced wholesale by Helm (their items are checked by the schema test).
+    """
+    if not isinstance(values, dict) or path in free_form:
+        return
+    if not isinstance(defaults, dict) or not defaults:
+        return
+    for key, value in values.items():
+        if key not in defaults:
+            yield ".".join((*path, key))
+        else:
+            yield from _unknown_key_paths(value, defaults[key], free_form, (*path, key))
+
+
+def _chart_defaults(chart: str, version: str) -> dict[str, Any]:
+    return yaml.safe_load((CHARTS / f"{chart}-{version}" / "values.yaml").read_text())
+
+
+@pytest.mark.parametrize("chart", sorted(EXPECTED_REPOSITORIES))
+def test_every_values_key_exists_in_the_chart_defaults(plan, chart):
+    release = _release(plan, chart)
+    defaults = _chart_defaults(chart, release.inputs["version"])
+    unknown = list(_unknown_key_paths(release.inputs["values"], defaults, FREE_FORM.get(chart, set())))
+    assert not unknown, f"{chart} {release.inputs['version']} has no values key(s) {unknown}: Helm would ignore them"
+
+
+def test_the_key_check_catches_a_misspelled_key():
+    defaults = _chart_defaults("metrics-server", "3.13.1")
+    values = {"replicas": 2, "podDisruptionBudget": {"enabled": True, "minAvailabe": 1}, "nodeSelecter": {}}
+    assert sorted(_unknown_key_paths(values, defaults, set())) == ["nodeSelecter", "podDisruptionBudget.minAvailabe"]
+
+
+# --- Pod-spec fragments and plain objects pass the strict schema ----------------------------
+
+KUBERNETES_VERSION = "1.34"
+_POD_FIELDS = ("nodeSelector", "affinity", "tolerations", "priorityClassName", "topologySpreadConstraints")
+
+
+@pytest.mark.parametrize("chart", sorted(EXPECTED_REPOSITORIES))
+def test_pod_scheduling_values_are_valid_pod_spec_fields(plan, chart):
+    """The chart copies these values verbatim into its pod template; a typo inside them
+    (e.g. `nodeSelectorTerm`) passes the key check above but fails here."""
+    values = manifest_from_inputs(_values(plan, chart))
+    container: dict[str, Any] = {"name": chart, "image": "example.invalid/image:pinned"}
+    if "resources" in values:
+        container["resources"] = values["resources"]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": chart},
+        "spec": {"containers": [container], **{key: values[key] for key in _POD_FIELDS if key in values}},
+    }
+    validate_manifest(pod, KUBERNETES_VERSION)
+
+
+def test_every_plain_kubernetes_object_passes_the_strict_schema(plan):
+    plain = [r for r in plan.resources if r.package == "kubernetes" and r.type != RELEASE]
+    assert plain, "expected at least the device plugin's Namespace"
+    for resource in plain:
+        validate_manifest(manifest_from_inputs(resource.inputs), KUBERNETES_VERSION)
+
+
+# --- metrics-server ------------------------------------------------------------------------------
+
+
+def test_metrics_server_survives_a_node_drain(plan):
+    release = _release(plan, "metrics-server")
+    values = release.inputs["values"]
+    assert release.inputs["namespace"] == "kube-system"
+    assert values["replicas"] >= 2
+    budget = values["podDisruptionBudget"]
+    assert budget["enabled"] is True
+    assert 1 <= budget["minAvailable"] < values["replicas"], "the PDB must keep one replica up yet allow a drain"
+    # The spread selector must select the chart's pods, or it constrains nothing.
+    selector = values["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"]
+    assert selector == {"app.kubernetes.io/name": "metrics-server", "app.kubernetes.io/instance": release.inputs["name"]}
+
+
+# --- cluster-autoscaler: IAM -------------------------------------------------------------------
+
+
+def _document(resource, key: str) -> dict[str, Any]:
+    value = resource.inputs[key]
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_autoscaler_role_is_assumable_only_by_its_service_account_via_sts(plan):
+    trust = _document(plan.one(ROLE), "assumeRolePolicy")
+    values = _values(plan, "cluster-autoscaler")
+    namespace = _release(plan, "cluster-autoscaler").inputs["namespace"]
+    service_account = values["rbac"]["serviceAccount"]["name"]
+    assert trust["Statement"], "empty trust policy"
+    for statement in trust["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert _as_list(statement["Action"]) == ["sts:AssumeRoleWithWebIdentity"]
+        assert statement["Principal"] == {"Federated": OIDC_PROVIDER_ARN}
+        assert set(statement["Condition"]) == {"StringEquals"}, "no StringLike: wildcards would widen the subject"
+        assert statement["Condition"]["StringEquals"] == {
+            f"{OIDC_ISSUER}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+            f"{OIDC_ISSUER}:aud": "sts.amazonaws.com",
+        }
+
+
+def test_the_service_account_carries_the_role_and_the_role_carries_the_policy(plan):
+    role, policy = plan.one(ROLE), plan.one(ROLE_POLICY)
+    annotations = _values(plan, "cluster-autoscaler")["rbac"]["serviceAccount"]["annotations"]
+    assert annotations["eks.amazonaws.com/role-arn"] == role.outputs["arn"] == plan.exports["autoscaler_role_arn"]
+    assert policy.inputs["role"] == role.id
+
+
+# Actions that change an Auto Scaling group or its instances. Anything the autoscaler may do
+# without a condition must be read-only (Describe*/Get*).
+MUTATING = ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
+_READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*$")
+
+
+def _grants(statement: dict[str, Any], action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in _as_list(statement.get("Action", [])))
+
+
+def test_mutating_autoscaling_actions_are_limited_to_this_clusters_node_groups(plan):
+    statements = _document(plan.one(ROLE_POLICY), "policy")["Statement"]
+    assert not any("NotAction" in s or "NotResource" in s for s in statements), "NotAction/NotResource grant too much"
+    owned = {"StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/mlserve-prod": "owned"}}
+    for action in MUTATING:
+        granting = [s for s in statements if s["Effect"] == "Allow" and _grants(s, action)]
+        assert granting, f"{action} is not granted: the autoscaler could not scale"
+        for statement in granting:
+            assert statement.get("Condition") == owned, f"{action} granted without this cluster's tag: {statement}"
+
+
+def test_unconditioned_grants_are_read_only(plan):
+    for statement in _document(plan.one(ROLE_POLICY), "policy")["Statement"]:
+        if statement["Effect"] == "Allow" and not statement.get("Condition"):
+            writes = [a for a in _as_list(statement["Action"]) if not _READ_ONLY.match(a)]
+            assert not writes, f"granted on {statement['Resource']} without a condition: {writes}"
+
+
+def test_autoscaler_can_read_managed_node_group_labels_to_scale_gpu_pools_from_zero(plan):
+    statements = _document(plan.one(ROLE_POLICY), "policy")["Statement"]
+    assert any(s["Effect"] == "Allow" and _grants(s, "eks:DescribeNodegroup") for s in statements)
+
+
+@pytest.mark.parametrize("region", ["", "us-west", "US-WEST-2", "uswest2"])
+def test_a_malformed_region_is_rejected(region):
+    with pytest.raises(ValueError, match="region"):
+        _args(region=region)
+
+
+def test_an_issuer_with_a_scheme_is_rejected():
+    with pytest.raises(ValueError, match="oidc_issuer"):
+        _args(oidc_issuer=f"https://{OIDC_ISSUER}")
+
+
+# --- cluster-autoscaler: chart values ----------------------------------------------------------
+
+
+def test_autoscaler_discovers_the_node_groups_of_this_cluster_only(plan):
+    values = _values(plan, "cluster-autoscaler")
+    assert values["cloudProvider"] == "aws"
+    assert values["awsRegion"] == "us-west-2"
+    assert values["autoDiscovery"]["clusterName"] == "mlserve-prod"
+    assert set(values["autoDiscovery"]["tags"]) == {
+        "k8s.io/cluster-autoscaler/enabled",
+        "k8s.io/cluster-autoscaler/mlserve-prod",
+    }
+
+
+def test_autoscaler_flags(plan):
+    extra_args = _values(plan, "cluster-autoscaler")["extraArgs"]
+    assert extra_args["balance-similar-node-groups"] is True
+    assert extra_args["skip-nodes-with-system-pods"] is False
+    assert extra_args["expander"] in ("least-waste", "priority")
+    assert extra_args["scale-down-enabled"] is True
+    assert {"scale-down-unneeded-time", "scale-down-delay-after-add", "scale-down-utilization-threshold"} <= set(extra_args)
+
+
+@pytest.mark.parametrize("kubernetes_version", ["1.33", "1.34"])
+def test_autoscaler_image_minor_matches_the_cluster_minor(build, kubernetes_version):
+    tag = _values(build(kubernetes_version=kubernetes_version), "cluster-autoscaler")["image"]["tag"]
+    assert re.fullmatch(rf"v{re.escape(kubernetes_version)}\.\d+", tag), tag
+
+
+def test_every_pinned_autoscaler_image_matches_its_minor():
+    for minor, tag in AUTOSCALER_IMAGE_TAGS.items():
+        assert re.fullmatch(rf"v{re.escape(minor)}\.\d+", tag), f"{minor} -> {tag}"
+
+
+@pytest.mark.parametrize("unknown", ["1.29", "1.99", "1.34.2", "latest"])
+def test_an_unknown_kubernetes_minor_is_named_in_the_error(unknown):
+    with pytest.raises(ValueError, match=re.escape(repr(unknown))):
+        autoscaler_image_tag(unknown)
+    with pytest.raises(ValueError, match=re.escape(repr(unknown))):
+        _args(kubernetes_version=unknown)
+
+
+# --- Providers and shape ----------------------------------------------------------------------
+
+
+def test_children_use_the_providers_passed_in_and_build_none(plan):
+    component = plan.one("mlserve:cluster:ClusterAddons")
+    providers = {r.type.rsplit(":", 1)[-1]: f"{r.urn}::{r.id}" for r in plan.resources if r.type.startswith("pulumi:providers:")}
+    assert set(providers) == {"aws", "kubernetes"}, "the component must not create providers"
+    children = plan.children(component.urn)
+    assert {r.package for r in children} == {"aws", "kubernetes"}
+    for child in children:
+        assert child.provider == providers[child.package], f"{child.name} does not use the {child.package} provider passed in"
+
+
+# --- The schema checker itself -------------------------------------------------------------------
+
+_DEPLOYMENT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "labels": {"app": "web"}},
+    "spec": {
+        "replicas": 2,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+        },
+    },
+}
+
+
+def test_validate_manifest_accepts_a_valid_object():
+    validate_manifest(_DEPLOYMENT, "1.34")
+
+
+@pytest.mark.parametrize(
+    "mutate, where",
+    [
+        (lambda d: d["spec"].__setitem__("replica", d["spec"].pop("replicas")), "spec: Additional properties"),
+        (lambda d: d["metadata"].__setitem__("lables", d["metadata"].pop("labels")), "metadata: Additional properties"),
+        (
+            lambda d: d["spec"]["template"]["spec"]["containers"][0].__setitem__("imagee", "x"),
+            "spec.template.spec.containers.0: Additional properties",
+        ),
+        (lambda d: d["spec"].__setitem__("replicas", "two"), "spec.replicas"),
+    ],
+    ids=["spec.replica", "metadata.lables", "container.imagee", "replicas-as-string"],
+)
+def test_validate_manifest_rejects_a_misspelled_or_mistyped_field(mutate, where):
+    manifest = json.loads(json.dumps(_DEPLOYMENT))
+    mutate(manifest)
+    expected = f"Deployment 'web' is not a valid object for Kubernetes 1.34.0 (strict): at {where}"
+    with pytest.raises(ManifestInvalid, match=re.escape(expected)):
+        validate_manifest(manifest, "1.34")
+
+
+def test_validate_manifest_refuses_what_it_cannot_check():
+    with pytest.raises(ManifestInvalid, match="Couldn't find schema for kind Widget"):
+        validate_manifest({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}, "1.34")
+    with pytest.raises(ValueError, match="no schemas for Kubernetes 1.99"):
+        validate_manifest(_DEPLOYMENT, "1.99")
