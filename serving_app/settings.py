@@ -1,0 +1,129 @@
+"""Server settings, read once from the environment.
+
+A frozen dataclass rather than pydantic: the serving image installs only
+`serving_app/requirements.txt`, and a dozen numbers do not need a validation library.
+Every field is one `MLSERVE_*` variable; the CLI (`python -m serving_app`) overrides a few
+of them. Deployments (the Kubernetes Deployment, the SageMaker model) set only what
+differs from these defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+ENV_PREFIX = "MLSERVE_"
+
+
+class SettingsError(ValueError):
+    """One or more settings are invalid; the message lists every bad variable."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """How the model server runs. Defaults suit one pod with one CPU."""
+
+    model_uri: str = "/opt/ml/model"
+    """Where the model artifact is: a directory, or s3://bucket/prefix. /opt/ml/model is
+    where SageMaker unpacks `ModelDataUrl`."""
+
+    model_cache_dir: str = ""
+    """Where an s3:// artifact is downloaded to; empty means a temporary directory."""
+
+    host: str = "0.0.0.0"
+    """Interface to bind. 0.0.0.0 in a container; tests and benchmarks use 127.0.0.1."""
+
+    port: int = 8080
+    """Port to listen on. SageMaker requires 8080
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html)."""
+
+    workers: int = 1
+    """Server processes. 1 on Kubernetes (scale with pods); `serve` defaults it to the CPU
+    count, since a SageMaker instance runs one container."""
+
+    max_batch_size: int = 64
+    """Most rows in one model call. A request with more rows runs alone, never split."""
+
+    max_batch_wait_ms: float = 2.0
+    """Longest a request is held back, while the model is idle, hoping others join its
+    batch. The batcher holds only when the next request is expected sooner than a batch
+    takes to run (see `batching.py`); 0 never holds."""
+
+    max_body_bytes: int = 1_048_576
+    """Largest request body accepted (413 above it)."""
+
+    max_rows_per_request: int = 1024
+    """Most rows in one request (413 above it: like the body limit, a size the client must cut)."""
+
+    max_queued_rows: int = 4096
+    """Rows waiting for the model before new requests are refused with 503 + Retry-After.
+    Bounds memory and keeps latency from growing without limit under overload."""
+
+    request_timeout_s: float = 10.0
+    """Longest a request waits for its prediction (queue + model) before a 504."""
+
+    shutdown_grace_s: float = 20.0
+    """After SIGTERM: how long in-flight requests may take to finish before the process
+    exits anyway. Keep it below the pod's terminationGracePeriodSeconds (default 30)."""
+
+    log_level: str = "INFO"
+    """Python log level name. Requests are not logged one by one at INFO."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("port", "workers", "max_batch_size", "max_body_bytes", "max_rows_per_request",
+                     "max_queued_rows"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("max_batch_wait_ms", "request_timeout_s", "shutdown_grace_s"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.port > 65535:
+            problems.append(f"port must be <= 65535, got {self.port}")
+        if self.max_queued_rows < self.max_rows_per_request:
+            # Otherwise a request within the row limit could never be queued.
+            problems.append(f"max_queued_rows ({self.max_queued_rows}) must be >= "
+                            f"max_rows_per_request ({self.max_rows_per_request})")
+        if self.log_level.upper() not in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"):
+            problems.append(f"log_level must be a Python log level name, got {self.log_level!r}")
+        if not self.model_uri:
+            problems.append("model_uri must not be empty")
+        if problems:
+            raise SettingsError("invalid settings: " + "; ".join(problems))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from `MLSERVE_<FIELD>` variables, then `overrides` (from the CLI).
+
+        Raises SettingsError naming every variable that is not a valid value.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        problems = []
+        for field in fields(cls):
+            variable = ENV_PREFIX + field.name.upper()
+            if variable not in environ:
+                continue
+            raw = environ[variable]
+            try:
+                values[field.name] = _parse(raw, field.type)
+            except ValueError:
+                problems.append(f"{variable}={raw!r} is not a valid {field.type}")
+        if problems:
+            raise SettingsError("invalid settings: " + "; ".join(problems))
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The `MLSERVE_*` variables that reproduce these settings (for worker processes)."""
+        return {ENV_PREFIX + field.name.upper(): str(getattr(self, field.name)) for field in fields(self)}
+
+
+def _parse(raw: str, type_name: object) -> object:
+    # `from __future__ import annotations` makes field types strings.
+    if type_name == "int":
+        return int(raw.replace("_", ""))
+    if type_name == "float":
+        return float(raw)
+    return raw
