@@ -1,0 +1,214 @@
+"""The transport-independent data plane: readiness, input validation, batched prediction.
+
+Protocol adapters (SageMaker, Open Inference Protocol V2, plain /predict) parse their wire
+format into rows (lists of numbers) and call `DataPlane.predict`; they never touch the
+model or the batcher. The shape of KServe's `protocol/dataplane.py`.
+
+Validation is split by cost. On the event loop, per request: the structure (a non-empty
+list of rows, each exactly `n_features` long) and each value's JSON type (int or float;
+strings, booleans and nulls are refused). On the worker thread, once per batch: one numpy
+array for the whole batch in the model's dtype, one finiteness check (a value can overflow
+float32), one `predict`, then views for each request's rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from itertools import chain
+from typing import Any
+
+import numpy as np
+
+from serving_app.batching import MicroBatcher
+from serving_app.errors import InvalidInput, ModelFailed, ModelNotFound, NotReady, PayloadTooLarge
+from serving_app.metrics import Metrics
+from serving_app.models.base import Model, ModelMetadata
+from serving_app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+_NUMBER_TYPES = frozenset((int, float))
+
+
+class DataPlane:
+    """One model behind a micro-batcher, with readiness and validation.
+
+    Ready only after `start` ran a warm-up prediction through the whole path; not ready
+    again once `drain` is called (SIGTERM).
+    """
+
+    def __init__(self, model: Model, settings: Settings, metrics: Metrics) -> None:
+        self.model = model
+        self.metadata: ModelMetadata = model.metadata
+        self.settings = settings
+        self.metrics = metrics
+        self.n_features = self.metadata.n_features
+        self.input_dtype = np.dtype(self.metadata.input_dtype)
+        self.output_names = tuple(output.name for output in self.metadata.outputs)
+        self.primary_output = self.output_names[0]
+        self.batcher = MicroBatcher(
+            self._run_batch,
+            max_batch_size=settings.max_batch_size,
+            max_wait_s=settings.max_batch_wait_ms / 1000,
+            max_queued_rows=settings.max_queued_rows,
+            timeout_s=settings.request_timeout_s,
+            observer=metrics,
+        )
+        metrics.watch_queue(lambda: self.batcher.queued_rows, lambda: self.batcher.queued_requests)
+        self.warmed_up = False
+        self.draining = False
+
+    @property
+    def ready(self) -> bool:
+        """True while predictions are taken: warmed up and not draining."""
+        return self.warmed_up and not self.draining
+
+    def not_ready_reason(self) -> str:
+        if self.draining:
+            return "server is shutting down"
+        return "model is not warmed up yet"
+
+    async def start(self) -> None:
+        """Start the worker thread and run one warm-up prediction; then the plane is ready.
+
+        The warm-up goes through the batcher like any request, so the first real request
+        pays no lazy initialisation (thread start, ONNX Runtime's first-run allocations).
+        """
+        self.batcher.start()
+        started = time.perf_counter()
+        rows = [[0.0] * self.n_features]
+        await self.batcher.submit(rows, 1)  # raises ModelFailed if the model cannot predict
+        self.metrics.warmup_seconds.set(time.perf_counter() - started)
+        self.warmed_up = True
+        self.metrics.ready.set(1)
+        logger.info("model ready", extra={"warmup_ms": round((time.perf_counter() - started) * 1000, 3)})
+
+    def drain(self) -> None:
+        """Stop taking new predictions (SIGTERM); those already queued still run."""
+        if not self.draining:
+            self.draining = True
+            self.metrics.ready.set(0)
+            logger.info("draining: readiness is now false, in-flight requests finish")
+
+    async def stop(self) -> None:
+        """Stop the worker thread (after the HTTP server drained)."""
+        self.drain()
+        await self.batcher.stop()
+
+    def check_model(self, name: str, version: str | None = None) -> None:
+        """Raise ModelNotFound unless `name` (and `version`, if given) is the served model."""
+        if name != self.metadata.name:
+            raise ModelNotFound(f"model {name!r} not found; this server serves {self.metadata.name!r}")
+        if version is not None and version != self.metadata.version:
+            raise ModelNotFound(f"model {name!r} has no version {version!r}; "
+                                f"the served version is {self.metadata.version!r}")
+
+    def check_rows(self, rows: Any) -> int:
+        """Validate the structure and value types of `rows`; return how many there are."""
+        if type(rows) is not list or not rows:
+            raise InvalidInput("expected a non-empty list of rows, each a list of "
+                               f"{self.n_features} numbers")
+        n = len(rows)
+        if n > self.settings.max_rows_per_request:
+            raise PayloadTooLarge(f"{n} rows in one request; max_rows_per_request is "
+                                  f"{self.settings.max_rows_per_request}")
+        n_features = self.n_features
+        number_types = _NUMBER_TYPES
+        for index, row in enumerate(rows):
+            if type(row) is not list or len(row) != n_features:
+                if type(row) is not list:
+                    raise InvalidInput(f"row {index} is not a list of numbers")
+                raise InvalidInput(f"row {index} has {len(row)} values; the model takes {n_features} features")
+            if not number_types.issuperset(map(type, row)):
+                for column, value in enumerate(row):
+                    if type(value) not in number_types:
+                        raise InvalidInput(f"row {index}, column {column}: {value!r} is not a number")
+        return n
+
+    async def predict(self, rows: list[list[float]]) -> dict[str, Any]:
+        """Predict for one request's rows: {output name: this request's slice}, in order.
+
+        Raises NotReady, InvalidInput, PayloadTooLarge, Overloaded, PredictionTimeout, ModelFailed.
+        """
+        if not self.ready:
+            raise NotReady(self.not_ready_reason())
+        n = self.check_rows(rows)
+        result = await self.batcher.submit(rows, n)
+        return result
+
+    # -- worker thread -----------------------------------------------------------------
+
+    def _run_batch(self, payloads: list[list[list[float]]]) -> list[Any]:
+        """One model call for a whole batch; each request gets views of its own rows."""
+        rows = payloads[0] if len(payloads) == 1 else list(chain.from_iterable(payloads))
+        sizes = [len(payload) for payload in payloads]
+        try:
+            with np.errstate(over="ignore"):  # a value too big for float32 becomes inf, refused below
+                batch = np.array(rows, dtype=self.input_dtype)
+            finite = bool(np.isfinite(batch).all())
+        except (OverflowError, ValueError, TypeError):
+            return self._run_one_by_one(payloads)
+        if not finite:
+            return self._run_one_by_one(payloads)
+        try:
+            outputs = self._predict(batch)
+        except Exception:  # noqa: BLE001
+            if len(payloads) == 1:
+                logger.exception("model failed on a batch of %d rows", len(rows))
+                return [ModelFailed("the model failed on this input; see the server log")]
+            # Do not let one request's rows fail its neighbours: retry each alone.
+            return self._run_one_by_one(payloads)
+        return self._split(outputs, sizes)
+
+    def _run_one_by_one(self, payloads: list[list[list[float]]]) -> list[Any]:
+        """The slow path after a batch failed: find which requests are bad, run the rest."""
+        results: list[Any] = []
+        for payload in payloads:
+            try:
+                with np.errstate(over="ignore"):
+                    rows = np.array(payload, dtype=self.input_dtype)
+            except (OverflowError, ValueError, TypeError) as error:
+                results.append(InvalidInput(f"rows are not {self.input_dtype} numbers: {error}"))
+                continue
+            bad = np.argwhere(~np.isfinite(rows))
+            if len(bad):
+                row, column = (int(i) for i in bad[0])
+                results.append(InvalidInput(f"row {row}, column {column}: {payload[row][column]!r} is not a "
+                                            f"finite {self.input_dtype} number"))
+                continue
+            try:
+                outputs = self._predict(rows)
+            except Exception:  # noqa: BLE001
+                logger.exception("model failed on a request of %d rows", len(payload))
+                results.append(ModelFailed("the model failed on this input; see the server log"))
+                continue
+            results.extend(self._split(outputs, [len(payload)]))
+        return results
+
+    def _predict(self, rows: np.ndarray) -> dict[str, Any]:
+        """Call the model and make each output serialisable: a C-contiguous numeric array
+        (orjson writes those natively) or, for strings and objects, a Python list."""
+        raw = self.model.predict(rows)
+        outputs: dict[str, Any] = {}
+        for name in self.output_names:
+            array = np.asarray(raw[name])
+            if array.shape[:1] != (len(rows),):
+                raise ValueError(f"output {name!r} has shape {array.shape} for {len(rows)} rows")
+            if array.dtype.kind in "OUS":
+                outputs[name] = array.tolist()
+            else:
+                outputs[name] = np.ascontiguousarray(array)
+        return outputs
+
+    def _split(self, outputs: dict[str, Any], sizes: list[int]) -> list[dict[str, Any]]:
+        if len(sizes) == 1:
+            return [outputs]
+        results = []
+        start = 0
+        for size in sizes:
+            end = start + size
+            results.append({name: values[start:end] for name, values in outputs.items()})
+            start = end
+        return results
+
