@@ -1,0 +1,110 @@
+"""The SageMaker hosting contract: GET /ping and POST /invocations on port 8080.
+
+https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html
+/ping must answer 200 only when the container can serve (SageMaker waits for it before
+sending traffic, and stops sending to an instance that answers anything else).
+
+/invocations reads application/json (`{"instances": [[...]]}` or a bare list of rows) or
+text/csv (one row per line, no header, as SageMaker Batch Transform splits files), and
+answers in the Accept type: application/json (default) `{"predictions": [...]}`, or
+text/csv with one line per row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from serving_app.dataplane import DataPlane
+from serving_app.errors import InvalidInput, NotAcceptable, NotReady, UnsupportedMediaType
+from serving_app.protocols.common import Request, Response, Route, json_response, parse_json
+
+CSV = b"text/csv"
+_JSON_TYPES = ("", "application/json", "application/jsonlines")
+_ANY = ("", "*/*", "application/*")
+
+
+class SageMakerProtocol:
+    """/ping and /invocations over a data plane."""
+
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("GET", "/ping", self.ping),
+            Route("POST", "/invocations", self.invocations, reads_body=True),
+        ]
+
+    async def ping(self, request: Request) -> Response:
+        if not self.plane.ready:
+            raise NotReady(self.plane.not_ready_reason())
+        return Response(200, b"", b"text/plain")
+
+    async def invocations(self, request: Request) -> Response:
+        wants_csv = self._wants_csv(request.accept)
+        content_type = request.content_type
+        if content_type == "text/csv":
+            rows = parse_csv(request.body, self.plane.n_features)
+        elif content_type in _JSON_TYPES:
+            payload = parse_json(request.body)
+            rows = payload.get("instances") if type(payload) is dict else payload
+            if rows is None:
+                raise InvalidInput('expected {"instances": [[...], ...]} or a list of rows')
+        else:
+            raise UnsupportedMediaType(f"Content-Type {content_type!r} is not supported; "
+                                       "send application/json or text/csv")
+        outputs = await self.plane.predict(rows)
+        predictions = outputs[self.plane.primary_output]
+        if wants_csv:
+            return Response(200, to_csv(predictions), CSV)
+        return json_response({"predictions": predictions})
+
+    @staticmethod
+    def _wants_csv(accept: str) -> bool:
+        if accept in _ANY or accept == "application/json":
+            return False
+        if accept == "text/csv":
+            return True
+        # A list such as "text/csv, application/json;q=0.5": take the first type we produce.
+        for part in accept.split(","):
+            media_type = part.split(";", 1)[0].strip()
+            if media_type == "text/csv":
+                return True
+            if media_type in _ANY or media_type == "application/json":
+                return False
+        raise NotAcceptable(f"Accept {accept!r} is not produced here; ask for application/json or text/csv")
+
+
+def parse_csv(body: bytes, n_features: int) -> list[list[float]]:
+    """CSV rows (no header) to lists of floats; InvalidInput names the first bad cell."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("CSV body is not UTF-8") from None
+    rows = []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        cells = line.split(",")
+        try:
+            rows.append([float(cell) for cell in cells])
+        except ValueError:
+            for column, cell in enumerate(cells):
+                try:
+                    float(cell)
+                except ValueError:
+                    raise InvalidInput(f"CSV line {line_number}, column {column}: {cell.strip()!r} "
+                                       "is not a number") from None
+    if not rows:
+        raise InvalidInput(f"CSV body has no rows; expected lines of {n_features} comma-separated numbers")
+    return rows
+
+
+def to_csv(predictions: Any) -> bytes:
+    """One line per row; a row with several values (class probabilities) is comma-joined."""
+    if isinstance(predictions, np.ndarray):
+        predictions = predictions.tolist()
+    lines = [",".join(map(str, value)) if isinstance(value, list) else str(value) for value in predictions]
+    return ("\n".join(lines) + "\n").encode()
