@@ -1,0 +1,242 @@
+"""`create_app(settings, model)`: the ASGI application, with no module-level state.
+
+A framework-free ASGI callable: at thousands of requests per second on one core the HTTP
+layer, not the (batched) model, is the cost, so routing is a dict lookup, headers are read
+in one pass, bodies are bytes handed to orjson, and each response is two ASGI messages.
+This layer owns what every route shares: body limits, request ids, the error body, the
+request metrics, and the lifespan (warm-up before traffic, worker stop after the drain).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from serving_app.dataplane import DataPlane
+from serving_app.errors import (
+    InvalidInput,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RouteNotFound,
+    ServingError,
+    http_headers,
+    http_status,
+)
+from serving_app.metrics import METRICS_CONTENT_TYPE, Metrics
+from serving_app.models.base import Model
+from serving_app.protocols.common import JSON, Request, Response, Route
+from serving_app.protocols.predict import PredictProtocol
+from serving_app.protocols.sagemaker import SageMakerProtocol
+from serving_app.protocols.v2 import V2Protocol
+from serving_app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+_NO_PARAMS: dict[str, str] = {}
+_UNMATCHED = "unmatched"  # metrics label for 404s, so random paths cannot explode label cardinality
+_MAX_REQUEST_ID_BYTES = 200
+_INTERNAL_ERROR = b'{"error":"internal server error; see the server log"}'
+
+
+class Router:
+    """Exact paths by dict lookup (the hot routes); `{param}` templates by segment match."""
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self._exact: dict[str, dict[str, Route]] = {}
+        self._templates: dict[int, list[tuple[tuple[str, ...], dict[str, Route]]]] = {}
+        for route in routes:
+            if "{" not in route.path:
+                self._exact.setdefault(route.path, {})[route.method] = route
+                continue
+            segments = tuple(route.path.split("/"))
+            candidates = self._templates.setdefault(len(segments), [])
+            for existing, methods in candidates:
+                if existing == segments:
+                    methods[route.method] = route
+                    break
+            else:
+                candidates.append((segments, {route.method: route}))
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        """The route and path parameters; RouteNotFound or MethodNotAllowed otherwise."""
+        methods = self._exact.get(path)
+        params = _NO_PARAMS
+        if methods is None:
+            methods, params = self._match_template(path)
+        route = methods.get(method)
+        if route is None:
+            allowed = tuple(sorted(methods))
+            raise MethodNotAllowed(f"{method} is not allowed on {path}; use {', '.join(allowed)}", allowed)
+        return route, params
+
+    def _match_template(self, path: str) -> tuple[dict[str, Route], dict[str, str]]:
+        segments = path.split("/")
+        for template, methods in self._templates.get(len(segments), ()):
+            params = {}
+            for pattern, segment in zip(template, segments):
+                if pattern.startswith("{"):
+                    if not segment:
+                        break
+                    params[pattern[1:-1]] = segment
+                elif pattern != segment:
+                    break
+            else:
+                return methods, params
+        raise RouteNotFound(f"no route for {path}")
+
+
+class ServingApp:
+    """The ASGI callable. Build it with `create_app`; `plane` and `metrics` are exposed
+    for the server (drain on SIGTERM) and for tests."""
+
+    def __init__(self, settings: Settings, plane: DataPlane, metrics: Metrics, routes: Iterable[Route]) -> None:
+        self.settings = settings
+        self.plane = plane
+        self.metrics = metrics
+        self.router = Router(routes)
+        self._max_body_bytes = settings.max_body_bytes
+        self._request_ids = map(f"{os.urandom(6).hex()}-{{:x}}".format, itertools.count(1))
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        method = scope["method"]
+        path = scope["path"]
+        content_type = accept = ""
+        request_id = content_length = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = _media_type(value)
+            elif name == b"content-length":
+                content_length = value
+            elif name == b"x-request-id":
+                if value and len(value) <= _MAX_REQUEST_ID_BYTES:
+                    request_id = value
+            elif name == b"accept":
+                accept = _media_type(value) if b"," not in value else value.decode("latin-1").lower()
+        if request_id is None:
+            request_id = next(self._request_ids).encode()
+        label = _UNMATCHED
+        try:
+            route, params = self.router.match(method, path)
+            label = route.path
+            body = await self._read_body(receive, content_length) if route.reads_body else b""
+            response = await route.handler(
+                Request(method, path, body, content_type, accept, request_id.decode("latin-1"), params))
+        except ServingError as error:
+            response = self._error_response(error, request_id, method, path)
+        except Exception:  # noqa: BLE001 - a bug must cost one 500, not the connection
+            logger.exception("unhandled error", extra={"request_id": request_id.decode("latin-1"), "path": path})
+            response = Response(500, _INTERNAL_ERROR)
+        body = response.body
+        headers = [
+            (b"content-type", response.content_type),
+            (b"content-length", b"%d" % len(body)),
+            (b"x-request-id", request_id),
+        ]
+        if response.headers:
+            headers += response.headers
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self.metrics.request_done(label, response.status, time.perf_counter() - started)
+
+    async def _read_body(self, receive: Any, content_length: bytes | None) -> bytes:
+        limit = self._max_body_bytes
+        if content_length is not None:
+            try:
+                declared = int(content_length)
+            except ValueError:
+                raise InvalidInput("Content-Length is not a number") from None
+            if declared > limit:
+                # Refused before reading: the client learns at once, the server buffers nothing.
+                raise _BodyTooLarge(f"body of {declared} bytes is over max_body_bytes ({limit})")
+        message = await receive()
+        body = message.get("body", b"")
+        if not message.get("more_body", False):
+            return body
+        chunks = [body]
+        size = len(body)
+        while message.get("more_body", False):  # chunked upload: count as it arrives
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _BodyTooLarge(f"body is over max_body_bytes ({limit})")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _error_response(self, error: ServingError, request_id: bytes, method: str, path: str) -> Response:
+        status = http_status(error)
+        headers = http_headers(error)
+        if isinstance(error, _BodyTooLarge):
+            headers.append((b"connection", b"close"))  # do not read the rest of a huge upload
+        log = logger.warning if status == 504 else logger.error if status == 500 else logger.debug
+        log("%s %s -> %d: %s", method, path, status, error.message,
+            extra={"request_id": request_id.decode("latin-1"), "status": status})
+        return Response(status, _error_body(error.message), JSON, headers)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.plane.start()
+                except Exception as error:  # noqa: BLE001 - reported to the server, which exits
+                    logger.exception("warm-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": f"warm-up failed: {error}"})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.plane.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+class _BodyTooLarge(PayloadTooLarge):
+    """A body over the byte limit (the connection is closed after the 413)."""
+
+
+def _media_type(value: bytes) -> str:
+    """b"Application/JSON; charset=utf-8" -> "application/json"."""
+    if value == JSON:
+        return "application/json"
+    return value.split(b";", 1)[0].strip().lower().decode("latin-1")
+
+
+def _error_body(message: str) -> bytes:
+    return orjson.dumps({"error": message})
+
+
+def create_app(settings: Settings, model: Model, *, metrics: Metrics | None = None,
+               load_seconds: float | None = None) -> ServingApp:
+    """The ASGI app serving `model` with `settings`: SageMaker, V2 and /predict routes
+    over one data plane, plus GET /metrics.
+
+    The app is not ready until its lifespan startup ran the warm-up prediction.
+    """
+    metrics = metrics if metrics is not None else Metrics()
+    metrics.set_model(model.metadata, load_seconds)
+    plane = DataPlane(model, settings, metrics)
+    routes: list[Route] = []
+    for protocol in (SageMakerProtocol(plane), V2Protocol(plane), PredictProtocol(plane)):
+        routes += protocol.routes()
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(200, metrics.render(), METRICS_CONTENT_TYPE.encode())
+
+    routes.append(Route("GET", "/metrics", metrics_endpoint))
+    return ServingApp(settings, plane, metrics, routes)

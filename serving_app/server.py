@@ -1,0 +1,190 @@
+"""Running the app: uvicorn, signals, graceful shutdown, worker processes.
+
+uvicorn with httptools and uvloop, no access log, no proxy-header middleware: the fastest
+stock ASGI server stack for Python. Every process (the only one, or each of `workers`)
+builds its app through `AppFactory`: load the artifact, build the app, and make SIGTERM
+flip readiness before uvicorn's own handler starts the drain.
+
+Shutdown on SIGTERM (Kubernetes pod deletion, SageMaker instance replacement):
+1. readiness turns false at once (/ping and /v2/health/ready answer 503);
+2. uvicorn closes the listening socket (no new connections) and idle keep-alive ones;
+3. in-flight requests finish, for at most `shutdown_grace_s`;
+4. the model worker thread stops and the process exits 0.
+Kubernetes should also give the pod a preStop sleep of a few seconds, so endpoints stop
+routing to it before step 2 (https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+
+from serving_app.app import ServingApp, create_app
+from serving_app.logs import configure_logging
+from serving_app.models.base import Model, ModelLoadError
+from serving_app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+LoadModel = Callable[..., Model]
+"""`load_model(uri, *, cache_dir=None) -> Model`, raising ModelLoadError (serving_app.models.load_model)."""
+
+# Longer than an AWS load balancer's 60 s idle timeout, so the balancer, not the server,
+# closes idle connections and never sends a request on a socket the server just closed
+# (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#connection-idle-timeout).
+KEEP_ALIVE_S = 75
+
+
+def default_load_model(uri: str, *, cache_dir: str | None = None) -> Model:
+    """`serving_app.models.load_model`, imported when first needed."""
+    from serving_app.models import load_model
+
+    return load_model(uri, cache_dir=cache_dir)
+
+
+@dataclass(frozen=True)
+class AppFactory:
+    """Builds the app inside the process that serves it (uvicorn calls it, as `factory=True`).
+
+    Picklable, so worker processes (spawned) receive it with the uvicorn config.
+    """
+
+    settings: Settings
+    load_model: LoadModel = default_load_model
+    worker: bool = False  # a child of the multi-process supervisor
+
+    def __call__(self) -> ServingApp:
+        context = configure_logging(self.settings.log_level)
+        try:
+            model, load_seconds = load(self.settings, self.load_model)
+        except ModelLoadError:
+            if self.worker:  # STARTUP_FAILURE tells the supervisor not to restart us in a loop
+                sys.exit(STARTUP_FAILURE)
+            raise
+        context.fields.update({"model_name": model.metadata.name, "model_version": model.metadata.version})
+        app = create_app(self.settings, model, load_seconds=load_seconds)
+        drain_on_exit_signals(app)
+        return app
+
+
+def load(settings: Settings, load_model: LoadModel) -> tuple[Model, float]:
+    """Load the artifact and time it; ModelLoadError is logged (which problem, where) and re-raised."""
+    started = time.perf_counter()
+    try:
+        model = load_model(settings.model_uri, cache_dir=settings.model_cache_dir or None)
+    except ModelLoadError as error:
+        logger.error("cannot load model: %s", error,
+                     extra={"what": error.what, "where": error.where, "detail": error.detail})
+        raise
+    seconds = time.perf_counter() - started
+    meta = model.metadata
+    logger.info("model loaded", extra={"model_name": meta.name, "model_version": meta.version,
+                                       "runtime": meta.runtime, "load_seconds": round(seconds, 3)})
+    return model, seconds
+
+
+def drain_on_exit_signals(app: ServingApp) -> None:
+    """Chain readiness-off in front of the SIGTERM/SIGINT handlers uvicorn installed.
+
+    uvicorn installs its handlers before it calls the factory, so the chain sees them.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals only reach the main thread; embedded servers (tests) drain via lifespan
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def handler(received: int, frame: Any, previous: Any = previous) -> None:
+            app.plane.drain()
+            if callable(previous):
+                previous(received, frame)
+
+        signal.signal(signum, handler)
+
+
+class _Server(uvicorn.Server):
+    async def serve(self, sockets: Any = None) -> None:
+        with self.capture_signals():
+            await self._serve(sockets)
+            # uvicorn re-raises the captured SIGTERM after shutdown, so the process would
+            # die of it (exit 143). The drain completed: exit 0 instead.
+            self._captured_signals.clear()
+
+
+def uvicorn_config(settings: Settings, factory: AppFactory) -> uvicorn.Config:
+    return uvicorn.Config(
+        factory,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        http="httptools",
+        loop="uvloop",
+        lifespan="on",
+        access_log=False,
+        log_config=None,  # logs.configure_logging owns logging
+        proxy_headers=False,  # no load balancer headers are used; the middleware costs per request
+        server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+    )
+
+
+def run(settings: Settings, load_model: LoadModel = default_load_model) -> int:
+    """Serve until SIGTERM; the process exit code (non-zero when startup failed)."""
+    configure_logging(settings.log_level)
+    if settings.workers > 1:
+        return _run_workers(settings, load_model)
+    server = _Server(uvicorn_config(settings, AppFactory(settings, load_model)))
+    try:
+        server.run()
+    except ModelLoadError:
+        return 1  # logged by `load`
+    except SystemExit as exit_:  # uvicorn's startup failures (port in use, warm-up failed)
+        return exit_.code if isinstance(exit_.code, int) else 1
+    return 0 if server.started else 1
+
+
+def _run_workers(settings: Settings, load_model: LoadModel) -> int:
+    """Several processes on one socket (SageMaker: one per CPU), under uvicorn's supervisor,
+    which restarts a worker that dies and forwards SIGTERM to all of them."""
+    from uvicorn.supervisors import Multiprocess
+
+    try:  # fail fast, once, with the message, rather than in every worker
+        model, _ = load(settings, load_model)
+    except ModelLoadError:
+        return 1
+    del model
+    config = uvicorn_config(settings, AppFactory(settings, load_model, worker=True))
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    failed = [p.exitcode for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
+    return 1 if failed else 0
+
+
+def cpu_count() -> int:
+    """CPUs this process may use: the affinity mask, capped by a cgroup v2 CPU quota."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as cpu_max:
+            return quota_cpus(cpu_max.read(), count)
+    except OSError:
+        return count
+
+
+def quota_cpus(cpu_max: str, available: int) -> int:
+    """CPUs allowed by a cgroup v2 `cpu.max` line ("max 100000" or "200000 100000"), at least 1."""
+    quota, _, period = cpu_max.strip().partition(" ")
+    if quota == "max" or not period:
+        return available
+    return max(1, min(available, int(int(quota) // int(period))))
