@@ -1,0 +1,398 @@
+"""The EKS cluster: control plane, managed add-ons, node pools and a Kubernetes provider.
+
+The control plane sits in the private subnets with secrets envelope-encrypted by a key of
+its own, logs to a log group with a retention, and authenticates through access entries
+only (no aws-auth ConfigMap). Pods get AWS credentials through IRSA, never from the node
+role. Node pools live in `components/node_pools.py`, IAM helpers in `components/iam_roles.py`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.iam_roles import partition_of, role_with_policies, service_trust_policy
+from components.managed_addons import (
+    ADDONS_AFTER_NODES,
+    ADDONS_BEFORE_NODES,
+    DEFAULT_ADDON_VERSIONS,
+    REQUIRED_ADDONS,
+    addon_version_problem,
+    create_addons,
+    create_irsa_roles,
+)
+from components.node_pools import NodePoolArgs, Taint, create_node_pool
+
+__all__ = ["DEFAULT_ADDON_VERSIONS", "REQUIRED_ADDONS", "Cluster", "ClusterArgs", "NodePoolArgs", "Taint"]
+
+# https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html
+CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+# The only values CloudWatch Logs accepts for a retention.
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+_CLUSTER_NAME = re.compile(r"[0-9A-Za-z][A-Za-z0-9_-]{0,99}")
+_PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):(?:role|user)/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterArgs:
+    """What differs between the clusters of two stacks."""
+
+    cluster_name: str
+    """EKS cluster name, e.g. "mlserve-dev"; also names the log group and the KMS alias."""
+
+    kubernetes_version: str
+    """Kubernetes minor version, e.g. "1.34"."""
+
+    vpc_id: pulumi.Input[str]
+    """The VPC of `private_subnet_ids`. EKS derives it from the subnets; kept as the `vpc_id`
+    output for add-ons that need it (load balancer controller)."""
+
+    private_subnet_ids: Sequence[pulumi.Input[str]]
+    """Private subnets in at least two availability zones, for the control plane's network
+    interfaces and the nodes. No public subnets: nodes get no public address."""
+
+    endpoint_public_access: bool
+    """Whether the API server is reachable from the internet (only from `public_access_cidrs`).
+    The private endpoint is always on, so nodes never leave the VPC to reach it."""
+
+    public_access_cidrs: tuple[str, ...] = ()
+    """Default none. The CIDR blocks allowed to reach the public endpoint: required when
+    `endpoint_public_access`, forbidden otherwise."""
+
+    log_types: tuple[str, ...] = CONTROL_PLANE_LOG_TYPES
+    """Default all five. Control-plane log types sent to CloudWatch Logs."""
+
+    log_retention_days: int = 30
+    """Default 30. Retention of the control-plane log group; one of `LOG_RETENTION_DAYS`."""
+
+    deletion_protection: bool = False
+    """Default False. True makes EKS refuse to delete the cluster (prod)."""
+
+    admin_role_arns: tuple[str, ...] = ()
+    """Default none. IAM roles or users given cluster-admin through access entries, besides the
+    identity that creates the cluster."""
+
+    node_pools: tuple[NodePoolArgs, ...]
+    """The managed node groups; unique names, and at least one untainted CPU pool with
+    min_size >= 1 where CoreDNS and other system pods run."""
+
+    addon_versions: Mapping[str, str]
+    """Add-on name -> pinned version (e.g. "v1.20.4-eksbuild.1") for exactly the add-ons in
+    `REQUIRED_ADDONS`; `DEFAULT_ADDON_VERSIONS` holds tested sets."""
+
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Default none. The common tags, copied onto instances and volumes through the launch
+    templates (the provider's default_tags do not reach those)."""
+
+    def __post_init__(self) -> None:
+        for name in ("addon_versions", "tags"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+        for name in ("public_access_cidrs", "log_types", "admin_role_arns", "node_pools"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+        if not _CLUSTER_NAME.fullmatch(self.cluster_name):
+            raise ValueError(f"cluster_name {self.cluster_name!r}: 1-100 letters, digits, '-' or '_', starting with a letter or digit")
+        if not re.fullmatch(r"1\.\d+", self.kubernetes_version):
+            raise ValueError(f"kubernetes_version {self.kubernetes_version!r} is not a minor version such as '1.34'")
+        # A list of subnets is checked here; an Output of one is checked by EKS at deploy time.
+        if isinstance(self.private_subnet_ids, (list, tuple)) and len(self.private_subnet_ids) < 2:
+            raise ValueError("private_subnet_ids: EKS needs subnets in at least two availability zones")
+        self._check_endpoint()
+        unknown_logs = [t for t in self.log_types if t not in CONTROL_PLANE_LOG_TYPES]
+        if unknown_logs or len(set(self.log_types)) != len(self.log_types):
+            raise ValueError(f"log_types {list(self.log_types)}: each at most once, from {', '.join(CONTROL_PLANE_LOG_TYPES)}")
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(f"log_retention_days {self.log_retention_days} is not a CloudWatch retention: {LOG_RETENTION_DAYS}")
+        bad_arns = [arn for arn in self.admin_role_arns if not _PRINCIPAL_ARN.fullmatch(arn)]
+        if bad_arns or len(set(self.admin_role_arns)) != len(self.admin_role_arns):
+            raise ValueError(f"admin_role_arns: each an IAM role or user ARN, at most once; bad: {bad_arns or list(self.admin_role_arns)}")
+        self._check_node_pools()
+        self._check_addon_versions()
+
+    def _check_endpoint(self) -> None:
+        if self.endpoint_public_access and not self.public_access_cidrs:
+            raise ValueError("public_access_cidrs: a public endpoint needs the CIDR blocks allowed to reach it (EKS would default to 0.0.0.0/0)")
+        if not self.endpoint_public_access and self.public_access_cidrs:
+            raise ValueError("public_access_cidrs is set but endpoint_public_access is False: remove one of them")
+        for cidr in self.public_access_cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(f"public_access_cidrs: {cidr!r} is not a CIDR block such as 203.0.113.0/24") from None
+
+    def _check_node_pools(self) -> None:
+        names = [pool.name for pool in self.node_pools]
+        if not names:
+            raise ValueError("node_pools: at least one pool is needed")
+        if len(set(names)) != len(names):
+            raise ValueError(f"node_pools: pool names must be unique, got {names}")
+        if not any(not pool.gpu and not pool.taints and pool.min_size >= 1 for pool in self.node_pools):
+            raise ValueError(
+                "node_pools: need one CPU pool without taints and min_size >= 1; CoreDNS and the other "
+                "system pods run there, and the coredns add-on never turns healthy without it"
+            )
+
+    def _check_addon_versions(self) -> None:
+        problem = addon_version_problem(self.addon_versions)
+        if problem:
+            raise ValueError(f"addon_versions: {problem}")
+
+
+class Cluster(pulumi.ComponentResource):
+    """An EKS cluster with encrypted secrets, retained logs, access entries, IRSA, pinned
+    managed add-ons and one managed node group per node pool."""
+
+    cluster_name: pulumi.Output[str]
+    """The EKS cluster name."""
+
+    endpoint: pulumi.Output[str]
+    """The API server URL (https://...)."""
+
+    region: pulumi.Output[str]
+    """The region of the cluster (from the AWS provider passed in `opts`)."""
+
+    vpc_id: pulumi.Output[str]
+    """The VPC the cluster runs in (passed through from the args)."""
+
+    kms_key_arn: pulumi.Output[str]
+    """ARN of the KMS key that envelope-encrypts Kubernetes secrets."""
+
+    oidc_provider_arn: pulumi.Output[str]
+    """ARN of the IAM OIDC provider, the `Federated` principal of IRSA trust policies."""
+
+    oidc_issuer: pulumi.Output[str]
+    """The OIDC issuer without "https://", the prefix of IRSA condition keys ("<issuer>:sub")."""
+
+    node_role_arn: pulumi.Output[str]
+    """ARN of the IAM role every node runs as."""
+
+    cluster_security_group_id: pulumi.Output[str]
+    """The security group EKS created for the control plane and the nodes."""
+
+    node_group_names: pulumi.Output[dict[str, str]]
+    """Pool name -> EKS node group name."""
+
+    kubeconfig: pulumi.Output[str]
+    """A kubeconfig (JSON, secret) whose user runs `aws eks get-token` for this cluster."""
+
+    provider: k8s.Provider
+    """The Kubernetes provider for this cluster; pass it to components that deploy into it."""
+
+    node_groups: dict[str, aws.eks.NodeGroup]
+    """Pool name -> node group resource, for `depends_on` of workloads that need nodes."""
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlserve:cluster:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        # Envelope encryption of Secrets with a key of our own: etcd holds only ciphertext whose
+        # data key only this key unwraps, and revoking the key revokes every secret. EKS uses it
+        # through a grant it creates at CreateCluster (the deployer needs kms:CreateGrant and
+        # kms:DescribeKey). https://docs.aws.amazon.com/eks/latest/userguide/enable-kms.html
+        key = aws.kms.Key(
+            f"{name}-secrets-key",
+            description=f"Envelope encryption of Kubernetes secrets in EKS cluster {args.cluster_name}",
+            enable_key_rotation=True,
+            # Once the key is gone every secret it wrapped is unreadable: the longest recovery window.
+            # https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html
+            deletion_window_in_days=30,
+            tags={"Name": f"{args.cluster_name}-secrets"},
+            opts=child,
+        )
+        aws.kms.Alias(f"{name}-secrets-key-alias", name=f"alias/eks/{args.cluster_name}", target_key_id=key.key_id, opts=child)
+
+        # EKS writes to this exact name. Created first, with a retention; otherwise EKS creates
+        # it itself, unmanaged and kept forever. https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+
+        cluster_role, cluster_role_policies = role_with_policies(
+            f"{name}-cluster-role",
+            description=f"EKS control plane of {args.cluster_name}",
+            assume_role_policy=service_trust_policy("eks.amazonaws.com"),
+            managed_policies=["AmazonEKSClusterPolicy"],
+            parent=self,
+        )
+        cluster = aws.eks.Cluster(
+            f"{name}-eks",
+            name=args.cluster_name,
+            version=args.kubernetes_version,
+            role_arn=cluster_role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=args.private_subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=args.endpoint_public_access,
+                public_access_cidrs=list(args.public_access_cidrs) if args.endpoint_public_access else None,
+            ),
+            enabled_cluster_log_types=list(args.log_types),
+            # Access entries only: who may do what is in the EKS API (and CloudTrail), not in a
+            # ConfigMap anyone with kube-system access can edit. The creator keeps cluster-admin.
+            # https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
+            ),
+            # Cannot be removed once set: https://docs.aws.amazon.com/eks/latest/userguide/enable-kms.html
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn), resources=["secrets"]
+            ),
+            deletion_protection=args.deletion_protection,
+            # The add-ons come as managed add-ons below, pinned, instead of unmanaged copies.
+            # https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateCluster.html#AmazonEKS-CreateCluster-request-bootstrapSelfManagedAddons
+            bootstrap_self_managed_addons=False,
+            # STANDARD: when standard support ends EKS upgrades the cluster rather than charging
+            # for extended support. https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, *cluster_role_policies]),
+        )
+
+        # Region and partition read off the cluster ARN (arn:<partition>:eks:<region>:...): always
+        # those of the AWS provider passed in `opts`, with no data-source call.
+        self.region = cluster.arn.apply(lambda arn: arn.split(":")[3])
+        admin_policy = pulumi.Output.concat(
+            "arn:", partition_of(cluster.arn), ":eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+        )
+        for arn in args.admin_role_arns:
+            account, principal = _PRINCIPAL_ARN.fullmatch(arn).groups()  # type: ignore[union-attr]
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{account}-{principal}", cluster_name=cluster.name, principal_arn=arn, type="STANDARD", opts=child
+            )
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{account}-{principal}-cluster-admin",
+                cluster_name=cluster.name,
+                principal_arn=arn,
+                policy_arn=admin_policy,
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]),
+            )
+
+        # IRSA: pods exchange their service account token for role credentials. No thumbprint:
+        # IAM trusts the EKS issuer's certificate through its own CA library.
+        # https://docs.aws.amazon.com/eks/latest/userguide/enable-iam-roles-for-service-accounts.html
+        issuer_url = cluster.identities.apply(lambda identities: identities[0].oidcs[0].issuer)
+        oidc_provider = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc", url=issuer_url, client_id_lists=["sts.amazonaws.com"], opts=child
+        )
+        self.oidc_provider_arn = oidc_provider.arn
+        self.oidc_issuer = issuer_url.apply(lambda url: url.removeprefix("https://"))
+
+        irsa_roles = create_irsa_roles(
+            name,
+            cluster_name=args.cluster_name,
+            oidc_provider_arn=self.oidc_provider_arn,
+            oidc_issuer=self.oidc_issuer,
+            parent=self,
+        )
+        addons_before_nodes = create_addons(
+            name, ADDONS_BEFORE_NODES, cluster=cluster, versions=args.addon_versions, irsa_roles=irsa_roles, parent=self
+        )
+
+        # Pods get AWS permissions through IRSA, so the node role carries only what the kubelet
+        # needs. Managed node groups create the node role's access entry themselves.
+        # https://docs.aws.amazon.com/eks/latest/userguide/create-node-role.html
+        node_role, node_role_policies = role_with_policies(
+            f"{name}-node-role",
+            description=f"Nodes of EKS cluster {args.cluster_name}",
+            assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
+            managed_policies=["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonSSMManagedInstanceCore"],
+            parent=self,
+        )
+        self.node_groups = {
+            pool.name: create_node_pool(
+                name,
+                pool,
+                cluster=cluster,
+                cluster_name=args.cluster_name,
+                node_role_arn=node_role.arn,
+                subnet_ids=args.private_subnet_ids,
+                common_tags=args.tags,
+                parent=self,
+                depends_on=[*node_role_policies, *addons_before_nodes],
+            )
+            for pool in args.node_pools
+        }
+        create_addons(
+            name,
+            ADDONS_AFTER_NODES,
+            cluster=cluster,
+            versions=args.addon_versions,
+            irsa_roles=irsa_roles,
+            parent=self,
+            depends_on=list(self.node_groups.values()),
+        )
+
+        self.cluster_name = cluster.name
+        self.endpoint = cluster.endpoint
+        self.vpc_id = pulumi.Output.from_input(args.vpc_id)
+        self.kms_key_arn = key.arn
+        self.node_role_arn = node_role.arn
+        self.cluster_security_group_id = cluster.vpc_config.apply(lambda vpc: vpc.cluster_security_group_id)
+        self.node_group_names = pulumi.Output.all(
+            **{pool: group.node_group_name for pool, group in self.node_groups.items()}
+        )
+        self.kubeconfig = pulumi.Output.secret(
+            kubeconfig(
+                cluster_name=cluster.name,
+                endpoint=cluster.endpoint,
+                certificate_authority=cluster.certificate_authority.apply(lambda ca: ca.data),
+                region=self.region,
+            )
+        )
+        # Server-side apply stays on (the provider default): field ownership is tracked per
+        # manager, so Pulumi and controllers editing the same object do not clobber each other.
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=child)
+
+        self.register_outputs({
+            "cluster_name": self.cluster_name,
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "vpc_id": self.vpc_id,
+            "kms_key_arn": self.kms_key_arn,
+            "oidc_provider_arn": self.oidc_provider_arn,
+            "oidc_issuer": self.oidc_issuer,
+            "node_role_arn": self.node_role_arn,
+            "cluster_security_group_id": self.cluster_security_group_id,
+            "node_group_names": self.node_group_names,
+            "kubeconfig": self.kubeconfig,
+        })
+
+
+def kubeconfig(
+    *,
+    cluster_name: pulumi.Input[str],
+    endpoint: pulumi.Input[str],
+    certificate_authority: pulumi.Input[str],
+    region: pulumi.Input[str],
+) -> pulumi.Output[str]:
+    """A kubeconfig (JSON) for one cluster whose user gets a short-lived token from
+    `aws eks get-token`: no long-lived credential is written anywhere.
+    https://docs.aws.amazon.com/eks/latest/userguide/create-kubeconfig.html
+    """
+    return pulumi.Output.json_dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority}}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": "aws"}}],
+        "current-context": cluster_name,
+        "users": [{
+            "name": "aws",
+            "user": {"exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "command": "aws",
+                "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
+                "interactiveMode": "Never",
+            }},
+        }],
+    })
