@@ -21,7 +21,7 @@ from pathlib import Path
 
 import joblib
 
-from bench import report
+from bench import cpu, report
 from bench.load import SCENARIOS, LoadError, run_wrk, write_bodies, wrk_command
 from bench.servers import ServerError, group_memory, predict, running_server, server_specs
 
@@ -186,13 +186,24 @@ def run(settings: BenchSettings) -> tuple[dict, bool]:
                     )
                     if settings.warmup_s:
                         run_wrk(command(duration_s=settings.warmup_s), duration_s=settings.warmup_s)
+                    take = functools.partial(
+                        cpu.snapshot, server_cpu=server_cpu, wrk_cpu=wrk_cpu, server_pgid=server.process.pid
+                    )
+                    before = take(now_s=time.monotonic()) if server_cpu is not None else None
                     measured = run_wrk(command(duration_s=settings.duration_s), duration_s=settings.duration_s)
                     fig = report.figures(measured, scenario.rows_per_request)
+                    if before is not None:
+                        fig["foreign_cpu_pct"] = cpu.foreign_pct(before, take(now_s=time.monotonic()))
                     results["scenarios"][scenario.name]["servers"][name] = fig
                     print(
                         f"   {scenario.title}: {fig['req_per_s']:,.0f} req/s, {fig['rows_per_s']:,.0f} rows/s, "
                         f"p50 {fig['p50_ms']:.2f} ms, p99 {fig['p99_ms']:.2f} ms, "
-                        f"{fig['non_2xx']} non-2xx, {fig['socket_errors']} socket errors",
+                        f"{fig['non_2xx']} non-2xx, {fig['socket_errors']} socket errors"
+                        + (
+                            f", other work on the server's core {fig['foreign_cpu_pct']['server_core']}%"
+                            if before
+                            else ""
+                        ),
                         flush=True,
                     )
                 memory = group_memory(server.process.pid)

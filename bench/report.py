@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from bench.load import WrkResult
 
 SUBJECT = "mlserve"
+# Above this share of the server's or wrk's core used by other processes while measuring,
+# the report warns that the figures are disturbed (a few percent is kernel loopback work).
+NOISY_PCT = 10.0
 BASELINES = ("fastapi", "flask")
 DISPLAY_NAMES = {"mlserve": "mlserve", "fastapi": "FastAPI", "flask": "Flask"}
 
@@ -140,7 +143,9 @@ def format_report(results: dict) -> str:
             f"{settings['connections']} connections, {settings['duration_s']} s after {settings['warmup_s']} s warm-up"
         )
         lines += ["", f"== {scenario['title']}: {load} =="]
-        header = ("server", "req/s", "rows/s", "p50 ms", "p99 ms", "p99.9 ms", "non-2xx", "sock err", "mlserve vs it")
+        header = (
+            "server", "req/s", "rows/s", "p50 ms", "p99 ms", "p99.9 ms", "non-2xx", "sock err", "other CPU", "mlserve vs it"
+        )  # fmt: skip
         rows = [header]
         for name, fig in scenario["servers"].items():
             versus = ""
@@ -157,6 +162,7 @@ def format_report(results: dict) -> str:
                     f"{fig['p999_ms']:.2f}",
                     str(fig["non_2xx"]),
                     str(fig["socket_errors"]),
+                    _format_foreign(fig.get("foreign_cpu_pct")),
                     versus,
                 )
             )
@@ -176,12 +182,38 @@ def format_report(results: dict) -> str:
             rows.append((DISPLAY_NAMES.get(name, name), f"{memory['rss_mb']:.1f}", f"{memory['peak_rss_mb']:.1f}"))
     lines += _table(rows)
 
+    noisy = noisy_measurements(results)
+    if noisy:
+        lines += ["", f"WARNING: other processes used over {NOISY_PCT:g}% of a pinned core while measuring:"]
+        lines += [f"  {item}" for item in noisy]
+        lines.append("  those figures are disturbed; rerun on a quiet machine before quoting them.")
+
     lines += ["", "== targets (reported, not enforced) =="]
     for verdict in results["targets"]:
         mark = {True: "met", False: "NOT MET", None: "not measured"}[verdict["met"]]
         actual = "-" if verdict["actual"] is None else f"{verdict['actual']:,}"
         lines.append(f"  [{mark:>12}] {verdict['description']}: {actual} (target {verdict['target']})")
     return "\n".join(lines)
+
+
+def noisy_measurements(results: dict) -> list[str]:
+    """One line per measurement during which another process used over NOISY_PCT of the
+    server's or wrk's core."""
+    out = []
+    for scenario in results["scenarios"].values():
+        for name, fig in scenario["servers"].items():
+            foreign = fig.get("foreign_cpu_pct") or {}
+            if max(foreign.values(), default=0) > NOISY_PCT:
+                out.append(
+                    f"{DISPLAY_NAMES.get(name, name)}, {scenario['title']}: server core {foreign['server_core']:g}%, "
+                    f"wrk core {foreign['wrk_core']:g}%"
+                )
+    return out
+
+
+def _format_foreign(foreign: dict | None) -> str:
+    """The server core's share used by others, e.g. "2%"; "-" when nothing was pinned."""
+    return "-" if not foreign else f"{foreign['server_core']:.0f}%"
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:

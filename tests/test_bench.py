@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
-from bench import report
+from bench import cpu, report
 from bench.__main__ import BenchSettings, SettingsError, settings_from_env
 from bench.load import LoadError, parse_wrk_output, run_wrk, write_bodies, wrk_command
 from bench.servers import ServerError, ServerSpec, group_memory, parse_proc_status, predict, running_server
@@ -282,3 +282,22 @@ def test_fastapi_baseline_answers_like_mlserve(model_dir):
     assert response.json() == {"predictions": _expected(model_dir, rows), "model": {"name": "tiny", "version": "7"}}
     assert client.post("/predict", json={"instances": "not rows"}).status_code == 422
     assert client.get("/ping").status_code == 200
+
+
+def test_cpu_used_by_others_on_the_pinned_cores():
+    proc_stat = "cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 100 0 50 900 7 10 5 0 0 0\ncpu1 1 1 1 1 1 1 1 1 0 0\n"
+    assert cpu.core_busy_s(0, proc_stat) == pytest.approx(165 / cpu.TICKS_PER_S)  # iowait and idle not busy
+    with pytest.raises(ValueError):
+        cpu.core_busy_s(7, proc_stat)
+    before = cpu.CpuSnapshot(when_s=0, server_core_s=0, wrk_core_s=0, server_s=0, wrk_s=0)
+    after = cpu.CpuSnapshot(when_s=10, server_core_s=10, wrk_core_s=4, server_s=9, wrk_s=4)
+    assert cpu.foreign_pct(before, after) == {"server_core": 10.0, "wrk_core": 0.0}
+    assert cpu.group_cpu_s(os.getpgid(0)) > 0
+
+
+def test_measurements_disturbed_by_other_processes_are_flagged():
+    results = _results(_figures(7230, 5), _figures(400, 90, rows=64), None)
+    assert report.noisy_measurements(results) == []
+    results["scenarios"]["single_row"]["servers"]["mlserve"]["foreign_cpu_pct"] = {"server_core": 35.0, "wrk_core": 1.0}
+    assert report.noisy_measurements(results) == ["mlserve, single-row requests: server core 35%, wrk core 1%"]
+    assert "WARNING: other processes used over 10% of a pinned core" in report.format_report(results)
