@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cluster import Cluster
+from components.cluster_addons import ClusterAddons
 from components.network import Network
 from components.registry import Registry
 from mlserve import settings as stack_settings
@@ -39,7 +40,17 @@ if "eks" in settings.targets:
         ),
         opts=aws_only,
     )
+    # In-cluster add-ons (GPU device plugin, metrics-server, cluster-autoscaler) go through the
+    # cluster's own Kubernetes provider, once nodes exist to run them.
+    addons = ClusterAddons(
+        "cluster-addons",
+        stack_args.cluster_addons_args(settings, cluster),
+        opts=pulumi.ResourceOptions(
+            providers=[aws_provider, cluster.provider], depends_on=list(cluster.node_groups.values())
+        ),
+    )
     pulumi.export("cluster_name", cluster.cluster_name)
     pulumi.export("cluster_endpoint", cluster.endpoint)
     pulumi.export("oidc_provider_arn", cluster.oidc_provider_arn)
     pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("autoscaler_role_arn", addons.autoscaler_role_arn)

@@ -175,7 +175,10 @@ def _fake_outputs(type_token: str, name: str, inputs: dict[str, Any], region: st
         state.setdefault("mainRouteTableId", f"rtb-{name}-main")
     elif type_token == "aws:cloudwatch/logGroup:LogGroup":
         state.setdefault("name", physical)
-    elif type_token in ("aws:eks/nodeGroup:NodeGroup", "aws:ec2/launchTemplate:LaunchTemplate"):
+    elif type_token == "aws:eks/nodeGroup:NodeGroup":
+        state.setdefault("nodeGroupName", inputs.get("nodeGroupNamePrefix", name) + "-offline")
+        state.setdefault("resources", [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}])
+    elif type_token == "aws:ec2/launchTemplate:LaunchTemplate":
         state.setdefault("latestVersion", 1)
         state.setdefault("resources", [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}])
     return state

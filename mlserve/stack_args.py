@@ -6,7 +6,8 @@ long. Names derive from the stack so dev and prod never collide in one account.
 
 from __future__ import annotations
 
-from components.cluster import DEFAULT_ADDON_VERSIONS, ClusterArgs, NodePoolArgs, Taint
+from components.cluster import DEFAULT_ADDON_VERSIONS, Cluster, ClusterArgs, NodePoolArgs, Taint
+from components.cluster_addons import ClusterAddonsArgs
 from components.network import NetworkArgs
 from components.registry import RegistryArgs
 from mlserve.settings import GPU_TAINT_KEY, Settings
@@ -89,4 +90,17 @@ def cluster_args(settings: Settings, stack: str, *, vpc_id, private_subnet_ids) 
     )
 
 
-__all__ = ["GPU_TAINT_KEY", "addon_versions", "cluster_args", "cluster_name", "network_args", "node_pool_args", "registry_args"]
+def cluster_addons_args(settings: Settings, cluster: Cluster) -> ClusterAddonsArgs:
+    """The add-ons follow the cluster's outputs; GPU selection uses the labels and taint
+    every GPU pool carries (see components/node_pools.py)."""
+    return ClusterAddonsArgs(
+        cluster_name=cluster.cluster_name,
+        region=settings.region,
+        kubernetes_version=settings.cluster.kubernetes_version,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_issuer=cluster.oidc_issuer,
+        gpu_taint_key=GPU_TAINT_KEY,
+    )
+
+
+__all__ = ["GPU_TAINT_KEY", "addon_versions", "cluster_addons_args", "cluster_args", "cluster_name", "network_args", "node_pool_args", "registry_args"]

@@ -1,0 +1,41 @@
+"""Every Kubernetes object the whole program declares, checked strictly against the schema of
+the stack's Kubernetes version (kubernetes-validate), and every Helm release pinned."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from mlserve import plan as plan_cli
+from mlserve.settings import parse
+from mlserve import engine
+from tests.k8s_schema import manifest_from_inputs, validate_manifest
+
+# Resource types that are not Kubernetes objects themselves.
+NOT_OBJECTS = re.compile(r"^kubernetes:(helm\.sh/v\d+:Release|index:Provider|yaml/.*|helm\.sh/v\d+:Chart)$")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_kubernetes_object_validates_strictly(stack):
+    plan = plan_cli.build(stack)
+    version = parse(engine.stack_config(plan_cli.ROOT / f"Pulumi.{stack}.yaml"), stack_file="x").cluster.kubernetes_version
+    objects = [r for r in plan.resources if r.package == "kubernetes" and r.custom and not NOT_OBJECTS.match(r.type)]
+    assert objects, "the stack declares Kubernetes objects (at least the device plugin namespace)"
+    for resource in objects:
+        validate_manifest(manifest_from_inputs(resource.inputs), version)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_helm_release_is_pinned_and_on_the_cluster_provider(stack):
+    plan = plan_cli.build(stack)
+    provider = plan.one("pulumi:providers:kubernetes")
+    releases = plan.of_type("kubernetes:helm.sh/v3:Release")
+    assert {r.inputs["chart"] for r in releases} >= {"nvidia-device-plugin", "metrics-server", "cluster-autoscaler"}
+    for release in releases:
+        assert re.fullmatch(r"\d+\.\d+\.\d+", release.inputs["version"]), release.name
+        assert release.provider.startswith(provider.urn), f"{release.name} must deploy to this stack's cluster"
+    kubeconfig = json.loads(provider.inputs["kubeconfig"])
+    [user] = kubeconfig["users"]
+    assert user["user"]["exec"]["args"][:3] == ["eks", "get-token", "--cluster-name"]
