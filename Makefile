@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: preview test serve bench demo-model clean
+.PHONY: preview test serve bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt serving_app/requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,3 +22,12 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
+
+DEMO_MODEL := build/demo-model
+
+$(DEMO_MODEL)/metadata.json: $(STAMP) serving_app/demo_model.py
+	$(PY) -m serving_app.demo_model --out $(DEMO_MODEL)
+
+## The model server on 127.0.0.1:8080 with the demo model.
+serve: $(DEMO_MODEL)/metadata.json
+	$(PY) -m serving_app --model $(DEMO_MODEL) --host 127.0.0.1 --port 8080
