@@ -16,6 +16,7 @@ from mlserve import stack_args
 
 settings = stack_settings.load()
 stack = pulumi.get_stack()
+stack_args.check_component_rules(settings, stack)
 
 # One explicit AWS provider: the region and the cost-allocation tags (default_tags reach every
 # taggable resource) come from the stack file, never from the caller's environment.

@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.cloudwatch import LOG_RETENTION_DAYS
 from components.iam_roles import partition_of, role_with_policies, service_trust_policy
 from components.managed_addons import (
     ADDONS_AFTER_NODES,
@@ -36,7 +37,6 @@ __all__ = ["DEFAULT_ADDON_VERSIONS", "REQUIRED_ADDONS", "Cluster", "ClusterArgs"
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 # The only values CloudWatch Logs accepts for a retention.
 # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
 _CLUSTER_NAME = re.compile(r"[0-9A-Za-z][A-Za-z0-9_-]{0,99}")
 _PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):(?:role|user)/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)")

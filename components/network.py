@@ -17,6 +17,8 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.cloudwatch import LOG_RETENTION_DAYS
+
 NatGateways = Literal["single", "one-per-az"]
 NAT_GATEWAY_MODES: tuple[str, ...] = ("single", "one-per-az")
 
@@ -26,12 +28,6 @@ NAT_GATEWAY_MODES: tuple[str, ...] = ("single", "one-per-az")
 VPC_PREFIX_MIN, VPC_PREFIX_MAX = 16, 24
 # RFC 1918: AWS recommends these for VPCs, and EKS pod IPs must not collide with public ranges.
 _PRIVATE_RANGES = tuple(ipaddress.IPv4Network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
-
-# CloudWatch Logs accepts only these retention values.
-# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
-LOG_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
-)
 
 # Interface endpoints a private EKS node needs so that pulling images, assuming IRSA roles and
 # shipping logs never leave the VPC. ECR also needs the S3 gateway endpoint (layers are in S3).
@@ -95,7 +91,7 @@ class NetworkArgs:
         if self.flow_logs_retention_days not in LOG_RETENTION_DAYS:
             raise ValueError(
                 f"flow_logs_retention_days {self.flow_logs_retention_days} is not a CloudWatch retention value; "
-                f"allowed: {sorted(LOG_RETENTION_DAYS)}"
+                f"allowed: {list(LOG_RETENTION_DAYS)}"
             )
 
 

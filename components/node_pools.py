@@ -47,7 +47,7 @@ GPUS_PER_INSTANCE: dict[str, int] = {
 
 _POOL_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 # Labels this module sets itself; a pool may not override them.
-_RESERVED_LABELS = (POOL_LABEL, ACCELERATOR_LABEL, GPU_PRESENT_LABEL)
+RESERVED_LABELS = (POOL_LABEL, ACCELERATOR_LABEL, GPU_PRESENT_LABEL)
 _AUTOSCALER_TAG = "k8s.io/cluster-autoscaler"
 
 
@@ -147,7 +147,7 @@ class NodePoolArgs:
         keys = [(t.key, t.effect) for t in self.taints]
         if len(set(keys)) != len(keys):
             raise ValueError(f"{where}: taints repeat a key/effect pair: {keys}")
-        reserved = sorted(set(self.labels) & set(_RESERVED_LABELS))
+        reserved = sorted(set(self.labels) & set(RESERVED_LABELS))
         if reserved:
             raise ValueError(f"{where}: labels {reserved} are set by the cluster component; remove them")
 

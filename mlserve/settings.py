@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.amis import ami_type_for
+from components.cloudwatch import LOG_RETENTION_DAYS
+from components.managed_addons import REQUIRED_ADDONS
+from components.node_pools import RESERVED_LABELS
 
 NAMESPACE = "mlserve"
 
@@ -25,6 +29,15 @@ NAMESPACE = "mlserve"
 KUBERNETES_VERSIONS = ("1.33", "1.34")
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 GPU_TAINT_KEY = "nvidia.com/gpu"
+
+
+def _retention(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(f"CloudWatch keeps logs for one of {list(LOG_RETENTION_DAYS)} days")
+    return days
+
+
+RetentionDays = Annotated[int, AfterValidator(_retention)]
 
 
 class _Model(BaseModel):
@@ -48,7 +61,7 @@ class NetworkSettings(_Model):
     vpc_cidr: str = "10.20.0.0/16"
     availability_zones: list[str]
     nat_gateways: Literal["single", "one-per-az"] = "single"
-    flow_logs_retention_days: int = Field(default=30, ge=1, le=3653)
+    flow_logs_retention_days: RetentionDays = 30
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -93,6 +106,14 @@ class NodePool(_Model):
     labels: dict[str, str] = Field(default_factory=dict)
     taints: list[Taint] = Field(default_factory=list)
 
+    @field_validator("labels")
+    @classmethod
+    def _own_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        reserved = sorted(set(labels) & set(RESERVED_LABELS))
+        if reserved:
+            raise ValueError(f"{reserved} are set by the stack itself; remove them")
+        return labels
+
     @field_validator("instance_types")
     @classmethod
     def _known_families(cls, instance_types: list[str]) -> list[str]:
@@ -110,6 +131,9 @@ class NodePool(_Model):
             raise ValueError(f"gpu: true but {self.instance_types} are not GPU instance types (g4dn, g5, g6, p4d, p5, ...)")
         if not self.gpu and ami_type.is_gpu:
             raise ValueError(f"{self.instance_types} are GPU instance types: set gpu: true (and the {GPU_TAINT_KEY} taint)")
+        pairs = [(t.key, t.effect) for t in self.taints]
+        if len(set(pairs)) != len(pairs):
+            raise ValueError(f"taints repeat a key/effect pair: {pairs}")
         if self.gpu and not any(t.key == GPU_TAINT_KEY and t.effect == "NoSchedule" for t in self.taints):
             raise ValueError(
                 f"a GPU pool needs the taint {{key: {GPU_TAINT_KEY}, value: 'true', effect: NoSchedule}} "
@@ -125,7 +149,7 @@ class ClusterSettings(_Model):
     endpoint_public_access: bool = False
     public_access_cidrs: list[str] = Field(default_factory=list)
     log_types: list[Literal[CONTROL_PLANE_LOG_TYPES]] = Field(default_factory=lambda: list(CONTROL_PLANE_LOG_TYPES))  # type: ignore[valid-type]
-    log_retention_days: int = Field(default=30, ge=1, le=3653)
+    log_retention_days: RetentionDays = 30
     deletion_protection: bool = False
     admin_role_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")]] = Field(default_factory=list)
     addon_versions: dict[str, str] = Field(default_factory=dict)
@@ -139,6 +163,17 @@ class ClusterSettings(_Model):
             except ValueError:
                 raise ValueError(f"{cidr!r} is not a CIDR block such as 203.0.113.0/24") from None
         return cidrs
+
+    @field_validator("addon_versions")
+    @classmethod
+    def _addons(cls, versions: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(versions) - set(REQUIRED_ADDONS))
+        if unknown:
+            raise ValueError(f"unknown add-ons {unknown}; pinned add-ons: {list(REQUIRED_ADDONS)}")
+        malformed = {name: v for name, v in versions.items() if not re.fullmatch(r"v\d+\.\d+\.\d+-eksbuild\.\d+", v)}
+        if malformed:
+            raise ValueError(f"{malformed}: EKS add-on versions look like 'v1.20.4-eksbuild.1'")
+        return versions
 
     @model_validator(mode="after")
     def _endpoint(self) -> ClusterSettings:
@@ -180,6 +215,13 @@ def _cross_field_problems(settings: Settings) -> list[str]:
     names = [pool.name for pool in settings.node_pools]
     if len(set(names)) != len(names):
         problems.append(f"{NAMESPACE}:nodePools = names {json.dumps(names)}: pool names must be unique")
+    if "eks" in settings.targets and not any(
+        not pool.gpu and not pool.taints and pool.min_size >= 1 for pool in settings.node_pools
+    ):
+        problems.append(
+            f"{NAMESPACE}:nodePools: need one CPU pool without taints and minSize >= 1 "
+            "(CoreDNS and the other system pods run there)"
+        )
     if settings.registry.force_delete and settings.cluster.deletion_protection:
         problems.append(
             f"{NAMESPACE}:registry.forceDelete = true: contradicts cluster.deletionProtection = true "

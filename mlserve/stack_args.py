@@ -10,7 +10,7 @@ from components.cluster import DEFAULT_ADDON_VERSIONS, Cluster, ClusterArgs, Nod
 from components.cluster_addons import ClusterAddonsArgs
 from components.network import NetworkArgs
 from components.registry import RegistryArgs
-from mlserve.settings import GPU_TAINT_KEY, Settings
+from mlserve.settings import GPU_TAINT_KEY, NAMESPACE, Settings, SettingsError
 
 # Settings use the Kubernetes spelling of taint effects and lower-case capacity types (what
 # users write in manifests); the EKS API wants its own enum spelling.
@@ -103,4 +103,20 @@ def cluster_addons_args(settings: Settings, cluster: Cluster) -> ClusterAddonsAr
     )
 
 
-__all__ = ["GPU_TAINT_KEY", "addon_versions", "cluster_addons_args", "cluster_args", "cluster_name", "network_args", "node_pool_args", "registry_args"]
+def check_component_rules(settings: Settings, stack: str) -> None:
+    """Build every component's Args once, with placeholders for values that only exist after
+    deployment, so a rule only a component knows still fails before anything is declared.
+
+    The settings loader mirrors these rules with the stack file's key names; this is the net
+    under it, so a rule added to a component can never leave a stack half-created."""
+    placeholder_subnets = [f"subnet-{zone}" for zone in settings.network.availability_zones]
+    try:
+        registry_args(settings, stack)
+        network_args(settings, stack)
+        if "eks" in settings.targets:
+            cluster_args(settings, stack, vpc_id="vpc-placeholder", private_subnet_ids=placeholder_subnets)
+    except ValueError as error:
+        raise SettingsError(f"Pulumi.{stack}.yaml", [f"{NAMESPACE}: {error}"]) from None
+
+
+__all__ = ["GPU_TAINT_KEY", "addon_versions", "check_component_rules", "cluster_addons_args", "cluster_args", "cluster_name", "network_args", "node_pool_args", "registry_args"]

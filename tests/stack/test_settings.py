@@ -163,3 +163,23 @@ def test_other_namespaces_are_ignored():
     values = stack_values("dev")
     values["aws:region"] = "us-west-2"
     parse(as_config(values), stack_file="Pulumi.dev.yaml")
+
+
+def test_retention_must_be_a_cloudwatch_value():
+    [problem] = problems_for(lambda v: v["mlserve:network"].update(flowLogsRetentionDays=10))
+    assert problem.startswith("mlserve:network.flowLogsRetentionDays = 10: CloudWatch keeps logs for one of [1, 3, 5")
+
+
+def test_a_system_pool_is_required_for_eks():
+    [problem] = problems_for(lambda v: v["mlserve:nodePools"][0].update(minSize=0, desiredSize=0))
+    assert "need one CPU pool without taints and minSize >= 1" in problem
+
+
+def test_labels_the_stack_sets_itself_are_refused():
+    [problem] = problems_for(lambda v: v["mlserve:nodePools"][0].update(labels={"mlserve.io/node-pool": "x"}))
+    assert problem.startswith("mlserve:nodePools[0].labels") and "set by the stack itself" in problem
+
+
+def test_addon_version_overrides_are_checked():
+    [problem] = problems_for(lambda v: v["mlserve:cluster"].update(addonVersions={"coredns": "latest", "istio": "v1.0.0-eksbuild.1"}))
+    assert "unknown add-ons ['istio']" in problem

@@ -30,3 +30,17 @@ def test_addon_overrides_replace_single_entries():
     versions = stack_args.addon_versions(overridden)
     assert versions["coredns"] == "v9.9.9-eksbuild.1"
     assert versions["vpc-cni"] == stack_args.addon_versions(base)["vpc-cni"]
+
+
+def test_component_rules_run_before_anything_is_declared():
+    """A value the loader let through (here forced past it) but a component rejects still
+    surfaces as a settings error naming the stack file, before any resource exists."""
+    import pytest
+
+    from mlserve.settings import SettingsError
+
+    base = settings("dev")
+    stack_args.check_component_rules(base, "dev")
+    sneaky = base.model_copy(update={"cluster": base.cluster.model_copy(update={"log_retention_days": 10})})
+    with pytest.raises(SettingsError, match=r"in Pulumi.dev.yaml:\n  - mlserve: log_retention_days 10 is not a CloudWatch retention"):
+        stack_args.check_component_rules(sneaky, "dev")
