@@ -8,7 +8,8 @@
   with its own IRSA role whose mutating rights are limited to this cluster's node groups.
 
 The Kubernetes and AWS providers come in through `opts`; children inherit them.
-Chart versions are pinned here; the default values.yaml of each pinned chart is vendored
+Chart versions are pinned here (cluster-autoscaler's, with its values and IAM policy, in
+`components/autoscaler.py`); the default values.yaml of each pinned chart is vendored
 under tests/data/charts/ so a test proves every key we set exists in the chart.
 """
 
@@ -24,7 +25,17 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
-# --- Pinned charts -------------------------------------------------------------------------
+from components.autoscaler import (
+    AUTOSCALER_CHART,
+    AUTOSCALER_CHART_VERSION,
+    AUTOSCALER_REPOSITORY,
+    AUTOSCALER_SERVICE_ACCOUNT,
+    autoscaler_image_tag,
+    autoscaler_permissions_policy,
+    autoscaler_values,
+)
+
+# --- Pinned charts (cluster-autoscaler's is in components/autoscaler.py) -----------------
 # Pinned exactly (never a range) so a plan is reproducible and a chart upgrade is a reviewed diff.
 
 # https://github.com/NVIDIA/k8s-device-plugin/tree/v0.18.2/deployments/helm/nvidia-device-plugin
@@ -38,53 +49,9 @@ METRICS_SERVER_CHART = "metrics-server"
 METRICS_SERVER_CHART_VERSION = "3.13.1"
 METRICS_SERVER_REPOSITORY = "https://kubernetes-sigs.github.io/metrics-server/"
 
-# https://github.com/kubernetes/autoscaler/tree/cluster-autoscaler-chart-9.59.0/cluster-autoscaler/charts/cluster-autoscaler
-# The chart's default image is v1.35.0; we override the tag per Kubernetes minor (below).
-AUTOSCALER_CHART = "cluster-autoscaler"
-AUTOSCALER_CHART_VERSION = "9.59.0"
-AUTOSCALER_REPOSITORY = "https://kubernetes.github.io/autoscaler"
-
-# Cluster-autoscaler is released per Kubernetes minor and only tested against that minor:
-# "use the Cluster Autoscaler version that matches your cluster's Kubernetes minor".
-# https://github.com/kubernetes/autoscaler/tree/master/cluster-autoscaler#releases
-# Latest patch of each minor (tags cluster-autoscaler-<x.y.z> in kubernetes/autoscaler).
-AUTOSCALER_IMAGE_TAGS: dict[str, str] = {
-    "1.31": "v1.31.5",
-    "1.32": "v1.32.7",
-    "1.33": "v1.33.6",
-    "1.34": "v1.34.5",
-    "1.35": "v1.35.2",
-    "1.36": "v1.36.1",
-}
-
-# Namespaces and names the IRSA trust policy and the operators' kubectl commands rely on.
+# Namespaces the IRSA trust policy and the operators' kubectl commands rely on.
 DEVICE_PLUGIN_NAMESPACE = "nvidia-device-plugin"  # the namespace NVIDIA's install guide uses
 SYSTEM_NAMESPACE = "kube-system"
-AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
-
-# Tag keys EKS managed node groups put on their Auto Scaling groups, value "owned" for the
-# cluster tag: https://docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html
-AUTOSCALER_ENABLED_TAG = "k8s.io/cluster-autoscaler/enabled"
-
-
-def autoscaler_cluster_tag(cluster_name: str) -> str:
-    """The ASG tag key naming the cluster an Auto Scaling group belongs to."""
-    return f"k8s.io/cluster-autoscaler/{cluster_name}"
-
-
-def autoscaler_image_tag(kubernetes_version: str) -> str:
-    """The cluster-autoscaler image tag for a Kubernetes minor ("1.34" -> "v1.34.5").
-
-    Raises ValueError naming the version when the table has no entry: running an autoscaler
-    built for another minor is unsupported and fails in ways a plan cannot show.
-    """
-    try:
-        return AUTOSCALER_IMAGE_TAGS[kubernetes_version]
-    except KeyError:
-        raise ValueError(
-            f"no cluster-autoscaler image pinned for Kubernetes {kubernetes_version!r}; "
-            f"known minors: {', '.join(AUTOSCALER_IMAGE_TAGS)} (add it to AUTOSCALER_IMAGE_TAGS)"
-        ) from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,7 +96,7 @@ class ClusterAddonsArgs:
             raise ValueError(f"oidc_issuer must not carry a scheme, got {self.oidc_issuer!r} (drop 'https://')")
 
 
-# --- Pure decisions: values and IAM documents ---------------------------------------------
+# --- Pure decisions: values and the IRSA trust policy -----------------------------------
 
 
 def device_plugin_values(*, gpu_node_selector: Mapping[str, str], gpu_taint_key: str) -> dict[str, Any]:
@@ -190,61 +157,6 @@ def metrics_server_values(*, release_name: str) -> dict[str, Any]:
     }
 
 
-def autoscaler_values(
-    *,
-    cluster_name: pulumi.Input[str],
-    region: str,
-    kubernetes_version: str,
-    role_arn: pulumi.Input[str],
-) -> dict[str, Any]:
-    """Helm values for cluster-autoscaler with ASG auto-discovery and IRSA.
-
-    Flags: https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/FAQ.md#what-are-the-parameters-to-ca
-    """
-    return {
-        "cloudProvider": "aws",
-        "awsRegion": region,
-        "fullnameOverride": AUTOSCALER_SERVICE_ACCOUNT,
-        "image": {"tag": autoscaler_image_tag(kubernetes_version)},
-        # Discover every ASG carrying both tags (EKS managed node groups get them by default).
-        # https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md#auto-discovery-setup
-        "autoDiscovery": {
-            "clusterName": cluster_name,
-            "tags": [
-                AUTOSCALER_ENABLED_TAG,
-                pulumi.Output.from_input(cluster_name).apply(autoscaler_cluster_tag),
-            ],
-        },
-        "rbac": {
-            "serviceAccount": {
-                "create": True,
-                # Fixed name: the IRSA trust policy names this service account.
-                "name": AUTOSCALER_SERVICE_ACCOUNT,
-                "annotations": {"eks.amazonaws.com/role-arn": role_arn},
-            }
-        },
-        "extraArgs": {
-            # GPU and CPU pools spread over several AZs are one pool per AZ; keep them the same size.
-            "balance-similar-node-groups": True,
-            # On EKS, kube-system runs DaemonSets and a few Deployments on every node; with the
-            # default (true) no node running e.g. CoreDNS could ever be removed.
-            "skip-nodes-with-system-pods": False,
-            # Model servers cache weights in emptyDir; the default (true) would pin such nodes,
-            # the expensive GPU ones first, forever.
-            "skip-nodes-with-local-storage": False,
-            # Pick the node group that leaves the least idle CPU/GPU after scheduling.
-            "expander": "least-waste",
-            # Scale-down: remove a node after 10 minutes under half used, not sooner than 10
-            # minutes after a scale-up (the CA defaults, stated so a change is a visible diff).
-            "scale-down-enabled": True,
-            "scale-down-utilization-threshold": "0.5",
-            "scale-down-unneeded-time": "10m",
-            "scale-down-delay-after-add": "10m",
-        },
-        "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}},
-    }
-
-
 def autoscaler_trust_policy(*, oidc_provider_arn: str, oidc_issuer: str) -> dict[str, Any]:
     """IRSA trust policy: only the autoscaler's service account, only for the STS audience.
 
@@ -266,54 +178,6 @@ def autoscaler_trust_policy(*, oidc_provider_arn: str, oidc_issuer: str) -> dict
                     }
                 },
             }
-        ],
-    }
-
-
-def autoscaler_permissions_policy(*, cluster_name: str) -> dict[str, Any]:
-    """What the autoscaler may do: read everywhere, scale only this cluster's node groups.
-
-    The CA AWS guide's "full features" policy, with the mutating block restricted by tag as it
-    recommends: https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md#iam-policy
-    """
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "ReadNodeGroups",
-                "Effect": "Allow",
-                # Describe/Get calls support no resource-level permissions, hence "*".
-                # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2autoscaling.html
-                "Action": [
-                    "autoscaling:DescribeAutoScalingGroups",
-                    "autoscaling:DescribeAutoScalingInstances",
-                    "autoscaling:DescribeLaunchConfigurations",
-                    "autoscaling:DescribeScalingActivities",
-                    "ec2:DescribeImages",
-                    "ec2:DescribeInstanceTypes",
-                    "ec2:DescribeLaunchTemplateVersions",
-                    "ec2:GetInstanceTypesFromInstanceRequirements",
-                    # Labels and taints of a managed node group still at zero nodes, so a GPU pool
-                    # can scale up from zero for a pod that tolerates its taint.
-                    "eks:DescribeNodegroup",
-                ],
-                "Resource": "*",
-            },
-            {
-                "Sid": "ScaleThisClustersNodeGroups",
-                "Effect": "Allow",
-                "Action": [
-                    "autoscaling:SetDesiredCapacity",
-                    "autoscaling:TerminateInstanceInAutoScalingGroup",
-                ],
-                "Resource": "*",
-                # Only ASGs tagged as owned by this cluster: another cluster's (or anyone's) ASGs
-                # in the account cannot be resized or have instances terminated.
-                # https://docs.aws.amazon.com/autoscaling/ec2/userguide/control-access-using-iam.html
-                "Condition": {
-                    "StringEquals": {f"aws:ResourceTag/{autoscaler_cluster_tag(cluster_name)}": "owned"}
-                },
-            },
         ],
     }
 
