@@ -121,8 +121,10 @@ class MicroBatcher:
         self._thread = threading.Thread(target=self._work, name="model-worker", daemon=True)
         self._thread.start()
 
-    async def stop(self) -> None:
-        """Finish the batch running, fail what is still queued, stop the worker thread."""
+    async def stop(self, timeout_s: float = 1.0) -> None:
+        """Fail what is still queued and stop the worker thread, waiting at most `timeout_s`
+        for the batch running (a hung model must not hold the process past its grace period;
+        the thread is a daemon and dies with the process)."""
         if self._thread is None:
             return
         for item in self._pending:
@@ -131,7 +133,7 @@ class MicroBatcher:
         self._pending.clear()
         self.queued_rows = 0
         self._jobs.put(None)
-        await asyncio.to_thread(self._thread.join)
+        await asyncio.to_thread(self._thread.join, timeout_s)
         self._thread = None
         for handle in (self._hold_handle, self._expiry_handle):
             if handle is not None:
@@ -242,7 +244,10 @@ class MicroBatcher:
                 future.set_exception(result)
             else:
                 future.set_result(result)
-        self._run_s += _EWMA_WEIGHT * (run_s - self._run_s)
+        if self._run_s:
+            self._run_s += _EWMA_WEIGHT * (run_s - self._run_s)
+        else:
+            self._run_s = run_s  # the first sample, not a decay from zero
         self._observer.batch_finished(rows, run_s)
         timeline = self._timeline
         while timeline and timeline[0].state == _DONE:

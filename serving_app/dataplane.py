@@ -13,6 +13,7 @@ float32), one `predict`, then views for each request's rows.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from itertools import chain
@@ -72,13 +73,16 @@ class DataPlane:
     async def start(self) -> None:
         """Start the worker thread and run one warm-up prediction; then the plane is ready.
 
-        The warm-up goes through the batcher like any request, so the first real request
-        pays no lazy initialisation (thread start, ONNX Runtime's first-run allocations).
+        The warm-up runs the same batch function as every request, so the first real
+        request pays no lazy initialisation (ONNX Runtime allocates on its first run). It
+        is not subject to `request_timeout_s`: a slow first call delays readiness, it does
+        not fail startup.
         """
         self.batcher.start()
         started = time.perf_counter()
-        rows = [[0.0] * self.n_features]
-        await self.batcher.submit(rows, 1)  # raises ModelFailed if the model cannot predict
+        [result] = await asyncio.to_thread(self._run_batch, [[[0.0] * self.n_features]])
+        if isinstance(result, Exception):
+            raise result
         self.metrics.warmup_seconds.set(time.perf_counter() - started)
         self.warmed_up = True
         self.metrics.ready.set(1)

@@ -121,10 +121,11 @@ class _Server(uvicorn.Server):
             self._captured_signals.clear()
 
 
-def uvicorn_config(settings: Settings, factory: AppFactory) -> uvicorn.Config:
+def uvicorn_config(settings: Settings, app: ServingApp | AppFactory) -> uvicorn.Config:
+    """The uvicorn configuration every server uses (the CLI's and the tests')."""
     return uvicorn.Config(
-        factory,
-        factory=True,
+        app,
+        factory=isinstance(app, AppFactory),
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
@@ -157,18 +158,18 @@ def run(settings: Settings, load_model: LoadModel = default_load_model) -> int:
 
 def _run_workers(settings: Settings, load_model: LoadModel) -> int:
     """Several processes on one socket (SageMaker: one per CPU), under uvicorn's supervisor,
-    which restarts a worker that dies and forwards SIGTERM to all of them."""
+    which restarts a worker that dies and forwards SIGTERM to all of them.
+
+    The parent never loads the model (it would hold a copy for nothing); a worker that
+    cannot load it exits with uvicorn's STARTUP_FAILURE, which stops the supervisor
+    instead of restarting the worker in a loop.
+    """
     from uvicorn.supervisors import Multiprocess
 
-    try:  # fail fast, once, with the message, rather than in every worker
-        model, _ = load(settings, load_model)
-    except ModelLoadError:
-        return 1
-    del model
     config = uvicorn_config(settings, AppFactory(settings, load_model, worker=True))
     supervisor = Multiprocess(config, sockets=[config.bind_socket()])
     supervisor.run()
-    failed = [p.exitcode for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
+    failed = any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes)
     return 1 if failed else 0
 
 

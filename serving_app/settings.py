@@ -35,7 +35,7 @@ class Settings:
     """Interface to bind. 0.0.0.0 in a container; tests and benchmarks use 127.0.0.1."""
 
     port: int = 8080
-    """Port to listen on. SageMaker requires 8080
+    """Port to listen on (0: any free port). SageMaker requires 8080
     (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html)."""
 
     workers: int = 1
@@ -72,15 +72,15 @@ class Settings:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("port", "workers", "max_batch_size", "max_body_bytes", "max_rows_per_request",
+        for name in ("workers", "max_batch_size", "max_body_bytes", "max_rows_per_request",
                      "max_queued_rows"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("max_batch_wait_ms", "request_timeout_s", "shutdown_grace_s"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.port > 65535:
-            problems.append(f"port must be <= 65535, got {self.port}")
+        if not 0 <= self.port <= 65535:
+            problems.append(f"port must be 0..65535, got {self.port}")
         if self.max_queued_rows < self.max_rows_per_request:
             # Otherwise a request within the row limit could never be queued.
             problems.append(f"max_queued_rows ({self.max_queued_rows}) must be >= "
