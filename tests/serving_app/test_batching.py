@@ -1,0 +1,229 @@
+"""Micro-batching: coalescing, order, limits and deadlines; first the batcher alone, then
+through HTTP with many concurrent clients."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+import pytest
+
+from serving_app.batching import MicroBatcher
+from serving_app.errors import Overloaded, PredictionTimeout
+from tests.serving_app.conftest import serve
+from tests.serving_app.fakes import FakeModel, expected_score
+
+
+class GatedModel:
+    """`run_batch` that records each batch and, while `gate` is clear, blocks: lets a test
+    keep the model busy while requests pile up."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        self.running = threading.Event()
+        self.batches: list[list[list[int]]] = []
+
+    def __call__(self, payloads):
+        self.batches.append(payloads)
+        self.running.set()
+        self.gate.wait(10)
+        return [[row[0] * 10 for row in payload] for payload in payloads]
+
+
+def _batcher(model, **overrides) -> MicroBatcher:
+    options = {"max_batch_size": 8, "max_wait_s": 0.0, "max_queued_rows": 100, "timeout_s": 5.0} | overrides
+    return MicroBatcher(model, **options)
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_requests_arriving_while_model_busy_share_one_batch_in_order():
+    async def scenario():
+        model = GatedModel()
+        batcher = _batcher(model)
+        batcher.start()
+        model.gate.clear()
+        first = batcher.submit([[1]], 1)
+        await asyncio.to_thread(model.running.wait, 5)  # the model is now busy with `first`
+        waiting = [batcher.submit([[i], [i + 100]], 2) for i in range(2, 5)]
+        model.gate.set()
+        results = await asyncio.gather(first, *waiting)
+        await batcher.stop()
+        return model.batches, results
+
+    batches, results = run(scenario())
+    assert batches == [[[[1]]], [[[2], [102]], [[3], [103]], [[4], [104]]]]
+    assert results == [[10], [20, 1020], [30, 1030], [40, 1040]]
+
+
+def test_batches_respect_max_rows_and_never_split_a_request():
+    async def scenario():
+        model = GatedModel()
+        batcher = _batcher(model, max_batch_size=4)
+        batcher.start()
+        model.gate.clear()
+        blocker = batcher.submit([[0]], 1)
+        await asyncio.to_thread(model.running.wait, 5)
+        sizes = [3, 2, 2, 6, 1]  # 6 > max_batch_size: runs alone
+        futures = [batcher.submit([[n]] * n, n) for n in sizes]
+        model.gate.set()
+        await asyncio.gather(blocker, *futures)
+        await batcher.stop()
+        return [[len(payload) for payload in batch] for batch in model.batches[1:]]
+
+    assert run(scenario()) == [[3], [2, 2], [6], [1]]
+
+
+def test_lone_request_on_idle_model_does_not_wait_for_company():
+    async def scenario():
+        batcher = _batcher(lambda payloads: payloads, max_wait_s=2.0)
+        batcher.start()
+        started = time.perf_counter()
+        await batcher.submit([[1]], 1)
+        elapsed = time.perf_counter() - started
+        await batcher.stop()
+        return elapsed
+
+    assert run(scenario()) < 0.2  # far below max_wait_s
+
+
+def test_full_queue_refuses_at_once_with_overloaded():
+    async def scenario():
+        model = GatedModel()
+        batcher = _batcher(model, max_queued_rows=4)
+        batcher.start()
+        model.gate.clear()
+        running = batcher.submit([[0]], 1)
+        await asyncio.to_thread(model.running.wait, 5)
+        queued = batcher.submit([[1]] * 4, 4)
+        with pytest.raises(Overloaded, match="4 rows already queued"):
+            batcher.submit([[2]], 1)
+        model.gate.set()
+        await asyncio.gather(running, queued)
+        batcher.submit([[3]], 1)  # room again once the queue drained
+        await batcher.stop()
+
+    run(scenario())
+
+
+def test_deadline_fails_queued_and_running_requests_and_frees_the_queue():
+    async def scenario():
+        model = GatedModel()
+        batcher = _batcher(model, timeout_s=0.2, max_queued_rows=2)
+        batcher.start()
+        model.gate.clear()
+        running = batcher.submit([[0]], 1)
+        await asyncio.to_thread(model.running.wait, 5)
+        queued = batcher.submit([[1], [2]], 2)
+        for future in (running, queued):
+            with pytest.raises(PredictionTimeout, match="0.2 s"):
+                await future
+        assert batcher.queued_rows == 0
+        model.gate.set()
+        late = await batcher.submit([[5]], 1)
+        await batcher.stop()
+        return late, model.batches
+
+    late, batches = run(scenario())
+    assert late == [50]
+    assert [[5]] in batches[-1] and [[1], [2]] not in sum(batches, [])  # the expired request never ran
+
+
+def test_model_exception_fails_its_batch_only():
+    calls = []
+
+    def flaky(payloads):
+        calls.append(payloads)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return payloads
+
+    async def scenario():
+        batcher = _batcher(flaky)
+        batcher.start()
+        with pytest.raises(RuntimeError, match="boom"):
+            await batcher.submit([[1]], 1)
+        result = await batcher.submit([[2]], 1)
+        await batcher.stop()
+        return result
+
+    assert run(scenario()) == [[2]]
+
+
+def test_hold_fills_batches_for_a_slow_model_under_load():
+    """With a model slower than the arrival gap, an idle batcher holds (up to max_wait)
+    so the next requests join instead of each paying a model call."""
+
+    def slow(payloads):
+        time.sleep(0.05)
+        return payloads
+
+    async def scenario(max_wait_s):
+        batcher = _batcher(slow, max_wait_s=max_wait_s, max_batch_size=64)
+        batcher.start()
+        for _ in range(5):  # teach it the model's run time and a dense arrival rate
+            await asyncio.gather(*(batcher.submit([[i]], 1) for i in range(20)))
+        sizes = []
+        batcher._observer = type("O", (), {"batch_dispatched": lambda self, rows, n, waits: sizes.append(rows),
+                                           "batch_finished": lambda self, rows, s: None})()
+        futures = []
+        for i in range(10):
+            futures.append(batcher.submit([[i]], 1))
+            await asyncio.sleep(0.001)
+        await asyncio.gather(*futures)
+        await batcher.stop()
+        return sizes
+
+    assert run(scenario(0.2)) == [10]  # held: one model call
+    assert run(scenario(0.0)) == [1, 9]  # never held: the first goes alone, the rest coalesce behind it
+
+
+# --- through HTTP --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def slowish_server():
+    """A model that takes 5 ms per call, so concurrent requests must coalesce."""
+    with serve(FakeModel(delay_s=0.005), max_batch_size=64) as running:
+        yield running
+
+
+def test_200_concurrent_requests_each_get_their_own_answer_and_coalesce(slowish_server):
+    before_batches = slowish_server.metric("mlserve_batch_size_requests_count")
+    before_requests = slowish_server.metric("mlserve_batch_size_requests_sum")
+
+    async def scenario():
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        async with httpx.AsyncClient(base_url=slowish_server.url, timeout=30, limits=limits) as client:
+            rows = [[i, i % 7, -i, 0.5 * i] for i in range(200)]
+            responses = await asyncio.gather(*(client.post("/predict", json={"instances": [row]}) for row in rows))
+            return rows, responses
+
+    rows, responses = run(scenario())
+    for row, response in zip(rows, responses):
+        assert response.status_code == 200
+        assert response.json()["predictions"] == [pytest.approx(expected_score(row), rel=1e-6)]
+    batches = slowish_server.metric("mlserve_batch_size_requests_count") - before_batches
+    requests = slowish_server.metric("mlserve_batch_size_requests_sum") - before_requests
+    assert requests == 200
+    assert batches < 100, f"200 requests took {batches} model calls: no coalescing"
+    # The same from the rows histogram: some batch held more than one row.
+    assert slowish_server.metric("mlserve_batch_size_rows_bucket", le="1.0") < slowish_server.metric(
+        "mlserve_batch_size_rows_count")
+
+
+def test_concurrent_multi_row_requests_keep_their_rows_in_order(slowish_server):
+    async def scenario():
+        async with httpx.AsyncClient(base_url=slowish_server.url, timeout=30) as client:
+            requests = [[[r * 100 + i, i, 0, 0] for i in range(1 + r % 9)] for r in range(60)]
+            responses = await asyncio.gather(
+                *(client.post("/predict", json={"instances": rows}) for rows in requests))
+            return requests, responses
+
+    requests, responses = run(scenario())
+    for rows, response in zip(requests, responses):
+        assert response.json()["predictions"] == [pytest.approx(expected_score(row)) for row in rows]

@@ -1,0 +1,128 @@
+"""Metrics, request ids, structured logs and readiness."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+import pytest
+
+from serving_app.logs import JsonFormatter, ModelContext
+from tests.serving_app.conftest import serve
+from tests.serving_app.fakes import NAME, VERSION, FakeModel
+
+ROW = [1, 2, 3, 4]
+
+EXPECTED_METRICS = {
+    "mlserve_requests_total": "counter",
+    "mlserve_request_duration_seconds": "histogram",
+    "mlserve_queue_wait_seconds": "histogram",
+    "mlserve_inference_duration_seconds": "histogram",
+    "mlserve_batch_size_rows": "histogram",
+    "mlserve_batch_size_requests": "histogram",
+    "mlserve_queue_depth_rows": "gauge",
+    "mlserve_queue_depth_requests": "gauge",
+    "mlserve_model_info": "gauge",
+    "mlserve_model_load_seconds": "gauge",
+    "mlserve_model_warmup_seconds": "gauge",
+    "mlserve_ready": "gauge",
+}
+
+
+def test_metrics_exposed_with_expected_names_and_types(fake_server):
+    fake_server.client.post("/predict", json={"instances": [ROW]})
+    text = fake_server.client.get("/metrics").text
+    types = dict(line.split()[2:4] for line in text.splitlines() if line.startswith("# TYPE"))
+    for name, kind in EXPECTED_METRICS.items():
+        family = name.removesuffix("_total").removesuffix("_info")
+        assert types.get(family) == kind or types.get(name) == kind, f"{name} ({kind}) missing"
+    assert f'mlserve_model_info{{framework="sklearn",name="{NAME}",runtime="fake",version="{VERSION}"}} 1.0' in text
+    assert "mlserve_ready 1.0" in text
+
+
+def test_stage_histograms_and_batch_sizes_count_requests(fake_server):
+    before = {name: fake_server.metric(name) for name in (
+        "mlserve_queue_wait_seconds_count", "mlserve_inference_duration_seconds_count",
+        "mlserve_batch_size_rows_sum")}
+    fake_server.client.post("/predict", json={"instances": [ROW, ROW, ROW]})
+    assert fake_server.metric("mlserve_queue_wait_seconds_count") == before["mlserve_queue_wait_seconds_count"] + 1
+    assert fake_server.metric("mlserve_inference_duration_seconds_count") == (
+        before["mlserve_inference_duration_seconds_count"] + 1)
+    assert fake_server.metric("mlserve_batch_size_rows_sum") == before["mlserve_batch_size_rows_sum"] + 3
+    assert fake_server.metric("mlserve_request_duration_seconds_count", route="/predict") >= 1
+
+
+def test_unknown_paths_share_one_metrics_label(fake_server):
+    for path in ("/a", "/b", "/c"):
+        fake_server.client.get(path)
+    assert fake_server.metric("mlserve_requests_total", route="unmatched", status="404") >= 3
+
+
+def test_request_id_is_echoed(fake_server):
+    response = fake_server.client.post("/predict", json={"instances": [ROW]}, headers={"x-request-id": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+    error = fake_server.client.post("/predict", content=b"{", headers={"x-request-id": "bad-1"})
+    assert error.headers["x-request-id"] == "bad-1"
+
+
+def test_request_id_is_generated_unique_when_absent(fake_server):
+    ids = {fake_server.client.get("/ping").headers["x-request-id"] for _ in range(20)}
+    assert len(ids) == 20 and all(ids)
+
+
+def test_successful_requests_log_nothing_at_info(fake_server, caplog):
+    with caplog.at_level(logging.INFO):
+        for _ in range(5):
+            fake_server.client.post("/predict", json={"instances": [ROW]})
+    assert [r for r in caplog.records if r.name.startswith("serving_app")] == []
+
+
+def test_failures_log_with_request_id(caplog):
+    class Broken(FakeModel):
+        def predict(self, rows):
+            if rows[0, 0] == 666:
+                raise RuntimeError("model bug")
+            return super().predict(rows)
+
+    with serve(Broken()) as running, caplog.at_level(logging.DEBUG):
+        response = running.client.post("/predict", json={"instances": [[666, 0, 0, 0]]},
+                                        headers={"x-request-id": "req-666"})
+        assert response.status_code == 500
+        assert "model failed" in response.json()["error"]
+        assert running.client.post("/predict", json={"instances": [ROW]}).status_code == 200
+    answered = [r for r in caplog.records if getattr(r, "request_id", None) == "req-666"]
+    assert answered and answered[0].status == 500
+
+
+def test_json_formatter_writes_one_object_per_line_with_context():
+    context = ModelContext()
+    context.fields.update({"model_name": NAME, "model_version": VERSION})
+    record = logging.LogRecord("serving_app.app", logging.ERROR, __file__, 1, "boom %s", ("x",), None)
+    record.request_id = "r-1"
+    context.filter(record)
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    entry = orjson.loads(line)
+    assert entry["message"] == "boom x" and entry["level"] == "ERROR"
+    assert entry["request_id"] == "r-1" and entry["model_version"] == VERSION and entry["model_name"] == NAME
+    assert entry["time"].endswith("+00:00")
+
+
+@pytest.fixture
+def draining_server():
+    with serve(FakeModel()) as running:
+        yield running
+
+
+def test_draining_turns_readiness_off_and_refuses_new_work(draining_server):
+    client = draining_server.client
+    assert client.get("/ping").status_code == 200
+    draining_server.app.plane.drain()
+    for path in ("/ping", "/v2/health/ready", f"/v2/models/{NAME}/ready"):
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert response.json() == {"error": "server is shutting down"}
+    refused = client.post("/predict", json={"instances": [ROW]})
+    assert refused.status_code == 503 and "shutting down" in refused.json()["error"]
+    assert client.get("/v2/health/live").status_code == 200  # alive, just not taking work
+    assert draining_server.metric("mlserve_ready") == 0

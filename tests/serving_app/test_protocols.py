@@ -1,0 +1,142 @@
+"""Every route of every protocol, over real HTTP, against the deterministic fake model."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.serving_app.fakes import N_FEATURES, NAME, VERSION, expected_score
+
+ROWS = [[1.0, 2.0, 3.0, 4.0], [0.5, -1.0, 0.0, 2.0], [10, 20, 30, 40]]
+SCORES = [expected_score(row) for row in ROWS]
+
+
+# --- plain /predict ----------------------------------------------------------------------
+
+def test_predict_returns_primary_output_per_row_and_model(fake_server):
+    response = fake_server.client.post("/predict", json={"instances": ROWS})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"predictions": SCORES, "model": {"name": NAME, "version": VERSION}}
+
+
+def test_predict_accepts_json_with_charset(fake_server):
+    response = fake_server.client.post("/predict", content=b'{"instances": [[1, 2, 3, 4]]}',
+                                       headers={"content-type": "application/json; charset=utf-8"})
+    assert response.status_code == 200
+    assert response.json()["predictions"] == [30.0]
+
+
+# --- SageMaker -----------------------------------------------------------------------------
+
+def test_ping_is_200_when_ready(fake_server):
+    assert fake_server.client.get("/ping").status_code == 200
+
+
+@pytest.mark.parametrize("body", [{"instances": ROWS}, ROWS], ids=["instances", "bare-list"])
+def test_invocations_json(fake_server, body):
+    response = fake_server.client.post("/invocations", json=body)
+    assert response.status_code == 200
+    assert response.json() == {"predictions": SCORES}
+
+
+def test_invocations_csv_in_json_out(fake_server):
+    csv = "1,2,3,4\n0.5,-1,0,2\n\n10,20,30,40\n"
+    response = fake_server.client.post("/invocations", content=csv, headers={"content-type": "text/csv"})
+    assert response.status_code == 200
+    assert response.json() == {"predictions": SCORES}
+
+
+def test_invocations_csv_in_csv_out(fake_server):
+    response = fake_server.client.post("/invocations", content="1,2,3,4\n10,20,30,40",
+                                       headers={"content-type": "text/csv", "accept": "text/csv"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv"
+    assert response.text == "30.0\n300.0\n"
+
+
+def test_invocations_accept_list_picks_first_producible(fake_server):
+    response = fake_server.client.post("/invocations", json=ROWS[:1],
+                                       headers={"accept": "text/csv;q=1, application/json;q=0.5"})
+    assert response.text == "30.0\n"
+
+
+def test_invocations_unproducible_accept_is_406(fake_server):
+    response = fake_server.client.post("/invocations", json=ROWS, headers={"accept": "application/x-protobuf"})
+    assert response.status_code == 406
+    assert "Accept" in response.json()["error"]
+
+
+# --- Open Inference Protocol V2 --------------------------------------------------------------
+
+def test_v2_server_metadata_and_health(fake_server):
+    client = fake_server.client
+    metadata = client.get("/v2").json()
+    assert metadata["name"] == "mlserve" and "version" in metadata and metadata["extensions"] == []
+    assert client.get("/v2/health/live").status_code == 200
+    ready = client.get("/v2/health/ready")
+    assert ready.status_code == 200 and ready.json() == {"ready": True}
+
+
+@pytest.mark.parametrize("path", [f"/v2/models/{NAME}", f"/v2/models/{NAME}/versions/{VERSION}"])
+def test_v2_model_metadata(fake_server, path):
+    response = fake_server.client.get(path)
+    assert response.status_code == 200
+    assert response.json() == {
+        "name": NAME,
+        "versions": [VERSION],
+        "platform": "fake",
+        "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, N_FEATURES]}],
+        "outputs": [{"name": "score", "datatype": "FP64", "shape": [-1]},
+                    {"name": "pair", "datatype": "FP32", "shape": [-1, 2]}],
+    }
+
+
+@pytest.mark.parametrize("path", [f"/v2/models/{NAME}/ready", f"/v2/models/{NAME}/versions/{VERSION}/ready"])
+def test_v2_model_ready(fake_server, path):
+    response = fake_server.client.get(path)
+    assert response.status_code == 200
+    assert response.json() == {"name": NAME, "ready": True}
+
+
+def _infer_body(rows, **extra):
+    flat = [value for row in rows for value in row]
+    return {"inputs": [{"name": "input", "shape": [len(rows), N_FEATURES], "datatype": "FP32", "data": flat}],
+            **extra}
+
+
+@pytest.mark.parametrize("path", [f"/v2/models/{NAME}/infer", f"/v2/models/{NAME}/versions/{VERSION}/infer"])
+def test_v2_infer_row_major_outputs(fake_server, path):
+    response = fake_server.client.post(path, json=_infer_body(ROWS, id="req-1"))
+    assert response.status_code == 200
+    assert response.json() == {
+        "model_name": NAME,
+        "model_version": VERSION,
+        "id": "req-1",
+        "outputs": [
+            {"name": "score", "datatype": "FP64", "shape": [3], "data": SCORES},
+            {"name": "pair", "datatype": "FP32", "shape": [3, 2], "data": [1.0, 4.0, 0.5, -2.0, 10.0, 40.0]},
+        ],
+    }
+
+
+def test_v2_infer_requested_output_only(fake_server):
+    body = _infer_body(ROWS[:1], outputs=[{"name": "pair"}])
+    outputs = fake_server.client.post(f"/v2/models/{NAME}/infer", json=body).json()["outputs"]
+    assert outputs == [{"name": "pair", "datatype": "FP32", "shape": [1, 2], "data": [1.0, 4.0]}]
+
+
+def test_v2_infer_accepts_nested_data_and_int_datatype(fake_server):
+    body = {"inputs": [{"name": "input", "shape": [2, 4], "datatype": "INT64", "data": [[1, 2, 3, 4], [10, 20, 30, 40]]}]}
+    response = fake_server.client.post(f"/v2/models/{NAME}/infer", json=body)
+    assert response.status_code == 200
+    assert response.json()["outputs"][0]["data"] == [30.0, 300.0]
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+def test_metrics_is_prometheus_text(fake_server):
+    fake_server.client.post("/predict", json={"instances": ROWS})
+    response = fake_server.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'mlserve_requests_total{route="/predict",status="200"}' in response.text
