@@ -34,14 +34,29 @@ AUTOSCALER_IMAGE_TAGS: dict[str, str] = {
 # The name the IRSA trust policy and the operators' kubectl commands rely on.
 AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 
-# Tag keys EKS managed node groups put on their Auto Scaling groups, value "owned" for the
-# cluster tag: https://docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html
-AUTOSCALER_ENABLED_TAG = "k8s.io/cluster-autoscaler/enabled"
+# The Auto Scaling group tags cluster-autoscaler reads. They are defined here only: the node
+# pools tag their groups with them, the autoscaler discovers groups by them and its IAM policy
+# lets it scale only groups carrying them, so the three can never name different tags.
+AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
+# Discovery tags, value "owned" for the cluster tag, as EKS managed node groups set them:
+# https://docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html
+AUTOSCALER_ENABLED_TAG = f"{AUTOSCALER_TAG_PREFIX}/enabled"
+AUTOSCALER_CLUSTER_TAG_VALUE = "owned"
+# Prefix of the tags describing the nodes a group would start (labels, taints, resources).
+# https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md#scaling-a-node-group-to-0
+AUTOSCALER_NODE_TEMPLATE_TAG = f"{AUTOSCALER_TAG_PREFIX}/node-template"
 
 
 def autoscaler_cluster_tag(cluster_name: str) -> str:
     """The ASG tag key naming the cluster an Auto Scaling group belongs to."""
-    return f"k8s.io/cluster-autoscaler/{cluster_name}"
+    return f"{AUTOSCALER_TAG_PREFIX}/{cluster_name}"
+
+
+def autoscaler_discovery_tags(cluster_name: str) -> dict[str, str]:
+    """The tags cluster-autoscaler's `--node-group-auto-discovery=asg:tag=...` looks for.
+    https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md#auto-discovery-setup
+    """
+    return {AUTOSCALER_ENABLED_TAG: "true", autoscaler_cluster_tag(cluster_name): AUTOSCALER_CLUSTER_TAG_VALUE}
 
 
 def autoscaler_image_tag(kubernetes_version: str) -> str:
@@ -155,7 +170,9 @@ def autoscaler_permissions_policy(*, cluster_name: str) -> dict[str, Any]:
                 # in the account cannot be resized or have instances terminated.
                 # https://docs.aws.amazon.com/autoscaling/ec2/userguide/control-access-using-iam.html
                 "Condition": {
-                    "StringEquals": {f"aws:ResourceTag/{autoscaler_cluster_tag(cluster_name)}": "owned"}
+                    "StringEquals": {
+                        f"aws:ResourceTag/{autoscaler_cluster_tag(cluster_name)}": AUTOSCALER_CLUSTER_TAG_VALUE
+                    }
                 },
             },
         ],

@@ -3,6 +3,7 @@ cluster-autoscaler finds them and can scale them up from zero.
 
 The decisions (labels, autoscaler tags, GPUs per instance) are plain functions over
 `NodePoolArgs`, tested without Pulumi; `create_node_pool` only turns them into resources.
+The autoscaler's tag keys come from `components/autoscaler.py`, which its IAM policy reads too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.amis import AmiType, ami_type_for
+from components.autoscaler import AUTOSCALER_NODE_TEMPLATE_TAG, AUTOSCALER_TAG_PREFIX, autoscaler_discovery_tags
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -48,7 +50,6 @@ GPUS_PER_INSTANCE: dict[str, int] = {
 _POOL_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 # Labels this module sets itself; a pool may not override them.
 RESERVED_LABELS = (POOL_LABEL, ACCELERATOR_LABEL, GPU_PRESENT_LABEL)
-_AUTOSCALER_TAG = "k8s.io/cluster-autoscaler"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,13 +177,6 @@ def node_labels(pool: NodePoolArgs) -> dict[str, str]:
     return labels
 
 
-def autoscaler_discovery_tags(cluster_name: str) -> dict[str, str]:
-    """The tags cluster-autoscaler's `--node-group-auto-discovery=asg:tag=...` looks for.
-    https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md#auto-discovery-setup
-    """
-    return {f"{_AUTOSCALER_TAG}/enabled": "true", f"{_AUTOSCALER_TAG}/{cluster_name}": "owned"}
-
-
 def scale_from_zero_tags(pool: NodePoolArgs) -> dict[str, str]:
     """Auto Scaling group tags describing the nodes a pool would start, for a pool with no
     running node to look at: its labels, taints and (GPU pools) GPU count. Without them
@@ -190,7 +184,7 @@ def scale_from_zero_tags(pool: NodePoolArgs) -> dict[str, str]:
     up from zero.
     https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md#scaling-a-node-group-to-0
     """
-    template = f"{_AUTOSCALER_TAG}/node-template"
+    template = AUTOSCALER_NODE_TEMPLATE_TAG
     tags = {f"{template}/label/{key}": value for key, value in node_labels(pool).items()}
     tags |= {f"{template}/taint/{t.key}": f"{t.value}:{TAINT_EFFECTS[t.effect]}" for t in pool.taints}
     if pool.gpu:
@@ -199,13 +193,14 @@ def scale_from_zero_tags(pool: NodePoolArgs) -> dict[str, str]:
 
 
 def asg_tags(pool: NodePoolArgs, cluster_name: str) -> dict[str, str]:
-    """Every tag the pool's Auto Scaling group needs: discovery plus scale-from-zero hints."""
+    """Every tag the pool's Auto Scaling group needs: discovery (`components.autoscaler`, the
+    tags its IAM policy is conditioned on) plus scale-from-zero hints."""
     return {**autoscaler_discovery_tags(cluster_name), **scale_from_zero_tags(pool)}
 
 
 def _tag_resource_suffix(key: str) -> str:
     """A readable resource-name suffix for one ASG tag key."""
-    return re.sub(r"[^a-z0-9]+", "-", key.removeprefix(f"{_AUTOSCALER_TAG}/").lower()).strip("-")
+    return re.sub(r"[^a-z0-9]+", "-", key.removeprefix(f"{AUTOSCALER_TAG_PREFIX}/").lower()).strip("-")
 
 
 def create_node_pool(

@@ -7,7 +7,6 @@ from components.node_pools import (
     GPUS_PER_INSTANCE,
     NodePoolArgs,
     Taint,
-    autoscaler_discovery_tags,
     gpus_per_node,
     node_labels,
     scale_from_zero_tags,
@@ -68,13 +67,6 @@ def test_gpu_hint_is_the_smallest_instance_of_the_pool():
     """Overstating GPUs would start nodes the pending pod cannot fit on."""
     assert gpus_per_node(gpu_pool(instance_types=("g5.12xlarge", "g5.48xlarge"))) == 4
     assert gpus_per_node(cpu_pool()) == 0
-
-
-def test_discovery_tags_name_the_cluster():
-    assert autoscaler_discovery_tags("mlserve-dev") == {
-        "k8s.io/cluster-autoscaler/enabled": "true",
-        "k8s.io/cluster-autoscaler/mlserve-dev": "owned",
-    }
 
 
 @pytest.mark.parametrize("instance_type", sorted(GPUS_PER_INSTANCE))
