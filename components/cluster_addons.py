@@ -34,6 +34,7 @@ from components.autoscaler import (
     autoscaler_permissions_policy,
     autoscaler_values,
 )
+from components.iam_roles import irsa_trust_policy
 
 # --- Pinned charts (cluster-autoscaler's is in components/autoscaler.py) -----------------
 # Pinned exactly (never a range) so a plan is reproducible and a chart upgrade is a reviewed diff.
@@ -96,7 +97,7 @@ class ClusterAddonsArgs:
             raise ValueError(f"oidc_issuer must not carry a scheme, got {self.oidc_issuer!r} (drop 'https://')")
 
 
-# --- Pure decisions: values and the IRSA trust policy -----------------------------------
+# --- Pure decisions: Helm values --------------------------------------------------------
 
 
 def device_plugin_values(*, gpu_node_selector: Mapping[str, str], gpu_taint_key: str) -> dict[str, Any]:
@@ -150,31 +151,6 @@ def metrics_server_values(*, release_name: str) -> dict[str, Any]:
                     "matchLabels": {
                         "app.kubernetes.io/name": METRICS_SERVER_CHART,
                         "app.kubernetes.io/instance": release_name,
-                    }
-                },
-            }
-        ],
-    }
-
-
-def autoscaler_trust_policy(*, oidc_provider_arn: str, oidc_issuer: str) -> dict[str, Any]:
-    """IRSA trust policy: only the autoscaler's service account, only for the STS audience.
-
-    https://docs.aws.amazon.com/eks/latest/userguide/associate-service-account-role.html
-    """
-    if "://" in oidc_issuer:
-        raise ValueError(f"oidc_issuer must not carry a scheme, got {oidc_issuer!r} (drop 'https://')")
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Federated": oidc_provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {
-                    "StringEquals": {
-                        f"{oidc_issuer}:sub": f"system:serviceaccount:{SYSTEM_NAMESPACE}:{AUTOSCALER_SERVICE_ACCOUNT}",
-                        f"{oidc_issuer}:aud": "sts.amazonaws.com",
                     }
                 },
             }
@@ -243,10 +219,12 @@ class ClusterAddons(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-autoscaler-role",
             description="cluster-autoscaler (IRSA): scales this cluster's node groups",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda arn_and_issuer: json.dumps(
-                    autoscaler_trust_policy(oidc_provider_arn=arn_and_issuer[0], oidc_issuer=arn_and_issuer[1])
-                )
+            # Only the autoscaler's service account, only for the STS audience.
+            assume_role_policy=irsa_trust_policy(
+                args.oidc_provider_arn,
+                args.oidc_issuer,
+                namespace=SYSTEM_NAMESPACE,
+                service_account=AUTOSCALER_SERVICE_ACCOUNT,
             ),
             opts=child,
         )

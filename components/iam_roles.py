@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -37,39 +38,44 @@ def service_trust_policy(service: str) -> str:
     )
 
 
-def irsa_trust_policy(
-    oidc_provider_arn: pulumi.Input[str], oidc_issuer: pulumi.Input[str], *, namespace: str, service_account: str
-) -> pulumi.Output[str]:
+def irsa_trust_document(provider_arn: str, issuer: str, *, namespace: str, service_account: str) -> dict[str, Any]:
     """A trust policy for IAM roles for service accounts: only the one Kubernetes service account
     `namespace/service_account`, with a token minted for STS, can assume the role.
 
-    `oidc_issuer` is the issuer without "https://". Without the `sub` condition any pod in the
-    cluster could assume the role.
+    `issuer` is the cluster's OIDC issuer without "https://"; one with a scheme is refused, as
+    the condition keys it prefixes would match no token. Without the `sub` condition any pod in
+    the cluster could assume the role.
     https://docs.aws.amazon.com/eks/latest/userguide/associate-service-account-role.html
     """
-
-    def document(args: list[str]) -> str:
-        provider_arn, issuer = args
-        return json.dumps(
+    if "://" in issuer:
+        raise ValueError(f"oidc_issuer must not carry a scheme, got {issuer!r} (drop 'https://')")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
             {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Federated": provider_arn},
-                        "Action": "sts:AssumeRoleWithWebIdentity",
-                        "Condition": {
-                            "StringEquals": {
-                                f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                                f"{issuer}:aud": "sts.amazonaws.com",
-                            }
-                        },
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{issuer}:aud": "sts.amazonaws.com",
                     }
-                ],
+                },
             }
-        )
+        ],
+    }
 
-    return pulumi.Output.all(oidc_provider_arn, oidc_issuer).apply(document)
+
+def irsa_trust_policy(
+    oidc_provider_arn: pulumi.Input[str], oidc_issuer: pulumi.Input[str], *, namespace: str, service_account: str
+) -> pulumi.Output[str]:
+    """`irsa_trust_document` as JSON, once the provider ARN and the issuer are known."""
+    return pulumi.Output.all(oidc_provider_arn, oidc_issuer).apply(
+        lambda args: json.dumps(
+            irsa_trust_document(args[0], args[1], namespace=namespace, service_account=service_account)
+        )
+    )
 
 
 def role_with_policies(
