@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 
 from components.cloudwatch import LOG_RETENTION_DAYS
 from components.iam_roles import partition_of, role_with_policies, service_trust_policy
+from components.kms import encryption_key
 from components.managed_addons import (
     ADDONS_AFTER_NODES,
     ADDONS_BEFORE_NODES,
@@ -198,17 +199,13 @@ class Cluster(pulumi.ComponentResource):
         # data key only this key unwraps, and revoking the key revokes every secret. EKS uses it
         # through a grant it creates at CreateCluster (the deployer needs kms:CreateGrant and
         # kms:DescribeKey). https://docs.aws.amazon.com/eks/latest/userguide/enable-kms.html
-        key = aws.kms.Key(
+        key = encryption_key(
             f"{name}-secrets-key",
             description=f"Envelope encryption of Kubernetes secrets in EKS cluster {args.cluster_name}",
-            enable_key_rotation=True,
-            # Once the key is gone every secret it wrapped is unreadable: the longest recovery window.
-            # https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html
-            deletion_window_in_days=30,
-            tags={"Name": f"{args.cluster_name}-secrets"},
-            opts=child,
+            alias=f"alias/eks/{args.cluster_name}",
+            name_tag=f"{args.cluster_name}-secrets",
+            parent=self,
         )
-        aws.kms.Alias(f"{name}-secrets-key-alias", name=f"alias/eks/{args.cluster_name}", target_key_id=key.key_id, opts=child)
 
         # EKS writes to this exact name. Created first, with a retention; otherwise EKS creates
         # it itself, unmanaged and kept forever. https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html

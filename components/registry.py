@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.kms import encryption_key
+
 # https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html#ECR-CreateRepository-request-repositoryName
 _REPOSITORY_NAME = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
 # A Docker tag: https://docs.docker.com/reference/cli/docker/image/tag/#description
@@ -117,24 +119,14 @@ class Registry(pulumi.ComponentResource):
         # A key of its own (rather than the AWS-managed aws/ecr key) so access to the images can
         # be granted or revoked in one key policy and its use shows up per repository in CloudTrail.
         # https://docs.aws.amazon.com/AmazonECR/latest/userguide/encryption-at-rest.html
-        key = aws.kms.Key(
+        key = encryption_key(
             f"{name}-key",
             description=f"Encrypts images in ECR repository {args.repository_name}",
-            enable_key_rotation=True,
-            # The longest window: a key scheduled for deletion by mistake can be recovered for
-            # 30 days, and once gone every image it encrypted is unreadable.
-            # https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html#deleting-keys-scheduling-key-deletion
-            deletion_window_in_days=30,
-            tags={"Name": f"{name}-key"},
-            opts=child,
-        )
-        aws.kms.Alias(
-            f"{name}-key-alias",
             # Alias names allow letters, digits, "/", "_" and "-", but not the "." repository names may hold.
             # https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html#KMS-CreateAlias-request-AliasName
-            name=f"alias/ecr/{args.repository_name.replace('.', '-')}",
-            target_key_id=key.key_id,
-            opts=child,
+            alias=f"alias/ecr/{args.repository_name.replace('.', '-')}",
+            name_tag=f"{name}-key",
+            parent=self,
         )
 
         repository = aws.ecr.Repository(
