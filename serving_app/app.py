@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 _NO_PARAMS: dict[str, str] = {}
 _UNMATCHED = "unmatched"  # metrics label for 404s, so random paths cannot explode label cardinality
 _MAX_REQUEST_ID_BYTES = 200
+_PRINTABLE = re.compile(rb"[\x21-\x7e]+")
 _INTERNAL_ERROR = b'{"error":"internal server error; see the server log"}'
 
 
@@ -122,7 +124,8 @@ class ServingApp:
             elif name == b"content-length":
                 content_length = value
             elif name == b"x-request-id":
-                if value and len(value) <= _MAX_REQUEST_ID_BYTES:
+                # Echoed in a header and in logs: printable ASCII only, bounded; else a new id.
+                if 0 < len(value) <= _MAX_REQUEST_ID_BYTES and _PRINTABLE.fullmatch(value):
                     request_id = value
             elif name == b"accept":
                 accept = _media_type(value) if b"," not in value else value.decode("latin-1").lower()

@@ -65,6 +65,13 @@ def test_request_id_is_echoed(fake_server):
     assert error.headers["x-request-id"] == "bad-1"
 
 
+@pytest.mark.parametrize("unfit", ["x" * 201, "has space", "caf\u00e9"])
+def test_unfit_request_id_is_replaced_not_echoed(fake_server, unfit):
+    response = fake_server.client.get("/ping", headers={"x-request-id": unfit.encode("latin-1")})
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] not in ("", unfit)
+
+
 def test_request_id_is_generated_unique_when_absent(fake_server):
     ids = {fake_server.client.get("/ping").headers["x-request-id"] for _ in range(20)}
     assert len(ids) == 20 and all(ids)
