@@ -34,7 +34,7 @@ class Metrics:
         self.requests = Counter("mlserve_requests", "HTTP requests answered, by route and status code.",
                                 ["route", "status"], registry=r)
         self.request_seconds = Histogram("mlserve_request_duration_seconds",
-                                         "Time from request start to response, by route.", ["route"],
+                                         "Time from the app receiving a request to its response being sent, by route.", ["route"],
                                          buckets=LATENCY_BUCKETS, registry=r)
         self.queue_seconds = Histogram("mlserve_queue_wait_seconds",
                                        "Time a request waited in the batch queue before its batch ran.",
