@@ -155,8 +155,6 @@ def _installed_closure(requirements: list[str]) -> set[str]:
     return seen
 
 
-@pytest.mark.xfail(strict=True, reason="serving_app/requirements.txt lacks pydantic, which models/artifact.py "
-                   "imports: the image would fail at startup. Fix: pin pydantic==2.14.3 there (then drop this mark).")
 def test_image_requirements_cover_every_import_of_the_app():
     """What the image installs (serving_app/requirements.txt and its dependencies) must
     provide every third-party module the files in the image import."""
