@@ -31,3 +31,9 @@ $(DEMO_MODEL)/metadata.json: $(STAMP) serving_app/demo_model.py
 ## The model server on 127.0.0.1:8080 with the demo model.
 serve: $(DEMO_MODEL)/metadata.json
 	$(PY) -m serving_app --model $(DEMO_MODEL) --host 127.0.0.1 --port 8080
+
+## The benchmark: mlserve vs Flask and FastAPI baselines under wrk, ~90 s (see bench/README.md;
+## BENCH_DURATION=seconds per scenario). Targets are reported, never asserted.
+bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(PY) -m bench
