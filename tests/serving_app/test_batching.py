@@ -39,7 +39,12 @@ def _batcher(model, **overrides) -> MicroBatcher:
 
 
 def run(coroutine):
-    return asyncio.run(coroutine)
+    """Run a scenario; a batcher bug fails it after 20 s instead of hanging the suite."""
+
+    async def bounded():
+        return await asyncio.wait_for(coroutine, 20)
+
+    return asyncio.run(bounded())
 
 
 def test_requests_arriving_while_model_busy_share_one_batch_in_order():

@@ -54,12 +54,23 @@ def test_full_queue_is_immediate_503_with_retry_after():
     with serve(FakeModel(delay_s=0.3), max_batch_size=1, max_rows_per_request=4, max_queued_rows=4,
                max_batch_wait_ms=0) as running:
 
+        batcher = running.app.plane.batcher
+
+        async def until(condition):
+            deadline = time.monotonic() + 10
+            while not condition():
+                assert time.monotonic() < deadline, "the batcher never reached the expected state"
+                await asyncio.sleep(0.005)
+
         async def scenario():
             async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
-                in_flight = [asyncio.create_task(client.post("/predict", json={"instances": [[i, 0, 0, 0]]}))
-                             for i in range(5)]
-                while running.app.plane.batcher.queued_rows < 4:
-                    await asyncio.sleep(0.005)
+                def post(i):
+                    return asyncio.create_task(client.post("/predict", json={"instances": [[i, 0, 0, 0]]}))
+
+                in_flight = [post(0)]
+                await until(lambda: batcher.busy)  # the first one is in the model
+                in_flight += [post(i) for i in range(1, 5)]
+                await until(lambda: batcher.queued_rows == 4)
                 started = time.perf_counter()
                 refused = await client.post("/predict", json={"instances": [ROW]})
                 refused_after = time.perf_counter() - started
