@@ -13,6 +13,7 @@ https://www.pulumi.com/docs/iac/guides/testing/unit/ for the mechanism.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -216,6 +217,7 @@ def run(
 
     Pass your own `plan` to inspect what was registered even when the program raises."""
     plan = plan if plan is not None else Plan(stack=stack)
+    _ensure_open_event_loop()
     region = config.get("mlserve:region") or config.get("aws:region") or "us-east-1"
     pulumi_settings.reset_options(project=PROJECT, stack=stack, preview=preview)
     pulumi.runtime.set_all_config(dict(config), [])
@@ -226,6 +228,17 @@ def run(
     _sync_await(run_pulumi_func(program))
     plan.exports = {key: _resolve(value) for key, value in getattr(root, "outputs", {}).items()}
     return plan
+
+
+def _ensure_open_event_loop() -> None:
+    """Pulumi's runtime drives its RPCs on the thread's current event loop. Code that ran
+    `asyncio.run` before us (a server in the same process, a test) leaves none, or a closed one."""
+    try:
+        if not asyncio.get_event_loop_policy().get_event_loop().is_closed():
+            return
+    except RuntimeError:
+        pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def _resolve(value: Any) -> Any:

@@ -129,3 +129,16 @@ def test_engine_answers_the_data_sources_it_fakes_and_refuses_others(run_pulumi)
     assert run_pulumi(program).exports == {"account": engine.FAKE_ACCOUNT_ID, "partition": "aws"}
     with pytest.raises(Exception, match="no fake for data source aws:ec2/getAmi:getAmi"):
         run_pulumi(lambda: aws.ec2.get_ami_output(owners=["amazon"], most_recent=True))
+
+
+def test_engine_runs_after_asyncio_run_closed_the_loop(run_pulumi):
+    """A server or test that used asyncio.run earlier in the process must not break plans."""
+    import asyncio
+
+    import pulumi
+
+    async def nothing():
+        return None
+
+    asyncio.run(nothing())
+    assert run_pulumi(lambda: pulumi.export("answer", 42)).exports == {"answer": 42}
