@@ -62,12 +62,18 @@ def _show(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _order(resource: engine.RecordedResource) -> tuple[str, str]:
+    # Registration order varies from run to run (outputs resolve concurrently); a sorted plan
+    # diffs cleanly between two pull requests.
+    return resource.type, resource.name
+
+
 def render_tree(plan: engine.Plan) -> list[str]:
-    """One line per resource, children indented under their component."""
+    """One line per resource, children indented under their component, sorted by type and name."""
     lines: list[str] = []
 
     def walk(parent: str, depth: int) -> None:
-        for resource in plan.children(parent):
+        for resource in sorted(plan.children(parent), key=_order):
             keys = KEY_SETTINGS.get(resource.type, ())
             settings = [f"{k.rsplit('.', 1)[-1]}={_show(v)}" for k in keys if (v := _get(resource.inputs, k)) is not None]
             lines.append(f"{'  ' * depth}+ {resource.type}  {resource.name}" + (f"  ({', '.join(settings)})" if settings else ""))
@@ -89,7 +95,7 @@ def to_json(plan: engine.Plan) -> dict[str, Any]:
         "resources": [
             {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "provider": r.provider,
              "custom": r.custom, "inputs": r.inputs}
-            for r in plan.resources
+            for r in sorted(plan.resources, key=lambda r: r.urn)
         ],
         "exports": plan.exports,
     }

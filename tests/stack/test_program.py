@@ -142,3 +142,9 @@ def test_engine_runs_after_asyncio_run_closed_the_loop(run_pulumi):
 
     asyncio.run(nothing())
     assert run_pulumi(lambda: pulumi.export("answer", 42)).exports == {"answer": 42}
+
+
+def test_the_printed_plan_is_the_same_on_every_run():
+    first, second = (plan_cli.render_tree(plan_cli.build("prod")) for _ in range(2))
+    assert first == second
+    assert plan_cli.to_json(plan_cli.build("prod"))["resources"] == plan_cli.to_json(plan_cli.build("prod"))["resources"]
