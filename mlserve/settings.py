@@ -14,6 +14,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
+from pulumi.errors import RunError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -230,8 +231,10 @@ def _cross_field_problems(settings: Settings) -> list[str]:
     return problems
 
 
-class SettingsError(ValueError):
-    """Every problem with a stack's settings at once, each naming key, value and what is allowed."""
+class SettingsError(RunError, ValueError):
+    """Every problem with a stack's settings at once, each naming key, value and what is allowed.
+
+    A `pulumi.RunError`, so `pulumi up` prints the message alone, without a Python traceback."""
 
     def __init__(self, stack_file: str, problems: list[str]) -> None:
         self.stack_file = stack_file

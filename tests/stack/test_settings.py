@@ -183,3 +183,10 @@ def test_labels_the_stack_sets_itself_are_refused():
 def test_addon_version_overrides_are_checked():
     [problem] = problems_for(lambda v: v["mlserve:cluster"].update(addonVersions={"coredns": "latest", "istio": "v1.0.0-eksbuild.1"}))
     assert "unknown add-ons ['istio']" in problem
+
+
+def test_settings_errors_end_pulumi_up_without_a_traceback():
+    """The Pulumi runtime prints a RunError's message alone, not the Python stack."""
+    import pulumi
+
+    assert issubclass(SettingsError, pulumi.RunError)
