@@ -6,79 +6,22 @@ be sent) and asserts an intent, not a snapshot.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
-from pathlib import Path
 from typing import Any, Iterator
 
-import pulumi
-import pulumi_aws as aws
-import pulumi_kubernetes as kubernetes
 import pytest
 import yaml
 
-from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from tests.components.addons_support import (
+    CHARTS,
+    GPU_TAINT,
+    RELEASE,
+    addons_args,
+    release_of,
+    values_of,
+)
 from tests.k8s_schema import ManifestInvalid, manifest_from_inputs, validate_manifest
-
-CHARTS = Path(__file__).resolve().parent.parent / "data" / "charts"
-RELEASE = "kubernetes:helm.sh/v3:Release"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-
-OIDC_ISSUER = "oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
-OIDC_PROVIDER_ARN = f"arn:aws:iam::123456789012:oidc-provider/{OIDC_ISSUER}"
-GPU_TAINT = "nvidia.com/gpu"
-
-
-def _args(**overrides: Any) -> ClusterAddonsArgs:
-    values: dict[str, Any] = dict(
-        cluster_name="mlserve-prod",
-        region="us-west-2",
-        kubernetes_version="1.34",
-        oidc_provider_arn=OIDC_PROVIDER_ARN,
-        oidc_issuer=OIDC_ISSUER,
-    )
-    values.update(overrides)
-    return ClusterAddonsArgs(**values)
-
-
-@pytest.fixture
-def build(run_pulumi):
-    """Build ClusterAddons with explicit AWS and Kubernetes providers; return the Plan.
-
-    cluster_name comes in as an Output, as it does from the cluster component."""
-
-    def _build(**overrides: Any):
-        def program() -> None:
-            aws_provider = aws.Provider("aws", region="us-west-2")
-            kubernetes_provider = kubernetes.Provider("k8s", kubeconfig="{}")
-            args = _args(**{"cluster_name": pulumi.Output.from_input("mlserve-prod"), **overrides})
-            addons = ClusterAddons(
-                "addons", args, opts=pulumi.ResourceOptions(providers=[aws_provider, kubernetes_provider])
-            )
-            pulumi.export("autoscaler_role_arn", addons.autoscaler_role_arn)
-            pulumi.export("device_plugin_namespace", addons.device_plugin_namespace)
-
-        return run_pulumi(program)
-
-    return _build
-
-
-@pytest.fixture
-def plan(build):
-    return build()
-
-
-def _release(plan, chart: str):
-    found = [r for r in plan.of_type(RELEASE) if r.inputs["chart"] == chart]
-    assert len(found) == 1, f"expected one release of chart {chart}, found {len(found)}"
-    return found[0]
-
-
-def _values(plan, chart: str) -> dict[str, Any]:
-    return _release(plan, chart).inputs["values"]
-
 
 # --- NVIDIA device plugin ------------------------------------------------------------------
 
@@ -114,7 +57,7 @@ def _node_matches(values: dict[str, Any], labels: dict[str, str]) -> bool:
 )
 def test_device_plugin_runs_on_gpu_nodes_and_nowhere_else(build, gpu_node_selector):
     plan = build(**({"gpu_node_selector": gpu_node_selector} if gpu_node_selector else {}))
-    values = _values(plan, "nvidia-device-plugin")
+    values = values_of(plan, "nvidia-device-plugin")
     gpu_labels = gpu_node_selector or {"nvidia.com/gpu.present": "true"}
 
     assert _node_matches(values, {**gpu_labels, "kubernetes.io/os": "linux"})
@@ -128,12 +71,12 @@ def test_device_plugin_runs_on_gpu_nodes_and_nowhere_else(build, gpu_node_select
 
 
 def test_device_plugin_tolerates_exactly_the_gpu_taint(plan):
-    values = _values(plan, "nvidia-device-plugin")
+    values = values_of(plan, "nvidia-device-plugin")
     assert values["tolerations"] == [{"key": GPU_TAINT, "operator": "Exists", "effect": "NoSchedule"}]
 
 
 def test_device_plugin_tolerates_the_configured_taint_key(build):
-    values = _values(build(gpu_taint_key="example.com/accelerator"), "nvidia-device-plugin")
+    values = values_of(build(gpu_taint_key="example.com/accelerator"), "nvidia-device-plugin")
     assert [t["key"] for t in values["tolerations"]] == ["example.com/accelerator"]
 
 
@@ -144,7 +87,7 @@ def test_no_addon_tolerates_every_taint(plan):
 
 
 def test_device_plugin_is_node_critical_in_its_own_privileged_namespace(plan):
-    release = _release(plan, "nvidia-device-plugin")
+    release = release_of(plan, "nvidia-device-plugin")
     namespace = plan.one("kubernetes:core/v1:Namespace")
     assert release.inputs["values"]["priorityClassName"] == "system-node-critical"
     assert release.inputs["namespace"] == namespace.inputs["metadata"]["name"]
@@ -155,12 +98,12 @@ def test_device_plugin_is_node_critical_in_its_own_privileged_namespace(plan):
 def test_an_empty_gpu_selector_is_rejected():
     # It would put the device plugin on every node.
     with pytest.raises(ValueError, match="gpu_node_selector"):
-        _args(gpu_node_selector={})
+        addons_args(gpu_node_selector={})
 
 
 def test_an_empty_taint_key_is_rejected():
     with pytest.raises(ValueError, match="gpu_taint_key"):
-        _args(gpu_taint_key="")
+        addons_args(gpu_taint_key="")
 
 
 # --- Pinning -----------------------------------------------------------------------------------
@@ -224,7 +167,7 @@ def _chart_defaults(chart: str, version: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("chart", sorted(EXPECTED_REPOSITORIES))
 def test_every_values_key_exists_in_the_chart_defaults(plan, chart):
-    release = _release(plan, chart)
+    release = release_of(plan, chart)
     defaults = _chart_defaults(chart, release.inputs["version"])
     unknown = list(_unknown_key_paths(release.inputs["values"], defaults, FREE_FORM.get(chart, set())))
     assert not unknown, f"{chart} {release.inputs['version']} has no values key(s) {unknown}: Helm would ignore them"
@@ -246,7 +189,7 @@ _POD_FIELDS = ("nodeSelector", "affinity", "tolerations", "priorityClassName", "
 def test_pod_scheduling_values_are_valid_pod_spec_fields(plan, chart):
     """The chart copies these values verbatim into its pod template; a typo inside them
     (e.g. `nodeSelectorTerm`) passes the key check above but fails here."""
-    values = manifest_from_inputs(_values(plan, chart))
+    values = manifest_from_inputs(values_of(plan, chart))
     container: dict[str, Any] = {"name": chart, "image": "example.invalid/image:pinned"}
     if "resources" in values:
         container["resources"] = values["resources"]
@@ -270,7 +213,7 @@ def test_every_plain_kubernetes_object_passes_the_strict_schema(plan):
 
 
 def test_metrics_server_survives_a_node_drain(plan):
-    release = _release(plan, "metrics-server")
+    release = release_of(plan, "metrics-server")
     values = release.inputs["values"]
     assert release.inputs["namespace"] == "kube-system"
     assert values["replicas"] >= 2
@@ -280,122 +223,6 @@ def test_metrics_server_survives_a_node_drain(plan):
     # The spread selector must select the chart's pods, or it constrains nothing.
     selector = values["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"]
     assert selector == {"app.kubernetes.io/name": "metrics-server", "app.kubernetes.io/instance": release.inputs["name"]}
-
-
-# --- cluster-autoscaler: IAM -------------------------------------------------------------------
-
-
-def _document(resource, key: str) -> dict[str, Any]:
-    value = resource.inputs[key]
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def test_autoscaler_role_is_assumable_only_by_its_service_account_via_sts(plan):
-    trust = _document(plan.one(ROLE), "assumeRolePolicy")
-    values = _values(plan, "cluster-autoscaler")
-    namespace = _release(plan, "cluster-autoscaler").inputs["namespace"]
-    service_account = values["rbac"]["serviceAccount"]["name"]
-    assert trust["Statement"], "empty trust policy"
-    for statement in trust["Statement"]:
-        assert statement["Effect"] == "Allow"
-        assert _as_list(statement["Action"]) == ["sts:AssumeRoleWithWebIdentity"]
-        assert statement["Principal"] == {"Federated": OIDC_PROVIDER_ARN}
-        assert set(statement["Condition"]) == {"StringEquals"}, "no StringLike: wildcards would widen the subject"
-        assert statement["Condition"]["StringEquals"] == {
-            f"{OIDC_ISSUER}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-            f"{OIDC_ISSUER}:aud": "sts.amazonaws.com",
-        }
-
-
-def test_the_service_account_carries_the_role_and_the_role_carries_the_policy(plan):
-    role, policy = plan.one(ROLE), plan.one(ROLE_POLICY)
-    annotations = _values(plan, "cluster-autoscaler")["rbac"]["serviceAccount"]["annotations"]
-    assert annotations["eks.amazonaws.com/role-arn"] == role.outputs["arn"] == plan.exports["autoscaler_role_arn"]
-    assert policy.inputs["role"] == role.id
-
-
-# Actions that change an Auto Scaling group or its instances. Anything the autoscaler may do
-# without a condition must be read-only (Describe*/Get*).
-MUTATING = ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
-_READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*$")
-
-
-def _grants(statement: dict[str, Any], action: str) -> bool:
-    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in _as_list(statement.get("Action", [])))
-
-
-def test_mutating_autoscaling_actions_are_limited_to_this_clusters_node_groups(plan):
-    statements = _document(plan.one(ROLE_POLICY), "policy")["Statement"]
-    assert not any("NotAction" in s or "NotResource" in s for s in statements), "NotAction/NotResource grant too much"
-    owned = {"StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/mlserve-prod": "owned"}}
-    for action in MUTATING:
-        granting = [s for s in statements if s["Effect"] == "Allow" and _grants(s, action)]
-        assert granting, f"{action} is not granted: the autoscaler could not scale"
-        for statement in granting:
-            assert statement.get("Condition") == owned, f"{action} granted without this cluster's tag: {statement}"
-
-
-def test_unconditioned_grants_are_read_only(plan):
-    for statement in _document(plan.one(ROLE_POLICY), "policy")["Statement"]:
-        if statement["Effect"] == "Allow" and not statement.get("Condition"):
-            writes = [a for a in _as_list(statement["Action"]) if not _READ_ONLY.match(a)]
-            assert not writes, f"granted on {statement['Resource']} without a condition: {writes}"
-
-
-def test_autoscaler_can_read_managed_node_group_labels_to_scale_gpu_pools_from_zero(plan):
-    statements = _document(plan.one(ROLE_POLICY), "policy")["Statement"]
-    assert any(s["Effect"] == "Allow" and _grants(s, "eks:DescribeNodegroup") for s in statements)
-
-
-@pytest.mark.parametrize("region", ["", "us-west", "US-WEST-2", "uswest2"])
-def test_a_malformed_region_is_rejected(region):
-    with pytest.raises(ValueError, match="region"):
-        _args(region=region)
-
-
-def test_an_issuer_with_a_scheme_is_rejected():
-    with pytest.raises(ValueError, match="oidc_issuer"):
-        _args(oidc_issuer=f"https://{OIDC_ISSUER}")
-
-
-# --- cluster-autoscaler: chart values ----------------------------------------------------------
-
-
-def test_autoscaler_discovers_the_node_groups_of_this_cluster_only(plan):
-    values = _values(plan, "cluster-autoscaler")
-    assert values["cloudProvider"] == "aws"
-    assert values["awsRegion"] == "us-west-2"
-    assert values["autoDiscovery"]["clusterName"] == "mlserve-prod"
-    assert set(values["autoDiscovery"]["tags"]) == {
-        "k8s.io/cluster-autoscaler/enabled",
-        "k8s.io/cluster-autoscaler/mlserve-prod",
-    }
-
-
-def test_autoscaler_flags(plan):
-    extra_args = _values(plan, "cluster-autoscaler")["extraArgs"]
-    assert extra_args["balance-similar-node-groups"] is True
-    assert extra_args["skip-nodes-with-system-pods"] is False
-    assert extra_args["expander"] in ("least-waste", "priority")
-    assert extra_args["scale-down-enabled"] is True
-    assert {"scale-down-unneeded-time", "scale-down-delay-after-add", "scale-down-utilization-threshold"} <= set(extra_args)
-
-
-@pytest.mark.parametrize("kubernetes_version", ["1.33", "1.34"])
-def test_autoscaler_image_minor_matches_the_cluster_minor(build, kubernetes_version):
-    tag = _values(build(kubernetes_version=kubernetes_version), "cluster-autoscaler")["image"]["tag"]
-    assert re.fullmatch(rf"v{re.escape(kubernetes_version)}\.\d+", tag), tag
-
-
-@pytest.mark.parametrize("unknown", ["1.29", "1.99", "1.34.2", "latest"])
-def test_an_unknown_kubernetes_minor_is_named_in_the_error(unknown):
-    # The image table itself is tested in test_autoscaler.py; the Args refuse the minor up front.
-    with pytest.raises(ValueError, match=re.escape(repr(unknown))):
-        _args(kubernetes_version=unknown)
 
 
 # --- Providers and shape ----------------------------------------------------------------------
