@@ -192,24 +192,18 @@ class ClusterAddons(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        kubernetes.helm.v3.Release(
+        _pinned_release(
             f"{name}-nvidia-device-plugin",
-            name=DEVICE_PLUGIN_CHART,
-            chart=DEVICE_PLUGIN_CHART,
-            version=DEVICE_PLUGIN_CHART_VERSION,
-            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=DEVICE_PLUGIN_REPOSITORY),
+            (DEVICE_PLUGIN_CHART, DEVICE_PLUGIN_CHART_VERSION, DEVICE_PLUGIN_REPOSITORY),
             namespace=namespace.metadata.name,
             values=device_plugin_values(gpu_node_selector=args.gpu_node_selector, gpu_taint_key=args.gpu_taint_key),
             opts=child,
         )
 
         # --- metrics-server -------------------------------------------------------------------
-        kubernetes.helm.v3.Release(
+        _pinned_release(
             f"{name}-metrics-server",
-            name=METRICS_SERVER_CHART,
-            chart=METRICS_SERVER_CHART,
-            version=METRICS_SERVER_CHART_VERSION,
-            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=METRICS_SERVER_REPOSITORY),
+            (METRICS_SERVER_CHART, METRICS_SERVER_CHART_VERSION, METRICS_SERVER_REPOSITORY),
             namespace=SYSTEM_NAMESPACE,
             values=metrics_server_values(release_name=METRICS_SERVER_CHART),
             opts=child,
@@ -236,12 +230,9 @@ class ClusterAddons(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        kubernetes.helm.v3.Release(
+        _pinned_release(
             f"{name}-cluster-autoscaler",
-            name=AUTOSCALER_CHART,
-            chart=AUTOSCALER_CHART,
-            version=AUTOSCALER_CHART_VERSION,
-            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=AUTOSCALER_REPOSITORY),
+            (AUTOSCALER_CHART, AUTOSCALER_CHART_VERSION, AUTOSCALER_REPOSITORY),
             namespace=SYSTEM_NAMESPACE,
             values=autoscaler_values(
                 cluster_name=args.cluster_name,
@@ -264,3 +255,26 @@ class ClusterAddons(pulumi.ComponentResource):
                 "device_plugin_namespace": self.device_plugin_namespace,
             }
         )
+
+
+def _pinned_release(
+    resource_name: str,
+    pin: tuple[str, str, str],
+    *,
+    namespace: pulumi.Input[str],
+    values: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> kubernetes.helm.v3.Release:
+    """One Helm release of a pinned (chart, version, repository), named after its chart so the
+    objects it creates keep the names the chart's docs use."""
+    chart, version, repository = pin
+    return kubernetes.helm.v3.Release(
+        resource_name,
+        name=chart,
+        chart=chart,
+        version=version,
+        repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=repository),
+        namespace=namespace,
+        values=values,
+        opts=opts,
+    )
