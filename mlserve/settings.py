@@ -20,14 +20,15 @@ from pydantic.alias_generators import to_camel
 
 from components.amis import ami_type_for
 from components.cloudwatch import LOG_RETENTION_DAYS
-from components.managed_addons import REQUIRED_ADDONS
+from components.autoscaler import AUTOSCALER_IMAGE_TAGS
+from components.managed_addons import DEFAULT_ADDON_VERSIONS, REQUIRED_ADDONS
 from components.node_pools import RESERVED_LABELS
 
 NAMESPACE = "mlserve"
 
-# EKS standard-support versions this project is tested against; the kubernetes-validate
-# schemas and the pinned add-on versions exist for each.
-KUBERNETES_VERSIONS = ("1.33", "1.34")
+# The Kubernetes minors the stack can build: those with pinned EKS add-on versions and a
+# pinned cluster-autoscaler image (both tables live with the components that use them).
+KUBERNETES_VERSIONS = tuple(sorted(set(DEFAULT_ADDON_VERSIONS) & set(AUTOSCALER_IMAGE_TAGS)))
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 GPU_TAINT_KEY = "nvidia.com/gpu"
 

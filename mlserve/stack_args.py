@@ -118,5 +118,3 @@ def check_component_rules(settings: Settings, stack: str) -> None:
     except ValueError as error:
         raise SettingsError(f"Pulumi.{stack}.yaml", [f"{NAMESPACE}: {error}"]) from None
 
-
-__all__ = ["GPU_TAINT_KEY", "addon_versions", "check_component_rules", "cluster_addons_args", "cluster_args", "cluster_name", "network_args", "node_pool_args", "registry_args"]
