@@ -70,9 +70,6 @@ class Plan:
             raise LookupError(f"expected one {type_token} named {name!r}, found {len(found)} among {names}")
         return found[0]
 
-    def by_urn(self, urn: str) -> RecordedResource:
-        return next(r for r in self.resources if r.urn == urn)
-
     def children(self, parent_urn: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.parent == parent_urn]
 

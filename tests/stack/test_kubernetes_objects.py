@@ -18,8 +18,8 @@ NOT_OBJECTS = re.compile(r"^kubernetes:(helm\.sh/v\d+:Release|index:Provider|yam
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_every_kubernetes_object_validates_strictly(stack):
-    plan = plan_cli.build(stack)
+def test_every_kubernetes_object_validates_strictly(stack, built_plan):
+    plan = built_plan(stack)
     version = parse(engine.stack_config(plan_cli.ROOT / f"Pulumi.{stack}.yaml"), stack_file="x").cluster.kubernetes_version
     objects = [r for r in plan.resources if r.package == "kubernetes" and r.custom and not NOT_OBJECTS.match(r.type)]
     assert objects, "the stack declares Kubernetes objects (at least the device plugin namespace)"
@@ -28,8 +28,8 @@ def test_every_kubernetes_object_validates_strictly(stack):
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_every_helm_release_is_pinned_and_on_the_cluster_provider(stack):
-    plan = plan_cli.build(stack)
+def test_every_helm_release_is_pinned_and_on_the_cluster_provider(stack, built_plan):
+    plan = built_plan(stack)
     provider = plan.one("pulumi:providers:kubernetes")
     releases = plan.of_type("kubernetes:helm.sh/v3:Release")
     assert {r.inputs["chart"] for r in releases} >= {"nvidia-device-plugin", "metrics-server", "cluster-autoscaler"}

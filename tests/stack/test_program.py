@@ -14,14 +14,14 @@ from mlserve.settings import SettingsError
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module", params=["dev", "prod"])
-def stack_plan(request) -> engine.Plan:
-    return plan_cli.build(request.param)
+@pytest.fixture(params=["dev", "prod"])
+def stack_plan(request, built_plan) -> engine.Plan:
+    return built_plan(request.param)
 
 
-@pytest.fixture(scope="module")
-def prod() -> engine.Plan:
-    return plan_cli.build("prod")
+@pytest.fixture
+def prod(built_plan) -> engine.Plan:
+    return built_plan("prod")
 
 
 def test_program_declares_every_component(stack_plan):
@@ -67,8 +67,8 @@ def test_prod_is_protected_and_highly_available(prod):
         assert len(group.inputs["subnetIds"]) == 3, "GPU nodes must be able to spread across the AZs"
 
 
-def test_dev_gpu_pool_scales_to_zero():
-    dev = plan_cli.build("dev")
+def test_dev_gpu_pool_scales_to_zero(built_plan):
+    dev = built_plan("dev")
     gpu_groups = [g for g in dev.of_type("aws:eks/nodeGroup:NodeGroup") if "NVIDIA" in g.inputs["amiType"]]
     assert [g.inputs["scalingConfig"]["minSize"] for g in gpu_groups] == [0]
     assert len(dev.of_type("aws:ec2/natGateway:NatGateway")) == 1
