@@ -218,8 +218,8 @@ def run(
     region = config.get("mlserve:region") or config.get("aws:region") or "us-east-1"
     pulumi_settings.reset_options(project=PROJECT, stack=stack, preview=preview)
     pulumi.runtime.set_all_config(dict(config), [])
-    monitor = _RecordingMonitor(_RecordingMocks(region), plan)
-    pulumi.runtime.set_mocks(_RecordingMocks(region), project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    mocks = _RecordingMocks(region)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=_RecordingMonitor(mocks, plan))
     root = pulumi_settings.get_root_resource()
 
     _sync_await(run_pulumi_func(program))
