@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 
 from components.cloudwatch import LOG_RETENTION_DAYS
 from components.iam_roles import partition_of, role_with_policies, service_trust_policy
-from components.kms import encryption_key
+from components.kms import cloudwatch_logs, encryption_key, role_use, via_service
 from components.managed_addons import (
     ADDONS_AFTER_NODES,
     ADDONS_BEFORE_NODES,
@@ -195,27 +195,6 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("mlserve:cluster:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        # Envelope encryption of Secrets with a key of our own: etcd holds only ciphertext whose
-        # data key only this key unwraps, and revoking the key revokes every secret. EKS uses it
-        # through a grant it creates at CreateCluster (the deployer needs kms:CreateGrant and
-        # kms:DescribeKey). https://docs.aws.amazon.com/eks/latest/userguide/enable-kms.html
-        key = encryption_key(
-            f"{name}-secrets-key",
-            description=f"Envelope encryption of Kubernetes secrets in EKS cluster {args.cluster_name}",
-            alias=f"alias/eks/{args.cluster_name}",
-            name_tag=f"{args.cluster_name}-secrets",
-            parent=self,
-        )
-
-        # EKS writes to this exact name. Created first, with a retention; otherwise EKS creates
-        # it itself, unmanaged and kept forever. https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-control-plane-logs",
-            name=f"/aws/eks/{args.cluster_name}/cluster",
-            retention_in_days=args.log_retention_days,
-            opts=child,
-        )
-
         cluster_role, cluster_role_policies = role_with_policies(
             f"{name}-cluster-role",
             description=f"EKS control plane of {args.cluster_name}",
@@ -223,6 +202,37 @@ class Cluster(pulumi.ComponentResource):
             managed_policies=["AmazonEKSClusterPolicy"],
             parent=self,
         )
+
+        # Envelope encryption of Secrets with a key of our own: etcd holds only ciphertext whose
+        # data key only this key unwraps, and revoking the key revokes every secret. EKS uses it
+        # through a grant it creates at CreateCluster on the deployer's behalf (kms:ViaService eks),
+        # and the cluster role uses it directly, as terraform-aws-modules/eks writes its key users.
+        # https://docs.aws.amazon.com/eks/latest/userguide/enable-kms.html
+        # The same key encrypts the control-plane log group (CloudWatch Logs, this group only).
+        log_group_name = f"/aws/eks/{args.cluster_name}/cluster"
+        key = encryption_key(
+            f"{name}-secrets-key",
+            description=f"Envelope encryption of Kubernetes secrets and control-plane logs of EKS cluster {args.cluster_name}",
+            alias=f"alias/eks/{args.cluster_name}",
+            name_tag=f"{args.cluster_name}-secrets",
+            uses=[
+                via_service("eks"),
+                role_use("ClusterRole", cluster_role.arn, actions=("kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey")),
+                cloudwatch_logs(log_group_names=[log_group_name]),
+            ],
+            parent=self,
+        )
+
+        # EKS writes to this exact name. Created first, with a retention; otherwise EKS creates
+        # it itself, unmanaged and kept forever. https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            name=log_group_name,
+            retention_in_days=args.log_retention_days,
+            kms_key_id=key.arn,
+            opts=child,
+        )
+
         cluster = aws.eks.Cluster(
             f"{name}-eks",
             name=args.cluster_name,

@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cloudwatch import LOG_RETENTION_DAYS
+from components.kms import cloudwatch_logs, encryption_key
 
 NatGateways = Literal["single", "one-per-az"]
 NAT_GATEWAY_MODES: tuple[str, ...] = ("single", "one-per-az")
@@ -330,9 +331,22 @@ class Network(pulumi.ComponentResource):
         """All of the VPC's traffic (accepted and rejected) to a CloudWatch log group.
         https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-cwl.html"""
         child = pulumi.ResourceOptions(parent=self)
+        # Named after the cluster (stack-derived), never the component: dev and prod may share
+        # an account and region, where log group names are unique.
+        log_group_name = f"/aws/vpc/{args.cluster_name}/flow-logs"
+        # A key of its own (CKV_AWS_158): flow logs show every peer the VPC talks to.
+        key = encryption_key(
+            f"{name}-flow-logs-key",
+            description=f"Encrypts the VPC flow logs of {args.cluster_name}",
+            alias=f"alias/vpc/{args.cluster_name}/flow-logs",
+            name_tag=f"{args.cluster_name}-flow-logs",
+            uses=[cloudwatch_logs(log_group_names=[log_group_name])],
+            parent=self,
+        )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
-            name=f"/aws/vpc/{name}/flow-logs",
+            name=log_group_name,
+            kms_key_id=key.arn,
             retention_in_days=args.flow_logs_retention_days,
             tags={"Name": f"{name}-flow-logs"},
             opts=child,

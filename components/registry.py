@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.kms import encryption_key
+from components.kms import encryption_key, via_service
 
 # https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html#ECR-CreateRepository-request-repositoryName
 _REPOSITORY_NAME = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
@@ -126,6 +126,9 @@ class Registry(pulumi.ComponentResource):
             # https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html#KMS-CreateAlias-request-AliasName
             alias=f"alias/ecr/{args.repository_name.replace('.', '-')}",
             name_tag=f"{name}-key",
+            # Only ECR, on behalf of principals of this account, uses the key: pushes and pulls
+            # go through ECR's own grants. https://docs.aws.amazon.com/AmazonECR/latest/userguide/encryption-at-rest.html
+            uses=[via_service("ecr")],
             parent=self,
         )
 

@@ -15,35 +15,20 @@ import re
 from typing import Annotated, Any, Literal
 
 from pulumi.errors import RunError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from components.amis import ami_type_for
-from components.cloudwatch import LOG_RETENTION_DAYS
 from components.autoscaler import AUTOSCALER_IMAGE_TAGS
 from components.managed_addons import DEFAULT_ADDON_VERSIONS, REQUIRED_ADDONS
 from components.node_pools import RESERVED_LABELS
-
-NAMESPACE = "mlserve"
+from mlserve.settings_base import NAMESPACE, RetentionDays, _Model
+from mlserve.settings_models import Models, Rollout, model_problems
 
 # The Kubernetes minors the stack can build: those with pinned EKS add-on versions and a
 # pinned cluster-autoscaler image (both tables live with the components that use them).
 KUBERNETES_VERSIONS = tuple(sorted(set(DEFAULT_ADDON_VERSIONS) & set(AUTOSCALER_IMAGE_TAGS)))
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 GPU_TAINT_KEY = "nvidia.com/gpu"
-
-
-def _retention(days: int) -> int:
-    if days not in LOG_RETENTION_DAYS:
-        raise ValueError(f"CloudWatch keeps logs for one of {list(LOG_RETENTION_DAYS)} days")
-    return days
-
-
-RetentionDays = Annotated[int, AfterValidator(_retention)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True, populate_by_name=False)
 
 
 class Tags(_Model):
@@ -204,6 +189,9 @@ class Settings(_Model):
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     node_pools: list[NodePool] = Field(min_length=1)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    models: Models | None = None
+    """The serving versions (`mlserve/settings_models.py`); None until a target serves a model."""
+    rollout: Rollout = Field(default_factory=Rollout)
 
 
 def _cross_field_problems(settings: Settings) -> list[str]:
@@ -229,6 +217,7 @@ def _cross_field_problems(settings: Settings) -> list[str]:
             f"{NAMESPACE}:registry.forceDelete = true: contradicts cluster.deletionProtection = true "
             "(a protected stack keeps its images); set one of them to false"
         )
+    problems.extend(model_problems(settings.models, settings.rollout))
     return problems
 
 
