@@ -129,8 +129,8 @@ def autoscaler_values(
     }
 
 
-def autoscaler_permissions_policy(*, cluster_name: str) -> dict[str, Any]:
-    """What the autoscaler may do: read everywhere, scale only this cluster's node groups.
+def autoscaler_permissions_policy(*, cluster_name: str, partition: str, region: str, account_id: str) -> dict[str, Any]:
+    """What the autoscaler may do: read everywhere, describe and scale only this cluster's node groups.
 
     The CA AWS guide's "full features" policy, with the mutating block restricted by tag as it
     recommends: https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md#iam-policy
@@ -152,11 +152,18 @@ def autoscaler_permissions_policy(*, cluster_name: str) -> dict[str, Any]:
                     "ec2:DescribeInstanceTypes",
                     "ec2:DescribeLaunchTemplateVersions",
                     "ec2:GetInstanceTypesFromInstanceRequirements",
-                    # Labels and taints of a managed node group still at zero nodes, so a GPU pool
-                    # can scale up from zero for a pod that tolerates its taint.
-                    "eks:DescribeNodegroup",
                 ],
                 "Resource": "*",
+            },
+            {
+                # Labels and taints of a managed node group still at zero nodes, so a GPU pool
+                # can scale up from zero for a pod that tolerates its taint. This action takes a
+                # node group ARN (CKV_AWS_355): only this cluster's node groups.
+                # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelastickubernetesservice.html
+                "Sid": "DescribeThisClustersNodeGroups",
+                "Effect": "Allow",
+                "Action": "eks:DescribeNodegroup",
+                "Resource": f"arn:{partition}:eks:{region}:{account_id}:nodegroup/{cluster_name}/*/*",
             },
             {
                 "Sid": "ScaleThisClustersNodeGroups",

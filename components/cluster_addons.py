@@ -225,8 +225,12 @@ class ClusterAddons(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{name}-autoscaler-policy",
             role=role.id,
-            policy=pulumi.Output.from_input(args.cluster_name).apply(
-                lambda cluster_name: json.dumps(autoscaler_permissions_policy(cluster_name=cluster_name))
+            # Partition and account read off the OIDC provider's ARN (arn:<partition>:iam::<account>:...).
+            policy=pulumi.Output.all(args.cluster_name, args.region, args.oidc_provider_arn).apply(
+                lambda values: json.dumps(autoscaler_permissions_policy(
+                    cluster_name=values[0], region=values[1],
+                    partition=values[2].split(":")[1], account_id=values[2].split(":")[4],
+                ))
             ),
             opts=child,
         )

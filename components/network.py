@@ -185,6 +185,19 @@ class Network(pulumi.ComponentResource):
             tags={"Name": f"{name}-vpc"},
             opts=child,
         )
+        # The default security group, adopted and emptied (CKV2_AWS_12, CIS AWS 5.4): anything
+        # launched without a group of its own gets no traffic at all instead of "allow all within
+        # the group". Empty lists remove every rule AWS created; on destroy the group is only
+        # forgotten (AWS deletes it with the VPC). terraform-aws-modules/vpc does the same by default.
+        # https://www.pulumi.com/registry/packages/aws/api-docs/ec2/defaultsecuritygroup/
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg",
+            vpc_id=vpc.id,
+            ingress=[],
+            egress=[],
+            tags={"Name": f"{name}-default-closed"},
+            opts=child,
+        )
         internet_gateway = aws.ec2.InternetGateway(
             f"{name}-igw", vpc_id=vpc.id, tags={"Name": f"{name}-igw"}, opts=child,
         )

@@ -47,7 +47,7 @@ def test_the_policy_lets_the_autoscaler_scale_exactly_the_node_pools_tagged_for_
             gpu=True, taints=(Taint(key="nvidia.com/gpu", value="true", effect="NO_SCHEDULE"),),
         ),
     ]
-    policy = autoscaler_permissions_policy(cluster_name="mlserve-prod")
+    policy = autoscaler_permissions_policy(cluster_name="mlserve-prod", partition="aws", region="us-west-2", account_id="123456789012")
     conditions = [s["Condition"]["StringEquals"] for s in policy["Statement"] if "Condition" in s]
     assert conditions, "the scaling statement lost its tag condition"
     for pool in pools:

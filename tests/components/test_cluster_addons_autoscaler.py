@@ -86,7 +86,12 @@ def test_unconditioned_grants_are_read_only(plan):
 
 def test_autoscaler_can_read_managed_node_group_labels_to_scale_gpu_pools_from_zero(plan):
     statements = _document(plan.one(ROLE_POLICY), "policy")["Statement"]
-    assert any(s["Effect"] == "Allow" and _grants(s, "eks:DescribeNodegroup") for s in statements)
+    granting = [s for s in statements if s["Effect"] == "Allow" and _grants(s, "eks:DescribeNodegroup")]
+    assert granting, "eks:DescribeNodegroup is not granted: GPU pools could not scale up from zero"
+    # CKV_AWS_355: the action takes a node group ARN, so only this cluster's node groups.
+    account, partition = OIDC_PROVIDER_ARN.split(":")[4], OIDC_PROVIDER_ARN.split(":")[1]
+    for statement in granting:
+        assert statement["Resource"] == f"arn:{partition}:eks:us-west-2:{account}:nodegroup/mlserve-prod/*/*"
 
 
 @pytest.mark.parametrize("region", ["", "us-west", "US-WEST-2", "uswest2"])
