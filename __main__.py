@@ -42,12 +42,13 @@ if "eks" in settings.targets:
         opts=aws_only,
     )
     # In-cluster add-ons (GPU device plugin, metrics-server, cluster-autoscaler) go through the
-    # cluster's own Kubernetes provider, once nodes exist to run them.
+    # cluster's own Kubernetes provider, once nodes exist to run them and CoreDNS resolves names.
     addons = ClusterAddons(
         "cluster-addons",
         stack_args.cluster_addons_args(settings, cluster),
         opts=pulumi.ResourceOptions(
-            providers=[aws_provider, cluster.provider], depends_on=list(cluster.node_groups.values())
+            providers=[aws_provider, cluster.provider],
+            depends_on=[*cluster.node_groups.values(), *cluster.system_addons],  # CoreDNS answers first
         ),
     )
     pulumi.export("cluster_name", cluster.cluster_name)

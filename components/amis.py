@@ -69,3 +69,32 @@ def ami_type_for(instance_types: list[str] | tuple[str, ...]) -> AmiType:
         detail = ", ".join(f"{example} needs {ami.value}" for ami, example in chosen.items())
         raise ValueError(f"instance types need different AMI types ({detail}); split them into separate pools")
     return next(iter(chosen))
+
+
+# The EKS-optimized AMI release a managed node group runs, per Kubernetes minor and AMI type
+# ("<kubernetes patch>-<build date>"). Pinned, not read from SSM at deploy time, so a plan shows
+# the exact release and an AMI patch is a reviewed one-line diff (terraform-aws-modules/eks sets
+# `release_version` too, from the same SSM parameter). Taken from public EKS stacks that pinned
+# these releases for their standard and NVIDIA node groups (AL2023 releases share one version
+# across AMI types): 1.35.0-20260129 (Jan 2026), 1.36.0-20260923 (amazon-eks-ami release of Sep
+# 2026). Confirm (README "Deploying for real") with
+#   aws ssm get-parameter --name /aws/service/eks/optimized-ami/<v>/amazon-linux-2023/<x86_64|arm64>/<standard|nvidia>/recommended/release_version
+# https://docs.aws.amazon.com/eks/latest/userguide/eks-optimized-ami.html
+AMI_RELEASE_VERSIONS: dict[str, dict[AmiType, str]] = {
+    "1.35": {ami_type: "1.35.0-20260129" for ami_type in AmiType},
+    "1.36": {ami_type: "1.36.0-20260923" for ami_type in AmiType},
+}
+
+
+def ami_release_version(kubernetes_version: str, ami_type: AmiType) -> str:
+    """The pinned AMI release of `ami_type` for a Kubernetes minor ("1.36" -> "1.36.0-20260923").
+
+    Raises ValueError naming the version and type when the table has none: a node group without
+    a release version would take whatever is newest at creation and never move again."""
+    try:
+        return AMI_RELEASE_VERSIONS[kubernetes_version][ami_type]
+    except KeyError:
+        raise ValueError(
+            f"no AMI release pinned for Kubernetes {kubernetes_version!r} and {ami_type.value}; "
+            f"known minors: {', '.join(AMI_RELEASE_VERSIONS)} (add it to AMI_RELEASE_VERSIONS in components/amis.py)"
+        ) from None

@@ -8,7 +8,6 @@ role. Node pools live in `components/node_pools.py`, IAM helpers in `components/
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,8 +18,16 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.cloudwatch import LOG_RETENTION_DAYS
-from components.iam_roles import partition_of, role_with_policies, service_trust_policy
+from components.cluster_access import (
+    allow_private_access,
+    create_admin_access,
+    private_cidr_problem,
+    public_cidr_problem,
+    security_group_problem,
+)
+from components.iam_roles import role_with_policies, service_trust_policy
 from components.kms import cloudwatch_logs, encryption_key, role_use, via_service
+from components.kubeconfig import kubeconfig
 from components.managed_addons import (
     ADDONS_AFTER_NODES,
     ADDONS_BEFORE_NODES,
@@ -32,7 +39,7 @@ from components.managed_addons import (
 )
 from components.node_pools import NodePoolArgs, Taint, create_node_pool
 
-__all__ = ["DEFAULT_ADDON_VERSIONS", "REQUIRED_ADDONS", "Cluster", "ClusterArgs", "NodePoolArgs", "Taint"]
+__all__ = ["DEFAULT_ADDON_VERSIONS", "REQUIRED_ADDONS", "Cluster", "ClusterArgs", "NodePoolArgs", "Taint", "kubeconfig"]
 
 # https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -41,6 +48,8 @@ CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager",
 
 _CLUSTER_NAME = re.compile(r"[0-9A-Za-z][A-Za-z0-9_-]{0,99}")
 _PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):(?:role|user)/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)")
+# https://docs.aws.amazon.com/eks/latest/APIReference/API_UpgradePolicyRequest.html
+UPGRADE_SUPPORT_TYPES = ("STANDARD", "EXTENDED")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +60,7 @@ class ClusterArgs:
     """EKS cluster name, e.g. "mlserve-dev"; also names the log group and the KMS alias."""
 
     kubernetes_version: str
-    """Kubernetes minor version, e.g. "1.34"."""
+    """Kubernetes minor version, e.g. "1.36". The node groups follow it."""
 
     vpc_id: pulumi.Input[str]
     """The VPC of `private_subnet_ids`. EKS derives it from the subnets; kept as the `vpc_id`
@@ -67,7 +76,21 @@ class ClusterArgs:
 
     public_access_cidrs: tuple[str, ...] = ()
     """Default none. The CIDR blocks allowed to reach the public endpoint: required when
-    `endpoint_public_access`, forbidden otherwise."""
+    `endpoint_public_access`, forbidden otherwise; never 0.0.0.0/0, ::/0 or a documentation range."""
+
+    private_access_cidrs: tuple[str, ...] = ()
+    """Default none. RFC 1918 blocks (a runner subnet, the VPC, a VPN's clients) allowed to reach
+    the private endpoint: port 443 of the cluster security group. With a private-only endpoint,
+    this or `private_access_security_group_ids` is the only way `pulumi up` reaches the API."""
+
+    private_access_security_group_ids: tuple[str, ...] = ()
+    """Default none. Security groups (of a deploy runner in the VPC) allowed to reach the private
+    endpoint on port 443."""
+
+    upgrade_support_type: str = "EXTENDED"
+    """Default "EXTENDED". What EKS does when the version leaves standard support: "EXTENDED"
+    keeps it (paid extended support) until the stack upgrades it; "STANDARD" upgrades the control
+    plane itself, after which the stack must be bumped to match or it plans a downgrade."""
 
     log_types: tuple[str, ...] = CONTROL_PLANE_LOG_TYPES
     """Default all five. Control-plane log types sent to CloudWatch Logs."""
@@ -76,11 +99,13 @@ class ClusterArgs:
     """Default 30. Retention of the control-plane log group; one of `LOG_RETENTION_DAYS`."""
 
     deletion_protection: bool = False
-    """Default False. True makes EKS refuse to delete the cluster (prod)."""
+    """Default False. True makes EKS refuse to delete the cluster (prod), and sets Pulumi's
+    `protect` on the cluster and its secrets key so `pulumi destroy` stops before deleting anything
+    it holds data in."""
 
     admin_role_arns: tuple[str, ...] = ()
-    """Default none. IAM roles or users given cluster-admin through access entries, besides the
-    identity that creates the cluster."""
+    """Default none. IAM roles or users given cluster-admin through access entries. The identity
+    running `pulumi up` gets one too (deduplicated against this list)."""
 
     node_pools: tuple[NodePoolArgs, ...]
     """The managed node groups; unique names, and at least one untainted CPU pool with
@@ -97,13 +122,16 @@ class ClusterArgs:
     def __post_init__(self) -> None:
         for name in ("addon_versions", "tags"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
-        for name in ("public_access_cidrs", "log_types", "admin_role_arns", "node_pools"):
+        for name in ("public_access_cidrs", "private_access_cidrs", "private_access_security_group_ids",
+                     "log_types", "admin_role_arns", "node_pools"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
         if not _CLUSTER_NAME.fullmatch(self.cluster_name):
             raise ValueError(f"cluster_name {self.cluster_name!r}: 1-100 letters, digits, '-' or '_', starting with a letter or digit")
         if not re.fullmatch(r"1\.\d+", self.kubernetes_version):
-            raise ValueError(f"kubernetes_version {self.kubernetes_version!r} is not a minor version such as '1.34'")
+            raise ValueError(f"kubernetes_version {self.kubernetes_version!r} is not a minor version such as '1.36'")
+        if self.upgrade_support_type not in UPGRADE_SUPPORT_TYPES:
+            raise ValueError(f"upgrade_support_type {self.upgrade_support_type!r} is not one of {', '.join(UPGRADE_SUPPORT_TYPES)}")
         # A list of subnets is checked here; an Output of one is checked by EKS at deploy time.
         if isinstance(self.private_subnet_ids, (list, tuple)) and len(self.private_subnet_ids) < 2:
             raise ValueError("private_subnet_ids: EKS needs subnets in at least two availability zones")
@@ -124,11 +152,16 @@ class ClusterArgs:
             raise ValueError("public_access_cidrs: a public endpoint needs the CIDR blocks allowed to reach it (EKS would default to 0.0.0.0/0)")
         if not self.endpoint_public_access and self.public_access_cidrs:
             raise ValueError("public_access_cidrs is set but endpoint_public_access is False: remove one of them")
-        for cidr in self.public_access_cidrs:
-            try:
-                ipaddress.ip_network(cidr, strict=True)
-            except ValueError:
-                raise ValueError(f"public_access_cidrs: {cidr!r} is not a CIDR block such as 203.0.113.0/24") from None
+        for field_name, values, check in (
+            ("public_access_cidrs", self.public_access_cidrs, public_cidr_problem),
+            ("private_access_cidrs", self.private_access_cidrs, private_cidr_problem),
+            ("private_access_security_group_ids", self.private_access_security_group_ids, security_group_problem),
+        ):
+            problems = [problem for value in values if (problem := check(value))]
+            if problems:
+                raise ValueError(f"{field_name}: {'; '.join(problems)}")
+            if len(set(values)) != len(values):
+                raise ValueError(f"{field_name}: each value at most once, got {list(values)}")
 
     def _check_node_pools(self) -> None:
         names = [pool.name for pool in self.node_pools]
@@ -191,6 +224,10 @@ class Cluster(pulumi.ComponentResource):
     node_groups: dict[str, aws.eks.NodeGroup]
     """Pool name -> node group resource, for `depends_on` of workloads that need nodes."""
 
+    system_addons: list[aws.eks.Addon]
+    """The add-ons that need nodes (CoreDNS, EBS CSI driver), for `depends_on` of in-cluster
+    workloads: a Helm release started before CoreDNS answers fails its hooks and image lookups."""
+
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlserve:cluster:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -221,6 +258,7 @@ class Cluster(pulumi.ComponentResource):
                 cloudwatch_logs(log_group_names=[log_group_name]),
             ],
             parent=self,
+            protect=args.deletion_protection,
         )
 
         # EKS writes to this exact name. Created first, with a retention; otherwise EKS creates
@@ -230,7 +268,7 @@ class Cluster(pulumi.ComponentResource):
             name=log_group_name,
             retention_in_days=args.log_retention_days,
             kms_key_id=key.arn,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
         )
 
         cluster = aws.eks.Cluster(
@@ -246,10 +284,12 @@ class Cluster(pulumi.ComponentResource):
             ),
             enabled_cluster_log_types=list(args.log_types),
             # Access entries only: who may do what is in the EKS API (and CloudTrail), not in a
-            # ConfigMap anyone with kube-system access can edit. The creator keeps cluster-admin.
-            # https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html
+            # ConfigMap anyone with kube-system access can edit. No hidden entry for the creator:
+            # the bootstrap entry is invisible to Pulumi and collides (409) with an explicit one
+            # for the same identity (terraform-aws-modules/eks #2968, #3293); the caller gets an
+            # explicit entry below instead. https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html
             access_config=aws.eks.ClusterAccessConfigArgs(
-                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=False
             ),
             # Cannot be removed once set: https://docs.aws.amazon.com/eks/latest/userguide/enable-kms.html
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
@@ -259,31 +299,43 @@ class Cluster(pulumi.ComponentResource):
             # The add-ons come as managed add-ons below, pinned, instead of unmanaged copies.
             # https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateCluster.html#AmazonEKS-CreateCluster-request-bootstrapSelfManagedAddons
             bootstrap_self_managed_addons=False,
-            # STANDARD: when standard support ends EKS upgrades the cluster rather than charging
-            # for extended support. https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html
-            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, *cluster_role_policies]),
+            # Chosen per stack (`cluster.upgradePolicy`): EXTENDED never upgrades the control plane
+            # under Pulumi's feet (it costs extended-support fees past standard support); STANDARD
+            # lets EKS upgrade it, after which a stack still naming the old version plans an
+            # impossible downgrade. https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=args.upgrade_support_type),
+            # ARC zonal shift: traffic can be moved away from an impaired AZ (on in
+            # terraform-aws-modules/eks v21). https://docs.aws.amazon.com/eks/latest/userguide/zone-shift.html
+            zonal_shift_config=aws.eks.ClusterZonalShiftConfigArgs(enabled=True),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[log_group, *cluster_role_policies],
+                protect=args.deletion_protection,
+                # The name is fixed, so a replacement (new KMS key, new role) must delete first or
+                # fail with "already exists".
+                delete_before_replace=True,
+                # bootstrapClusterCreatorAdminPermissions is read at creation only and changing it
+                # forces a new cluster (pulumi-aws eks.Cluster: accessConfig, "forces new resource").
+                # A stack created with it true keeps it: no replacement; import the creator's
+                # existing entry instead (README "Deploying for real").
+                # https://www.pulumi.com/registry/packages/aws/api-docs/eks/cluster/#clusteraccessconfig
+                ignore_changes=["accessConfig.bootstrapClusterCreatorAdminPermissions"],
+            ),
         )
 
         # Region and partition read off the cluster ARN (arn:<partition>:eks:<region>:...): always
         # those of the AWS provider passed in `opts`, with no data-source call.
         self.region = cluster.arn.apply(lambda arn: arn.split(":")[3])
-        admin_policy = pulumi.Output.concat(
-            "arn:", partition_of(cluster.arn), ":eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+        api_access = create_admin_access(
+            name, cluster=cluster, admin_role_arns=args.admin_role_arns, principal_pattern=_PRINCIPAL_ARN, parent=self
         )
-        for arn in args.admin_role_arns:
-            account, principal = _PRINCIPAL_ARN.fullmatch(arn).groups()  # type: ignore[union-attr]
-            entry = aws.eks.AccessEntry(
-                f"{name}-admin-{account}-{principal}", cluster_name=cluster.name, principal_arn=arn, type="STANDARD", opts=child
-            )
-            aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{account}-{principal}-cluster-admin",
-                cluster_name=cluster.name,
-                principal_arn=arn,
-                policy_arn=admin_policy,
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]),
-            )
+        api_access += allow_private_access(
+            name,
+            cluster=cluster,
+            cidrs=args.private_access_cidrs,
+            security_group_ids=args.private_access_security_group_ids,
+            parent=self,
+        )
 
         # IRSA: pods exchange their service account token for role credentials. No thumbprint:
         # IAM trusts the EKS issuer's certificate through its own CA library.
@@ -295,15 +347,18 @@ class Cluster(pulumi.ComponentResource):
         self.oidc_provider_arn = oidc_provider.arn
         self.oidc_issuer = issuer_url.apply(lambda url: url.removeprefix("https://"))
 
-        irsa_roles = create_irsa_roles(
+        irsa_roles, irsa_policies = create_irsa_roles(
             name,
             cluster_name=args.cluster_name,
             oidc_provider_arn=self.oidc_provider_arn,
             oidc_issuer=self.oidc_issuer,
             parent=self,
         )
+        # The add-ons wait for their roles' permissions, not just the roles: the VPC CNI without
+        # AmazonEKS_CNI_Policy cannot attach ENIs and nodes never turn Ready.
         addons_before_nodes = create_addons(
-            name, ADDONS_BEFORE_NODES, cluster=cluster, versions=args.addon_versions, irsa_roles=irsa_roles, parent=self
+            name, ADDONS_BEFORE_NODES, cluster=cluster, versions=args.addon_versions, irsa_roles=irsa_roles,
+            parent=self, depends_on=irsa_policies,
         )
 
         # Pods get AWS permissions through IRSA, so the node role carries only what the kubelet
@@ -313,7 +368,9 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-node-role",
             description=f"Nodes of EKS cluster {args.cluster_name}",
             assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
-            managed_policies=["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonSSMManagedInstanceCore"],
+            # PullOnly, not ReadOnly: nodes pull images and need none of ReadOnly's listing and
+            # describing. https://docs.aws.amazon.com/AmazonECR/latest/userguide/security-iam-awsmanpol.html
+            managed_policies=["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonSSMManagedInstanceCore"],
             parent=self,
         )
         self.node_groups = {
@@ -322,22 +379,23 @@ class Cluster(pulumi.ComponentResource):
                 pool,
                 cluster=cluster,
                 cluster_name=args.cluster_name,
+                kubernetes_version=args.kubernetes_version,
                 node_role_arn=node_role.arn,
                 subnet_ids=args.private_subnet_ids,
                 common_tags=args.tags,
                 parent=self,
-                depends_on=[*node_role_policies, *addons_before_nodes],
+                depends_on=[*node_role_policies, *irsa_policies, *addons_before_nodes],
             )
             for pool in args.node_pools
         }
-        create_addons(
+        self.system_addons = create_addons(
             name,
             ADDONS_AFTER_NODES,
             cluster=cluster,
             versions=args.addon_versions,
             irsa_roles=irsa_roles,
             parent=self,
-            depends_on=list(self.node_groups.values()),
+            depends_on=[*self.node_groups.values(), *irsa_policies],
         )
 
         self.cluster_name = cluster.name
@@ -359,7 +417,11 @@ class Cluster(pulumi.ComponentResource):
         )
         # Server-side apply stays on (the provider default): field ownership is tracked per
         # manager, so Pulumi and controllers editing the same object do not clobber each other.
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=child)
+        # It waits for the deployer's access entry and the runner's way in: without them its first
+        # call is refused (401) or times out.
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, opts=pulumi.ResourceOptions(parent=self, depends_on=api_access)
+        )
 
         self.register_outputs({
             "cluster_name": self.cluster_name,
@@ -375,31 +437,3 @@ class Cluster(pulumi.ComponentResource):
             "kubeconfig": self.kubeconfig,
         })
 
-
-def kubeconfig(
-    *,
-    cluster_name: pulumi.Input[str],
-    endpoint: pulumi.Input[str],
-    certificate_authority: pulumi.Input[str],
-    region: pulumi.Input[str],
-) -> pulumi.Output[str]:
-    """A kubeconfig (JSON) for one cluster whose user gets a short-lived token from
-    `aws eks get-token`: no long-lived credential is written anywhere.
-    https://docs.aws.amazon.com/eks/latest/userguide/create-kubeconfig.html
-    """
-    return pulumi.Output.json_dumps({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority}}],
-        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": "aws"}}],
-        "current-context": cluster_name,
-        "users": [{
-            "name": "aws",
-            "user": {"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": "aws",
-                "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
-                "interactiveMode": "Never",
-            }},
-        }],
-    })

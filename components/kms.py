@@ -130,14 +130,16 @@ def key_policy_document(uses: Sequence[KeyUse], *, account: str, partition: str,
 
 
 def encryption_key(
-    name: str, *, description: str, alias: str, name_tag: str, uses: Sequence[KeyUse], parent: pulumi.Resource
+    name: str, *, description: str, alias: str, name_tag: str, uses: Sequence[KeyUse], parent: pulumi.Resource,
+    protect: bool = False,
 ) -> aws.kms.Key:
     """A symmetric KMS key with an explicit policy (`uses`), yearly rotation and the longest
     deletion window, plus an alias.
 
     `name` names the key resource and the alias resource "<name>-alias"; `alias` is the alias
     itself ("alias/<stack-derived name>": aliases are unique per account and region); `name_tag`
-    is the key's "Name" tag. Callers say why they need a key of their own.
+    is the key's "Name" tag. Callers say why they need a key of their own. `protect` (default
+    False) sets Pulumi's `protect` on the key: `pulumi destroy` then refuses to schedule its deletion.
     """
     if not uses:
         raise ValueError(f"{name}: a key needs at least one KeyUse (who may use it); administration alone is useless")
@@ -164,7 +166,7 @@ def encryption_key(
         # https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html#deleting-keys-scheduling-key-deletion
         deletion_window_in_days=30,
         tags={"Name": name_tag},
-        opts=child,
+        opts=pulumi.ResourceOptions(parent=parent, protect=protect),
     )
     aws.kms.Alias(f"{name}-alias", name=alias, target_key_id=key.key_id, opts=child)
     return key

@@ -31,23 +31,31 @@ IRSA_ADDONS: dict[str, tuple[str, str]] = {
     "aws-ebs-csi-driver": ("ebs-csi-controller-sa", "AmazonEBSCSIDriverPolicy"),
 }
 
-# Pinned versions per Kubernetes minor. Taken from public EKS stacks that pinned them for
-# 1.33 / 1.34 in late 2025 (not from `describe-addon-versions`, which needs AWS): confirm with
-# `aws eks describe-addon-versions --kubernetes-version <v> --addon-name <name>` before use.
+# Pinned versions per Kubernetes minor: the EKS minors in standard support on 2026-11-24 whose
+# support lasts long enough to build on (1.34 leaves standard support on 2026-12-02; 1.35 on
+# 2027-03-27; 1.36 on 2027-08-02: https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html
+# and https://endoflife.date/amazon-eks). Not from `describe-addon-versions`, which needs AWS:
+#   1.35 from a public EKS stack pinning 1.35 (vpc-cni v1.21.1, kube-proxy v1.35.0, coredns v1.13.2,
+#        pod-identity v1.3.10, ebs-csi v1.57.1);
+#   1.36 from a public EKS stack pinning 1.36 (vpc-cni v1.22.3, kube-proxy v1.36.0, coredns v1.14.3,
+#        pod-identity v1.3.10, ebs-csi v1.63.1).
+# Confirm before a real deployment (README "Deploying for real"):
+#   aws eks describe-addon-versions --kubernetes-version <v> --addon-name <name> \
+#     --query 'addons[].addonVersions[].addonVersion'
 DEFAULT_ADDON_VERSIONS: dict[str, dict[str, str]] = {
-    "1.33": {
-        "vpc-cni": "v1.20.4-eksbuild.1",
-        "kube-proxy": "v1.33.3-eksbuild.6",
-        "eks-pod-identity-agent": "v1.3.9-eksbuild.3",
-        "coredns": "v1.12.4-eksbuild.1",
-        "aws-ebs-csi-driver": "v1.51.1-eksbuild.1",
+    "1.35": {
+        "vpc-cni": "v1.21.1-eksbuild.3",
+        "kube-proxy": "v1.35.0-eksbuild.2",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.3",
+        "coredns": "v1.13.2-eksbuild.1",
+        "aws-ebs-csi-driver": "v1.57.1-eksbuild.1",
     },
-    "1.34": {
-        "vpc-cni": "v1.20.4-eksbuild.1",
-        "kube-proxy": "v1.34.0-eksbuild.4",
-        "eks-pod-identity-agent": "v1.3.9-eksbuild.3",
-        "coredns": "v1.12.4-eksbuild.1",
-        "aws-ebs-csi-driver": "v1.51.1-eksbuild.1",
+    "1.36": {
+        "vpc-cni": "v1.22.3-eksbuild.1",
+        "kube-proxy": "v1.36.0-eksbuild.13",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.3",
+        "coredns": "v1.14.3-eksbuild.3",
+        "aws-ebs-csi-driver": "v1.63.1-eksbuild.1",
     },
 }
 
@@ -74,11 +82,13 @@ def create_irsa_roles(
     oidc_provider_arn: pulumi.Input[str],
     oidc_issuer: pulumi.Input[str],
     parent: pulumi.Resource,
-) -> dict[str, aws.iam.Role]:
-    """One IRSA role per add-on in `IRSA_ADDONS`, trusted only by that add-on's service account."""
+) -> tuple[dict[str, aws.iam.Role], list[aws.iam.RolePolicyAttachment]]:
+    """One IRSA role per add-on in `IRSA_ADDONS`, trusted only by that add-on's service account;
+    returns the roles by add-on and their policy attachments (what an add-on must wait for)."""
     roles = {}
+    attachments: list[aws.iam.RolePolicyAttachment] = []
     for addon_name, (service_account, policy) in IRSA_ADDONS.items():
-        roles[addon_name], _ = role_with_policies(
+        roles[addon_name], attached = role_with_policies(
             f"{name}-{addon_name}-irsa",
             description=f"kube-system/{service_account} ({addon_name}) in EKS cluster {cluster_name}",
             assume_role_policy=irsa_trust_policy(
@@ -87,7 +97,8 @@ def create_irsa_roles(
             managed_policies=[policy],
             parent=parent,
         )
-    return roles
+        attachments.extend(attached)
+    return roles, attachments
 
 
 def create_addons(
@@ -116,7 +127,8 @@ def create_addons(
                 # https://docs.aws.amazon.com/eks/latest/APIReference/API_UpdateAddon.html#AmazonEKS-UpdateAddon-request-resolveConflicts
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="PRESERVE",
-                opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+                # One add-on of a name per cluster: a replacement must delete the old one first.
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on), delete_before_replace=True),
             )
         )
     return addons

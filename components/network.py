@@ -68,6 +68,10 @@ class NetworkArgs:
     """Default 30. Days VPC flow logs are kept in CloudWatch Logs; one of the values
     CloudWatch accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."""
 
+    protect: bool = False
+    """Default False. Sets Pulumi's `protect` on the VPC and on what holds data (the flow-log
+    group and its key): `pulumi destroy` stops before deleting them (a stack with deletion protection)."""
+
     def __post_init__(self) -> None:
         # A config loader hands lists; keep the frozen value immutable.
         object.__setattr__(self, "availability_zones", tuple(self.availability_zones))
@@ -183,7 +187,7 @@ class Network(pulumi.ComponentResource):
             enable_dns_support=True,
             enable_dns_hostnames=True,
             tags={"Name": f"{name}-vpc"},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         # The default security group, adopted and emptied (CKV2_AWS_12, CIS AWS 5.4): anything
         # launched without a group of its own gets no traffic at all instead of "allow all within
@@ -355,6 +359,7 @@ class Network(pulumi.ComponentResource):
             name_tag=f"{args.cluster_name}-flow-logs",
             uses=[cloudwatch_logs(log_group_names=[log_group_name])],
             parent=self,
+            protect=args.protect,
         )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
@@ -362,7 +367,7 @@ class Network(pulumi.ComponentResource):
             kms_key_id=key.arn,
             retention_in_days=args.flow_logs_retention_days,
             tags={"Name": f"{name}-flow-logs"},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
 
         # The account and partition come from the log group's ARN

@@ -16,7 +16,7 @@ from types import MappingProxyType
 import pulumi
 import pulumi_aws as aws
 
-from components.amis import AmiType, ami_type_for
+from components.amis import AmiType, ami_release_version, ami_type_for, instance_family
 from components.autoscaler import AUTOSCALER_NODE_TEMPLATE_TAG, AUTOSCALER_TAG_PREFIX, autoscaler_discovery_tags
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
@@ -27,6 +27,17 @@ ACCELERATOR_LABEL = "mlserve.io/accelerator"
 # the PCI label node-feature-discovery would set, which this cluster does not run).
 # https://github.com/NVIDIA/k8s-device-plugin/blob/main/deployments/helm/nvidia-device-plugin/values.yaml
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+# cluster-autoscaler's GPU label on AWS. A new GPU node advertises no `nvidia.com/gpu` until the
+# device plugin registers; without this label the autoscaler takes the node for one that cannot
+# run the pending pod and may launch several more for it. The value names the GPU model, so one
+# pool holds one model. https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md#gpu-node-groups
+ACCELERATOR_LABEL_AWS = "k8s.amazonaws.com/accelerator"
+# GPU model per instance family (https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html).
+GPU_MODELS: dict[str, str] = {
+    "g4dn": "nvidia-tesla-t4", "g5": "nvidia-a10g", "g5g": "nvidia-t4g", "g6": "nvidia-l4", "gr6": "nvidia-l4",
+    "g6e": "nvidia-l40s", "p4d": "nvidia-a100", "p4de": "nvidia-a100-80gb", "p5": "nvidia-h100",
+    "p5e": "nvidia-h200", "p5en": "nvidia-h200",
+}
 
 # EKS API spelling -> Kubernetes spelling, which cluster-autoscaler's template tags use.
 # https://docs.aws.amazon.com/eks/latest/APIReference/API_Taint.html
@@ -49,7 +60,24 @@ GPUS_PER_INSTANCE: dict[str, int] = {
 
 _POOL_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 # Labels this module sets itself; a pool may not override them.
-RESERVED_LABELS = (POOL_LABEL, ACCELERATOR_LABEL, GPU_PRESENT_LABEL)
+RESERVED_LABELS = (POOL_LABEL, ACCELERATOR_LABEL, GPU_PRESENT_LABEL, ACCELERATOR_LABEL_AWS)
+
+
+def gpu_model(instance_types: Sequence[str]) -> str:
+    """The one GPU model of a GPU pool's instance types ("g6.xlarge", "gr6.4xlarge" -> "nvidia-l4").
+
+    Raises ValueError when a family has no known model or when the types carry different
+    models: the autoscaler label names one model per node group, so such a pool must be split."""
+    models: dict[str, str] = {}
+    for instance_type in instance_types:
+        family = instance_family(instance_type)
+        if family not in GPU_MODELS:
+            raise ValueError(f"{instance_type!r}: no GPU model known for family {family!r} (GPU_MODELS in components/node_pools.py)")
+        models.setdefault(GPU_MODELS[family], instance_type)
+    if len(models) > 1:
+        detail = ", ".join(f"{example} has {model}" for model, example in models.items())
+        raise ValueError(f"instance types carry different GPUs ({detail}); one GPU model per pool: split it into pools")
+    return next(iter(models))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +166,10 @@ class NodePoolArgs:
             unknown = [t for t in self.instance_types if t not in GPUS_PER_INSTANCE]
             if unknown:
                 raise ValueError(f"{where}: instance_types {unknown} have no GPU count in GPUS_PER_INSTANCE; add them there")
+            try:
+                gpu_model(self.instance_types)
+            except ValueError as error:
+                raise ValueError(f"{where}: instance_types: {error}") from None
             if not any(t.key == GPU_TAINT_KEY and t.effect == "NO_SCHEDULE" for t in self.taints):
                 raise ValueError(
                     f"{where}: taints: a GPU pool needs Taint(key={GPU_TAINT_KEY!r}, value='true', effect='NO_SCHEDULE') "
@@ -170,10 +202,10 @@ def gpus_per_node(pool: NodePoolArgs) -> int:
 
 def node_labels(pool: NodePoolArgs) -> dict[str, str]:
     """Labels on every node of the pool: the pool's own, the pool name, and for GPU pools the
-    labels the NVIDIA device plugin and GPU workloads select on."""
+    labels the NVIDIA device plugin, cluster-autoscaler (the GPU model) and GPU workloads select on."""
     labels = {**pool.labels, POOL_LABEL: pool.name}
     if pool.gpu:
-        labels |= {GPU_PRESENT_LABEL: "true", ACCELERATOR_LABEL: "nvidia"}
+        labels |= {GPU_PRESENT_LABEL: "true", ACCELERATOR_LABEL: "nvidia", ACCELERATOR_LABEL_AWS: gpu_model(pool.instance_types)}
     return labels
 
 
@@ -209,6 +241,7 @@ def create_node_pool(
     *,
     cluster: aws.eks.Cluster,
     cluster_name: str,
+    kubernetes_version: str,
     node_role_arn: pulumi.Input[str],
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]],
     common_tags: Mapping[str, str],
@@ -219,7 +252,10 @@ def create_node_pool(
 
     `name` is the component's name; children are "<name>-<pool>-...". `depends_on` holds what
     nodes need before they can join and turn Ready (node role permissions, the VPC CNI).
+    `kubernetes_version` is the control plane's minor: the nodes follow it, on the pinned AMI
+    release of `components.amis.AMI_RELEASE_VERSIONS` (raises ValueError when none is pinned).
     """
+    release_version = ami_release_version(kubernetes_version, pool.ami_type)
     child = pulumi.ResourceOptions(parent=parent)
     node_name = f"{cluster_name}-{pool.name}"
 
@@ -263,6 +299,12 @@ def create_node_pool(
         node_role_arn=node_role_arn,
         subnet_ids=subnet_ids,
         ami_type=pool.ami_type.value,
+        # The nodes follow the control plane's minor and take AMI patches through a pinned release:
+        # without both, a control-plane upgrade leaves the nodes behind (and the next upgrade is
+        # blocked by the version skew), and nodes never get a patched AMI. terraform-aws-modules/eks
+        # sets both the same way. https://docs.aws.amazon.com/eks/latest/userguide/update-managed-node-group.html
+        version=kubernetes_version,
+        release_version=release_version,
         capacity_type=pool.capacity_type,
         instance_types=list(pool.instance_types),
         scaling_config=aws.eks.NodeGroupScalingConfigArgs(
@@ -270,6 +312,10 @@ def create_node_pool(
         ),
         # Replace a third of the nodes at a time during AMI or template rollouts.
         update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=33),
+        # EKS replaces nodes that report unhealthy (kubelet, NVIDIA GPU health), as
+        # terraform-aws-modules/eks v21 enables by default.
+        # https://docs.aws.amazon.com/eks/latest/userguide/node-health.html
+        node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
         launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
             id=launch_template.id, version=launch_template.latest_version.apply(lambda v: str(int(v)))
         ),

@@ -42,6 +42,16 @@ class RegistryArgs:
     untagged_expiry_days: int = 3
     """Default 3, at least 1. Days after which an untagged image expires."""
 
+    protect: bool = False
+    """Default False. Sets Pulumi's `protect` on the repository and its key: `pulumi destroy`
+    stops before deleting the images a rollback needs. Cannot be combined with `force_delete`."""
+
+    registry_scanning_filter: str | None = None
+    """Default None (leave the account's registry scanning alone). A repository filter such as
+    "mlserve-*": this stack then owns the account-wide, per-region registry scanning
+    configuration and scans every repository matching it on push. Only one stack per account and
+    region may set it (two would overwrite each other's configuration on every `pulumi up`)."""
+
     release_tag_prefix: str = "v"
     """Default "v". Tags starting with it are releases (`v1.4.0`). Images with other tags are
     matched by neither lifecycle rule and are kept."""
@@ -56,6 +66,13 @@ class RegistryArgs:
             raise ValueError(f"keep_release_tags must be at least 1, got {self.keep_release_tags}")
         if self.untagged_expiry_days < 1:
             raise ValueError(f"untagged_expiry_days must be at least 1, got {self.untagged_expiry_days}")
+        if self.protect and self.force_delete:
+            raise ValueError("force_delete cannot be combined with protect: a protected repository keeps its images")
+        if self.registry_scanning_filter is not None and not re.fullmatch(r"[a-z0-9*][a-z0-9._/*-]{0,255}", self.registry_scanning_filter):
+            raise ValueError(
+                f"registry_scanning_filter {self.registry_scanning_filter!r} is not an ECR repository filter "
+                "(lowercase repository name characters and '*' wildcards, e.g. 'mlserve-*')"
+            )
         if not _TAG_PREFIX.fullmatch(self.release_tag_prefix):
             raise ValueError(
                 f"release_tag_prefix {self.release_tag_prefix!r} is not a valid image tag prefix "
@@ -130,12 +147,16 @@ class Registry(pulumi.ComponentResource):
             # go through ECR's own grants. https://docs.aws.amazon.com/AmazonECR/latest/userguide/encryption-at-rest.html
             uses=[via_service("ecr")],
             parent=self,
+            protect=args.protect,
         )
 
         repository = aws.ecr.Repository(
             f"{name}-repository",
             name=args.repository_name,
             image_tag_mutability="IMMUTABLE",
+            # Repository-level scan on push is being deprecated for registry-level scanning (below,
+            # for the stack that owns it); kept so a stack that does not own it is still scanned.
+            # https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning.html
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
             # Encryption settings cannot change after creation: changing them replaces the repository.
             # https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_EncryptionConfiguration.html
@@ -144,8 +165,27 @@ class Registry(pulumi.ComponentResource):
             ],
             force_delete=args.force_delete,
             tags={"Name": args.repository_name},
-            opts=child,
+            # The name is fixed: a replacement (new encryption key) must delete the old one first
+            # or fail with "already exists".
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, delete_before_replace=True),
         )
+
+        if args.registry_scanning_filter is not None:
+            # One configuration per account and region (registry scanning is not per repository):
+            # only the stack given `registry_scanning_filter` declares it. BASIC scanning on push
+            # (free; ENHANCED needs Amazon Inspector).
+            # https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-basic.html
+            aws.ecr.RegistryScanningConfiguration(
+                f"{name}-registry-scanning",
+                scan_type="BASIC",
+                rules=[aws.ecr.RegistryScanningConfigurationRuleArgs(
+                    scan_frequency="SCAN_ON_PUSH",
+                    repository_filters=[aws.ecr.RegistryScanningConfigurationRuleRepositoryFilterArgs(
+                        filter=args.registry_scanning_filter, filter_type="WILDCARD",
+                    )],
+                )],
+                opts=child,
+            )
 
         aws.ecr.LifecyclePolicy(
             f"{name}-lifecycle",

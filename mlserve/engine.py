@@ -27,6 +27,10 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 FAKE_ACCOUNT_ID = "123456789012"
+# Who runs the offline `pulumi up`: a deploy role assumed through STS, as a CI runner or SSO
+# user is. GetCallerIdentity reports the session ARN, never the role's IAM ARN.
+FAKE_DEPLOY_ROLE = "mlserve-deployer"
+FAKE_CALLER_ARN = f"arn:aws:sts::{FAKE_ACCOUNT_ID}:assumed-role/{FAKE_DEPLOY_ROLE}/offline"
 PROJECT = "mlserve"
 
 
@@ -43,6 +47,14 @@ class RecordedResource:
     provider: str  # "urn::id" of the explicit provider, "" for the default one
     custom: bool
     id: str
+    protect: bool = False
+    """Pulumi's `protect` option: the engine refuses to delete the resource (`pulumi destroy` fails)."""
+    delete_before_replace: bool = False
+    """Pulumi's `delete_before_replace` option (resources whose fixed physical name a replacement would reuse)."""
+    ignore_changes: list[str] = field(default_factory=list)
+    """Input paths the engine leaves alone after creation (`ignore_changes`)."""
+    dependencies: list[str] = field(default_factory=list)
+    """URNs this resource waits for: explicit `depends_on` plus the resources its inputs came from."""
 
     @property
     def package(self) -> str:
@@ -84,8 +96,10 @@ class _RecordingMocks(pulumi_mocks.Mocks):
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": FAKE_ACCOUNT_ID, "arn": f"arn:aws:iam::{FAKE_ACCOUNT_ID}:user/offline",
-                    "userId": "OFFLINE", "id": FAKE_ACCOUNT_ID}, []
+            return {"accountId": FAKE_ACCOUNT_ID, "arn": FAKE_CALLER_ARN,
+                    "userId": "AROAOFFLINEDEPLOYER:offline", "id": FAKE_ACCOUNT_ID}, []
+        if args.token == "aws:iam/getSessionContext:getSessionContext":
+            return _session_context(str(args.args["arn"])), []
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if args.token == "aws:index/getRegion:getRegion":
@@ -97,7 +111,9 @@ class _RecordingMocks(pulumi_mocks.Mocks):
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    """Pulumi's MockMonitor, plus the parent and provider of each registration."""
+    """Pulumi's MockMonitor, plus the parent, provider and resource options of each registration
+    (protect, delete-before-replace, ignore_changes, dependencies), read from the RegisterResource
+    request exactly as the real engine receives them."""
 
     def __init__(self, mocks: pulumi_mocks.Mocks, plan: Plan) -> None:
         super().__init__(mocks)
@@ -119,9 +135,27 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     provider=request.provider,
                     custom=bool(request.custom),
                     id=response.id,
+                    protect=bool(request.protect),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    ignore_changes=sorted(request.ignoreChanges),
+                    dependencies=sorted(set(request.dependencies)),
                 )
             )
         return response
+
+
+def _session_context(arn: str) -> dict[str, Any]:
+    """What `aws.iam.get_session_context` returns: for an STS assumed-role ARN the IAM role it came
+    from (the provider reads the role's path with iam:GetRole; the fake roles have none), for any
+    other ARN the ARN itself with empty issuer fields.
+    https://www.pulumi.com/registry/packages/aws/api-docs/iam/getsessioncontext/"""
+    parts = arn.split(":", 5)
+    resource = parts[5] if len(parts) == 6 else ""
+    if parts[2:3] == ["sts"] and resource.startswith("assumed-role/"):
+        _, role, session = resource.split("/", 2)
+        return {"arn": arn, "id": arn, "issuerArn": f"arn:{parts[1]}:iam::{parts[4]}:role/{role}",
+                "issuerId": "AROAOFFLINEDEPLOYER", "issuerName": role, "sessionName": session}
+    return {"arn": arn, "id": arn, "issuerArn": arn, "issuerId": "", "issuerName": "", "sessionName": ""}
 
 
 def _plain(value: Any) -> Any:

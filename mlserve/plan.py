@@ -34,10 +34,12 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "aws:kms/key:Key": ("enableKeyRotation", "deletionWindowInDays"),
     "aws:ecr/repository:Repository": ("name", "imageTagMutability", "imageScanningConfiguration.scanOnPush", "forceDelete"),
     "aws:eks/cluster:Cluster": (
-        "name", "version", "vpcConfig.endpointPublicAccess", "vpcConfig.publicAccessCidrs",
+        "name", "version", "upgradePolicy.supportType", "vpcConfig.endpointPublicAccess", "vpcConfig.publicAccessCidrs",
         "accessConfig.authenticationMode", "enabledClusterLogTypes", "deletionProtection",
     ),
-    "aws:eks/nodeGroup:NodeGroup": ("amiType", "capacityType", "instanceTypes", "scalingConfig"),
+    "aws:eks/nodeGroup:NodeGroup": ("amiType", "version", "releaseVersion", "capacityType", "instanceTypes", "scalingConfig"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("fromPort", "cidrIpv4", "referencedSecurityGroupId"),
+    "aws:eks/accessEntry:AccessEntry": ("principalArn",),
     "aws:eks/addon:Addon": ("addonName", "addonVersion"),
     "kubernetes:helm.sh/v3:Release": ("chart", "version", "namespace"),
 }
@@ -76,7 +78,8 @@ def render_tree(plan: engine.Plan) -> list[str]:
         for resource in sorted(plan.children(parent), key=_order):
             keys = KEY_SETTINGS.get(resource.type, ())
             settings = [f"{k.rsplit('.', 1)[-1]}={_show(v)}" for k in keys if (v := _get(resource.inputs, k)) is not None]
-            lines.append(f"{'  ' * depth}+ {resource.type}  {resource.name}" + (f"  ({', '.join(settings)})" if settings else ""))
+            lines.append(f"{'  ' * depth}+ {resource.type}  {resource.name}" + (f"  ({', '.join(settings)})" if settings else "")
+                         + ("  [protected]" if resource.protect else ""))
             walk(resource.urn, depth + 1)
 
     walk("", 0)
@@ -94,7 +97,7 @@ def to_json(plan: engine.Plan) -> dict[str, Any]:
         "summary": summary(plan),
         "resources": [
             {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "provider": r.provider,
-             "custom": r.custom, "inputs": r.inputs}
+             "custom": r.custom, "inputs": r.inputs, "protect": r.protect, "deleteBeforeReplace": r.delete_before_replace}
             for r in sorted(plan.resources, key=lambda r: r.urn)
         ],
         "exports": plan.exports,

@@ -17,16 +17,25 @@ from typing import Annotated, Any, Literal
 from pulumi.errors import RunError
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from components.amis import ami_type_for
+from components.amis import AMI_RELEASE_VERSIONS, ami_type_for
 from components.autoscaler import AUTOSCALER_IMAGE_TAGS
+from components.cluster_access import private_cidr_problem, public_cidr_problem, security_group_problem
 from components.managed_addons import DEFAULT_ADDON_VERSIONS, REQUIRED_ADDONS
-from components.node_pools import RESERVED_LABELS
+from components.node_pools import RESERVED_LABELS, gpu_model
 from mlserve.settings_base import NAMESPACE, RetentionDays, _Model
 from mlserve.settings_models import Models, Rollout, model_problems
 
-# The Kubernetes minors the stack can build: those with pinned EKS add-on versions and a
-# pinned cluster-autoscaler image (both tables live with the components that use them).
-KUBERNETES_VERSIONS = tuple(sorted(set(DEFAULT_ADDON_VERSIONS) & set(AUTOSCALER_IMAGE_TAGS)))
+# The Kubernetes minors the stack can build: those with pinned EKS add-on versions, a pinned
+# cluster-autoscaler image and pinned node AMI releases (the tables live with the components
+# that use them). The newest is the default.
+KUBERNETES_VERSIONS = tuple(
+    sorted(set(DEFAULT_ADDON_VERSIONS) & set(AUTOSCALER_IMAGE_TAGS) & set(AMI_RELEASE_VERSIONS),
+           key=lambda v: tuple(int(part) for part in v.split(".")))
+)
+DEFAULT_KUBERNETES_VERSION = KUBERNETES_VERSIONS[-1]
+# The registry scanning filter of the stack that owns it: every stack's repository
+# ("mlserve-<stack>/...") in the account and region.
+REGISTRY_SCANNING_FILTER = "mlserve-*"
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 GPU_TAINT_KEY = "nvidia.com/gpu"
 
@@ -121,6 +130,8 @@ class NodePool(_Model):
         pairs = [(t.key, t.effect) for t in self.taints]
         if len(set(pairs)) != len(pairs):
             raise ValueError(f"taints repeat a key/effect pair: {pairs}")
+        if self.gpu:
+            gpu_model(self.instance_types)  # one GPU model per pool; raises ValueError naming the types
         if self.gpu and not any(t.key == GPU_TAINT_KEY and t.effect == "NoSchedule" for t in self.taints):
             raise ValueError(
                 f"a GPU pool needs the taint {{key: {GPU_TAINT_KEY}, value: 'true', effect: NoSchedule}} "
@@ -132,9 +143,12 @@ class NodePool(_Model):
 class ClusterSettings(_Model):
     """The EKS control plane."""
 
-    kubernetes_version: Literal[KUBERNETES_VERSIONS] = "1.34"  # type: ignore[valid-type]
+    kubernetes_version: Literal[KUBERNETES_VERSIONS] = DEFAULT_KUBERNETES_VERSION  # type: ignore[valid-type]
+    upgrade_policy: Literal["STANDARD", "EXTENDED"] = "EXTENDED"
     endpoint_public_access: bool = False
     public_access_cidrs: list[str] = Field(default_factory=list)
+    private_access_cidrs: list[str] = Field(default_factory=list)
+    private_access_security_group_ids: list[str] = Field(default_factory=list)
     log_types: list[Literal[CONTROL_PLANE_LOG_TYPES]] = Field(default_factory=lambda: list(CONTROL_PLANE_LOG_TYPES))  # type: ignore[valid-type]
     log_retention_days: RetentionDays = 30
     deletion_protection: bool = False
@@ -144,12 +158,17 @@ class ClusterSettings(_Model):
     @field_validator("public_access_cidrs")
     @classmethod
     def _cidrs(cls, cidrs: list[str]) -> list[str]:
-        for cidr in cidrs:
-            try:
-                ipaddress.ip_network(cidr, strict=True)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not a CIDR block such as 203.0.113.0/24") from None
-        return cidrs
+        return _each(cidrs, public_cidr_problem)
+
+    @field_validator("private_access_cidrs")
+    @classmethod
+    def _private_cidrs(cls, cidrs: list[str]) -> list[str]:
+        return _each(cidrs, private_cidr_problem)
+
+    @field_validator("private_access_security_group_ids")
+    @classmethod
+    def _security_groups(cls, group_ids: list[str]) -> list[str]:
+        return _each(group_ids, security_group_problem)
 
     @field_validator("addon_versions")
     @classmethod
@@ -168,7 +187,21 @@ class ClusterSettings(_Model):
             raise ValueError("endpointPublicAccess: true needs publicAccessCidrs (the networks allowed to reach the API)")
         if not self.endpoint_public_access and self.public_access_cidrs:
             raise ValueError("publicAccessCidrs is set but endpointPublicAccess is false: remove one of them")
+        if not self.endpoint_public_access and not (self.private_access_cidrs or self.private_access_security_group_ids):
+            raise ValueError(
+                "a private-only API endpoint needs privateAccessCidrs or privateAccessSecurityGroupIds: the deploy "
+                "runner's way in (pulumi up talks to the API), see README 'Deploying for real'"
+            )
         return self
+
+
+def _each(values: list[str], problem_of) -> list[str]:
+    problems = [problem for value in values if (problem := problem_of(value))]
+    if problems:
+        raise ValueError("; ".join(problems))
+    if len(set(values)) != len(values):
+        raise ValueError("each value at most once")
+    return values
 
 
 class RegistrySettings(_Model):
@@ -177,6 +210,8 @@ class RegistrySettings(_Model):
     force_delete: bool = False
     keep_release_tags: int = Field(default=10, ge=1, le=1000)
     untagged_expiry_days: int = Field(default=3, ge=1, le=365)
+    own_registry_scanning: bool = False
+    """Whether this stack owns the account's (per region) ECR registry scanning configuration."""
 
 
 class Settings(_Model):

@@ -10,7 +10,7 @@ from components.cluster import DEFAULT_ADDON_VERSIONS, Cluster, ClusterArgs, Nod
 from components.cluster_addons import ClusterAddonsArgs
 from components.network import NetworkArgs
 from components.registry import RegistryArgs
-from mlserve.settings import GPU_TAINT_KEY, NAMESPACE, Settings, SettingsError
+from mlserve.settings import GPU_TAINT_KEY, NAMESPACE, REGISTRY_SCANNING_FILTER, Settings, SettingsError
 
 # Settings use the Kubernetes spelling of taint effects and lower-case capacity types (what
 # users write in manifests); the EKS API wants its own enum spelling.
@@ -33,6 +33,8 @@ def registry_args(settings: Settings, stack: str) -> RegistryArgs:
         force_delete=settings.registry.force_delete,
         keep_release_tags=settings.registry.keep_release_tags,
         untagged_expiry_days=settings.registry.untagged_expiry_days,
+        protect=settings.cluster.deletion_protection,
+        registry_scanning_filter=REGISTRY_SCANNING_FILTER if settings.registry.own_registry_scanning else None,
     )
 
 
@@ -44,6 +46,7 @@ def network_args(settings: Settings, stack: str) -> NetworkArgs:
         nat_gateways=settings.network.nat_gateways,
         cluster_name=cluster_name(stack),
         flow_logs_retention_days=settings.network.flow_logs_retention_days,
+        protect=settings.cluster.deletion_protection,
     )
 
 
@@ -80,6 +83,9 @@ def cluster_args(settings: Settings, stack: str, *, vpc_id, private_subnet_ids) 
         private_subnet_ids=private_subnet_ids,
         endpoint_public_access=cluster.endpoint_public_access,
         public_access_cidrs=tuple(cluster.public_access_cidrs),
+        private_access_cidrs=tuple(cluster.private_access_cidrs),
+        private_access_security_group_ids=tuple(cluster.private_access_security_group_ids),
+        upgrade_support_type=cluster.upgrade_policy,
         log_types=tuple(cluster.log_types),
         log_retention_days=cluster.log_retention_days,
         deletion_protection=cluster.deletion_protection,

@@ -26,7 +26,7 @@ def addons_args(**overrides: Any) -> ClusterAddonsArgs:
     values: dict[str, Any] = dict(
         cluster_name="mlserve-prod",
         region="us-west-2",
-        kubernetes_version="1.34",
+        kubernetes_version="1.36",
         oidc_provider_arn=OIDC_PROVIDER_ARN,
         oidc_issuer=OIDC_ISSUER,
     )

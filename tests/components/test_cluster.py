@@ -27,25 +27,27 @@ ADMIN = "arn:aws:iam::111122223333:role/platform-admins"
 GPU_TAINT = Taint(key="nvidia.com/gpu", value="true", effect="NO_SCHEDULE")
 CPU_POOL = NodePoolArgs(name="cpu", instance_types=("m7i.large", "m6i.large"), capacity_type="SPOT",
                         min_size=1, desired_size=2, max_size=4)
-GPU_POOL = NodePoolArgs(name="gpu", instance_types=("g5.xlarge", "g6.xlarge"), capacity_type="ON_DEMAND",
+GPU_POOL = NodePoolArgs(name="gpu", instance_types=("g6.xlarge", "g6.2xlarge"), capacity_type="ON_DEMAND",
                         min_size=0, desired_size=0, max_size=2, disk_size_gib=100, gpu=True, taints=(GPU_TAINT,))
 DEV = ClusterArgs(
     cluster_name="mlserve-dev",
-    kubernetes_version="1.34",
+    kubernetes_version="1.36",
     vpc_id="vpc-0123",
     private_subnet_ids=SUBNETS,
     endpoint_public_access=True,
-    public_access_cidrs=("203.0.113.0/24",),
+    public_access_cidrs=("198.18.7.0/24",),
     log_types=("api", "audit", "authenticator"),
     log_retention_days=7,
     admin_role_arns=(ADMIN,),
     node_pools=(CPU_POOL, GPU_POOL),
-    addon_versions=DEFAULT_ADDON_VERSIONS["1.34"],
+    addon_versions=DEFAULT_ADDON_VERSIONS["1.36"],
     tags={"environment": "dev", "cost-center": "ml-dev"},
+    upgrade_support_type="STANDARD",
 )
 PROD = dataclasses.replace(
-    DEV, cluster_name="mlserve-prod", kubernetes_version="1.33", endpoint_public_access=False, public_access_cidrs=(),
-    deletion_protection=True, admin_role_arns=(), addon_versions=DEFAULT_ADDON_VERSIONS["1.33"],
+    DEV, cluster_name="mlserve-prod", kubernetes_version="1.35", endpoint_public_access=False, public_access_cidrs=(),
+    private_access_cidrs=("10.30.0.0/16",), private_access_security_group_ids=("sg-0123456789abcdef0",),
+    deletion_protection=True, admin_role_arns=(), upgrade_support_type="EXTENDED", addon_versions=DEFAULT_ADDON_VERSIONS["1.35"],
 )
 
 
@@ -126,7 +128,7 @@ def test_control_plane_uses_only_the_private_subnets(dev):
 def test_public_endpoint_is_limited_to_the_given_networks(dev):
     vpc = cluster_inputs(dev)["vpcConfig"]
     assert vpc["endpointPublicAccess"] is True
-    assert vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
+    assert vpc["publicAccessCidrs"] == ["198.18.7.0/24"]
 
 
 def test_private_cluster_has_no_public_endpoint_and_no_cidrs(prod):
@@ -137,17 +139,19 @@ def test_private_cluster_has_no_public_endpoint_and_no_cidrs(prod):
 
 def test_access_goes_through_access_entries_only(dev):
     access = cluster_inputs(dev)["accessConfig"]
-    assert access == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True}
+    # No hidden bootstrap entry for the creator: the caller gets an explicit one (test below).
+    assert access == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
 
 
 def test_admin_principals_get_cluster_admin_through_access_entries(dev, prod):
-    entry = dev.plan.one("aws:eks/accessEntry:AccessEntry")
-    association = dev.plan.one("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    entry = dev.plan.one("aws:eks/accessEntry:AccessEntry", "cluster-admin-111122223333-platform-admins")
+    association = dev.plan.one("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", f"{entry.name}-cluster-admin")
     assert entry.inputs["principalArn"] == association.inputs["principalArn"] == ADMIN
     assert association.inputs["policyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
     assert association.inputs["accessScope"] == {"type": "cluster"}
     assert entry.name in dev.depends_on(association.name)
-    assert not prod.plan.of_type("aws:eks/accessEntry:AccessEntry")
+    # prod lists no admins: only the deployer's entry.
+    assert [e.name for e in prod.plan.of_type("aws:eks/accessEntry:AccessEntry")] == ["cluster-deployer"]
 
 
 def test_deletion_protection_follows_the_args(dev, prod):
@@ -156,10 +160,11 @@ def test_deletion_protection_follows_the_args(dev, prod):
 
 
 def test_version_addons_and_upgrade_policy(dev, prod):
-    assert cluster_inputs(dev)["version"] == "1.34"
-    assert cluster_inputs(prod)["version"] == "1.33"
+    assert cluster_inputs(dev)["version"] == "1.36"
+    assert cluster_inputs(prod)["version"] == "1.35"
     assert cluster_inputs(dev)["bootstrapSelfManagedAddons"] is False, "unmanaged add-on copies would shadow the pinned ones"
     assert cluster_inputs(dev)["upgradePolicy"] == {"supportType": "STANDARD"}
+    assert cluster_inputs(prod)["upgradePolicy"] == {"supportType": "EXTENDED"}
 
 
 def test_cluster_role_trusts_eks_and_has_the_cluster_policy(dev):
@@ -286,7 +291,7 @@ def test_gpu_asg_tells_the_autoscaler_how_to_scale_up_from_zero(dev):
 def test_node_role_has_only_node_permissions_cni_goes_through_irsa(dev):
     role = dev.plan.one(ROLE, "cluster-node-role")
     assert _policies_of(dev, role) == {
-        "AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonSSMManagedInstanceCore",
+        "AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonSSMManagedInstanceCore",
     }
     assert all(g.inputs["nodeRoleArn"] == role.outputs["arn"] for g in dev.plan.of_type(NODE_GROUP))
 
@@ -326,7 +331,7 @@ def test_every_child_is_parented_to_the_component_and_uses_its_aws_provider(dev)
     [
         (dict(public_access_cidrs=()), "public_access_cidrs"),
         (dict(endpoint_public_access=False), "public_access_cidrs"),
-        (dict(public_access_cidrs=("203.0.113.7/24",)), "public_access_cidrs"),
+        (dict(public_access_cidrs=("198.18.7.7/24",)), "public_access_cidrs"),
         (dict(log_types=("api", "kubelet")), "log_types"),
         (dict(log_retention_days=10), "log_retention_days"),
         (dict(private_subnet_ids=["subnet-a"]), "private_subnet_ids"),
@@ -335,11 +340,11 @@ def test_every_child_is_parented_to_the_component_and_uses_its_aws_provider(dev)
         (dict(node_pools=(CPU_POOL, dataclasses.replace(GPU_POOL, name="cpu"))), "node_pools"),
         (dict(node_pools=(GPU_POOL,)), "node_pools"),
         (dict(node_pools=()), "node_pools"),
-        (dict(addon_versions={k: v for k, v in DEFAULT_ADDON_VERSIONS["1.34"].items() if k != "coredns"}), "addon_versions"),
-        (dict(addon_versions={**DEFAULT_ADDON_VERSIONS["1.34"], "metrics-server": "v0.8.0-eksbuild.1"}), "addon_versions"),
-        (dict(addon_versions={**DEFAULT_ADDON_VERSIONS["1.34"], "coredns": "latest"}), "addon_versions"),
+        (dict(addon_versions={k: v for k, v in DEFAULT_ADDON_VERSIONS["1.36"].items() if k != "coredns"}), "addon_versions"),
+        (dict(addon_versions={**DEFAULT_ADDON_VERSIONS["1.36"], "metrics-server": "v0.8.0-eksbuild.1"}), "addon_versions"),
+        (dict(addon_versions={**DEFAULT_ADDON_VERSIONS["1.36"], "coredns": "latest"}), "addon_versions"),
         (dict(cluster_name="mlserve dev"), "cluster_name"),
-        (dict(kubernetes_version="1.34.1"), "kubernetes_version"),
+        (dict(kubernetes_version="1.36.1"), "kubernetes_version"),
     ],
 )
 def test_bad_args_are_rejected_naming_the_field(overrides, field):

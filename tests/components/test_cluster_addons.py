@@ -181,7 +181,7 @@ def test_the_key_check_catches_a_misspelled_key():
 
 # --- Pod-spec fragments and plain objects pass the strict schema ----------------------------
 
-KUBERNETES_VERSION = "1.34"
+KUBERNETES_VERSION = "1.36"
 _POD_FIELDS = ("nodeSelector", "affinity", "tolerations", "priorityClassName", "topologySpreadConstraints")
 
 
@@ -256,7 +256,7 @@ _DEPLOYMENT = {
 
 
 def test_validate_manifest_accepts_a_valid_object():
-    validate_manifest(_DEPLOYMENT, "1.34")
+    validate_manifest(_DEPLOYMENT, "1.36")
 
 
 @pytest.mark.parametrize(
@@ -275,13 +275,13 @@ def test_validate_manifest_accepts_a_valid_object():
 def test_validate_manifest_rejects_a_misspelled_or_mistyped_field(mutate, where):
     manifest = json.loads(json.dumps(_DEPLOYMENT))
     mutate(manifest)
-    expected = f"Deployment 'web' is not a valid object for Kubernetes 1.34.0 (strict): at {where}"
+    expected = f"Deployment 'web' is not a valid object for Kubernetes 1.36.0 (strict): at {where}"
     with pytest.raises(ManifestInvalid, match=re.escape(expected)):
-        validate_manifest(manifest, "1.34")
+        validate_manifest(manifest, "1.36")
 
 
 def test_validate_manifest_refuses_what_it_cannot_check():
     with pytest.raises(ManifestInvalid, match="Couldn't find schema for kind Widget"):
-        validate_manifest({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}, "1.34")
+        validate_manifest({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}, "1.36")
     with pytest.raises(ValueError, match="no schemas for Kubernetes 1.99"):
         validate_manifest(_DEPLOYMENT, "1.99")

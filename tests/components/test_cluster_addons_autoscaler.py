@@ -128,7 +128,7 @@ def test_autoscaler_flags(plan):
     assert {"scale-down-unneeded-time", "scale-down-delay-after-add", "scale-down-utilization-threshold"} <= set(extra_args)
 
 
-@pytest.mark.parametrize("kubernetes_version", ["1.33", "1.34"])
+@pytest.mark.parametrize("kubernetes_version", ["1.35", "1.36"])
 def test_autoscaler_image_minor_matches_the_cluster_minor(build, kubernetes_version):
     tag = values_of(build(kubernetes_version=kubernetes_version), "cluster-autoscaler")["image"]["tag"]
     assert re.fullmatch(rf"v{re.escape(kubernetes_version)}\.\d+", tag), tag

@@ -23,7 +23,7 @@ def cpu_pool(**overrides) -> NodePoolArgs:
 
 def gpu_pool(**overrides) -> NodePoolArgs:
     values = dict(
-        name="gpu", instance_types=("g5.xlarge", "g6.xlarge"), capacity_type="ON_DEMAND",
+        name="gpu", instance_types=("g6.xlarge", "g6.2xlarge"), capacity_type="ON_DEMAND",
         min_size=0, desired_size=0, max_size=2, gpu=True, taints=(GPU_TAINT,),
     )
     return NodePoolArgs(**{**values, **overrides})
@@ -36,6 +36,7 @@ def test_gpu_nodes_carry_the_labels_the_device_plugin_and_workloads_select_on():
         "mlserve.io/node-pool": "gpu",
         "nvidia.com/gpu.present": "true",
         "mlserve.io/accelerator": "nvidia",
+        "k8s.amazonaws.com/accelerator": "nvidia-l4",
     }
 
 

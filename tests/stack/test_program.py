@@ -42,14 +42,19 @@ def test_every_aws_resource_goes_through_the_tagged_provider(stack_plan):
     assert strays == [], f"AWS resources on the default provider miss the default tags: {strays}"
 
 
-def test_cluster_endpoint_is_private_in_prod_and_restricted_in_dev(stack_plan):
-    vpc_config = stack_plan.one("aws:eks/cluster:Cluster").inputs["vpcConfig"]
+def test_cluster_endpoint_is_private_and_the_deploy_runner_has_a_way_in(stack_plan):
+    """A private-only API is reached by `pulumi up` from a runner inside the VPC: HTTPS into the
+    cluster security group from the VPC's block (the stack file's privateAccessCidrs)."""
+    cluster = stack_plan.one("aws:eks/cluster:Cluster")
+    vpc_config = cluster.inputs["vpcConfig"]
     assert vpc_config["endpointPrivateAccess"] is True
-    if stack_plan.stack == "prod":
-        assert vpc_config["endpointPublicAccess"] is False
-    else:
-        assert vpc_config["endpointPublicAccess"] is True
-        assert "0.0.0.0/0" not in vpc_config["publicAccessCidrs"]
+    assert vpc_config["endpointPublicAccess"] is False
+    [rule] = stack_plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert rule.inputs["securityGroupId"] == cluster.outputs["vpcConfig"]["clusterSecurityGroupId"]
+    assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"]) == ("tcp", 443, 443)
+    assert rule.inputs["cidrIpv4"] == stack_plan.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"]
+    # The Kubernetes provider (and every Helm release behind it) waits for the way in.
+    assert rule.urn in stack_plan.one("pulumi:providers:kubernetes").dependencies
 
 
 def test_prod_is_protected_and_highly_available(prod):

@@ -129,7 +129,7 @@ def test_every_problem_is_reported_at_once():
     problems = problems_for(edit)
     assert len(problems) == 4
     joined = "\n".join(problems)
-    assert "mlserve:cluster.kubernetesVersion = \"1.20\": Input should be '1.33' or '1.34'" in joined
+    assert "mlserve:cluster.kubernetesVersion = \"1.20\": Input should be '1.35' or '1.36'" in joined
     assert "mlserve:nodePools[0].capacityType = \"cheap\": Input should be 'on-demand' or 'spot'" in joined
     assert "mlserve:tags.owner: required, not set" in joined
 
@@ -140,7 +140,7 @@ def test_zones_outside_the_region():
 
 
 def test_public_endpoint_needs_cidrs_and_private_endpoint_refuses_them():
-    [problem] = problems_for(lambda v: v["mlserve:cluster"].update(publicAccessCidrs=[]))
+    [problem] = problems_for(lambda v: v["mlserve:cluster"].update(endpointPublicAccess=True))
     assert "endpointPublicAccess: true needs publicAccessCidrs" in problem
     [problem] = problems_for(lambda v: v["mlserve:cluster"].update(publicAccessCidrs=["10.0.0.0/8"]), stack="prod")
     assert "publicAccessCidrs is set but endpointPublicAccess is false" in problem
