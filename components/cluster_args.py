@@ -12,6 +12,7 @@ import pulumi
 
 from components.cloudwatch import LOG_RETENTION_DAYS
 from components.cluster_access import private_cidr_problem, public_cidr_problem, security_group_problem
+from components.amis import ami_release_version
 from components.managed_addons import addon_version_problem
 from components.node_pools import NodePoolArgs
 
@@ -119,6 +120,7 @@ class ClusterArgs:
         if bad_arns or len(set(self.admin_role_arns)) != len(self.admin_role_arns):
             raise ValueError(f"admin_role_arns: each an IAM role or user ARN, at most once; bad: {bad_arns or list(self.admin_role_arns)}")
         self._check_node_pools()
+        self._check_node_releases()
         self._check_addon_versions()
 
     def _check_endpoint(self) -> None:
@@ -148,6 +150,13 @@ class ClusterArgs:
                 "node_pools: need one CPU pool without taints and min_size >= 1; CoreDNS and the other "
                 "system pods run there, and the coredns add-on never turns healthy without it"
             )
+
+    def _check_node_releases(self) -> None:
+        for ami_type in sorted({pool.ami_type for pool in self.node_pools}, key=lambda t: t.value):
+            try:
+                ami_release_version(self.kubernetes_version, ami_type)
+            except ValueError as error:
+                raise ValueError(f"kubernetes_version: {error}") from None
 
     def _check_addon_versions(self) -> None:
         problem = addon_version_problem(self.addon_versions)
