@@ -187,11 +187,6 @@ class ClusterSettings(_Model):
             raise ValueError("endpointPublicAccess: true needs publicAccessCidrs (the networks allowed to reach the API)")
         if not self.endpoint_public_access and self.public_access_cidrs:
             raise ValueError("publicAccessCidrs is set but endpointPublicAccess is false: remove one of them")
-        if not self.endpoint_public_access and not (self.private_access_cidrs or self.private_access_security_group_ids):
-            raise ValueError(
-                "a private-only API endpoint needs privateAccessCidrs or privateAccessSecurityGroupIds: the deploy "
-                "runner's way in (pulumi up talks to the API), see README 'Deploying for real'"
-            )
         return self
 
 
@@ -246,6 +241,14 @@ def _cross_field_problems(settings: Settings) -> list[str]:
         problems.append(
             f"{NAMESPACE}:nodePools: need one CPU pool without taints and minSize >= 1 "
             "(CoreDNS and the other system pods run there)"
+        )
+    cluster = settings.cluster
+    if "eks" in settings.targets and not (
+        cluster.endpoint_public_access or cluster.private_access_cidrs or cluster.private_access_security_group_ids
+    ):
+        problems.append(
+            f"{NAMESPACE}:cluster: a private-only API endpoint needs privateAccessCidrs or privateAccessSecurityGroupIds, "
+            "the deploy runner's way in (pulumi up talks to the API; README 'Deploying for real')"
         )
     if settings.registry.force_delete and settings.cluster.deletion_protection:
         problems.append(
