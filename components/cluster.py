@@ -165,11 +165,14 @@ class Cluster(pulumi.ComponentResource):
                 # The name is fixed, so a replacement (new KMS key, new role) must delete first or
                 # fail with "already exists".
                 delete_before_replace=True,
-                # bootstrapClusterCreatorAdminPermissions is read at creation only and changing it
-                # forces a new cluster (pulumi-aws eks.Cluster: accessConfig, "forces new resource").
-                # A stack created with it true keeps it: no replacement; import the creator's
-                # existing entry instead (README "Deploying for real").
+                # bootstrapClusterCreatorAdminPermissions is applied at creation only; changing it
+                # replaces the cluster (the provider marks it force-new, as CloudFormation says
+                # "Update requires: Replacement"), which deletion protection then refuses. So a stack
+                # created with it true keeps it, and its creator's hidden entry: `pulumi import` that
+                # entry as `cluster-deployer` before the first `up` with this code (README
+                # "Deploying for real"), or the explicit entry fails with 409.
                 # https://www.pulumi.com/registry/packages/aws/api-docs/eks/cluster/#clusteraccessconfig
+                # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-accessconfig.html
                 ignore_changes=["accessConfig.bootstrapClusterCreatorAdminPermissions"],
             ),
         )
