@@ -79,9 +79,12 @@ def create_admin_access(
     running `pulumi up` and for each of `admin_role_arns`.
 
     The caller is read with GetCallerIdentity; for an assumed role (CI runners, SSO users) that is
-    an STS session ARN, which EKS does not accept, so `iam.get_session_context` turns it into the
-    role's IAM ARN (with its path, read by iam:GetRole).
+    an STS session ARN, which access entries refuse, so `iam.get_session_context` turns it into the
+    role's IAM ARN, with its path (read by iam:GetRole), which access entries accept.
     https://www.pulumi.com/registry/packages/aws/api-docs/iam/getsessioncontext/
+    https://docs.aws.amazon.com/eks/latest/userguide/creating-access-entries.html
+    Plain (blocking) invokes rather than Outputs: which entries exist is decided while the
+    program runs, so the deployer listed in `admin_role_arns` gets one entry, not two.
     The deployer's entry follows whoever runs `pulumi up`: list every person or runner that must
     keep access in `adminRoleArns`. Returns the policy associations (each after its entry): what
     the Kubernetes provider must wait for.

@@ -66,7 +66,7 @@ class ClusterAddonsArgs:
     """AWS region of the cluster, e.g. "us-west-2" (the autoscaler's `awsRegion`)."""
 
     kubernetes_version: str
-    """Kubernetes minor of the cluster, e.g. "1.34". Picks the cluster-autoscaler image; must be a
+    """Kubernetes minor of the cluster, e.g. "1.36". Picks the cluster-autoscaler image; must be a
     key of AUTOSCALER_IMAGE_TAGS."""
 
     oidc_provider_arn: pulumi.Input[str]
