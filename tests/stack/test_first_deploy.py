@@ -89,3 +89,20 @@ def test_a_value_only_a_component_rejects_declares_nothing():
     with pytest.raises(SettingsError, match=r"Pulumi\.prod\.yaml:\n  - mlserve: admin_role_arns: each an IAM role or user ARN, at most once"):
         engine.run_program(ROOT / "__main__.py", stack="prod", config=config, plan=recorded)
     assert recorded.resources == [], "the component-rule net must run before any resource is declared"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_node_groups_follow_the_control_plane_and_gpu_pools_name_their_gpu_model(stack, built_plan):
+    plan = built_plan(stack)
+    version = plan.one("aws:eks/cluster:Cluster").inputs["version"]
+    groups = plan.of_type("aws:eks/nodeGroup:NodeGroup")
+    for group in groups:
+        assert group.inputs["version"] == version
+        assert group.inputs["releaseVersion"].startswith(f"{version}.0-"), group.name
+    [gpu] = [g for g in groups if "NVIDIA" in g.inputs["amiType"]]
+    model = gpu.inputs["labels"]["k8s.amazonaws.com/accelerator"]
+    assert model == "nvidia-l4"
+    asg = gpu.outputs["resources"][0]["autoscalingGroups"][0]["name"]
+    tags = {t.inputs["tag"]["key"]: t.inputs["tag"]["value"] for t in plan.of_type("aws:autoscaling/tag:Tag")
+            if t.inputs["autoscalingGroupName"] == asg}
+    assert tags["k8s.io/cluster-autoscaler/node-template/label/k8s.amazonaws.com/accelerator"] == model
