@@ -119,7 +119,8 @@ class Cluster(pulumi.ComponentResource):
             name=log_group_name,
             retention_in_days=args.log_retention_days,
             kms_key_id=key.arn,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
+            # Fixed name: a replacement (e.g. a new log group class) must delete the old group first.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, protect=args.deletion_protection),
         )
 
         cluster = aws.eks.Cluster(

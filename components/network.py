@@ -367,7 +367,8 @@ class Network(pulumi.ComponentResource):
             kms_key_id=key.arn,
             retention_in_days=args.flow_logs_retention_days,
             tags={"Name": f"{name}-flow-logs"},
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            # Fixed name: a replacement (e.g. a new log group class) must delete the old group first.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, protect=args.protect),
         )
 
         # The account and partition come from the log group's ARN

@@ -53,8 +53,13 @@ def test_one_stack_owns_the_accounts_registry_scanning_and_it_covers_both_reposi
         assert fnmatch.fnmatchcase(name, repository_filter["filter"]), name
 
 
-def test_the_repository_is_deleted_before_it_is_replaced(built_plan):
-    assert built_plan("prod").one("aws:ecr/repository:Repository").delete_before_replace
+def test_resources_with_fixed_names_are_deleted_before_they_are_replaced(built_plan):
+    plan = built_plan("prod")
+    fixed = [*plan.of_type("aws:ecr/repository:Repository"), *plan.of_type("aws:cloudwatch/logGroup:LogGroup"),
+             *plan.of_type("aws:eks/cluster:Cluster"), *plan.of_type("aws:eks/addon:Addon"),
+             *plan.of_type("aws:eks/accessEntry:AccessEntry")]
+    assert len(fixed) >= 9
+    assert [r.name for r in fixed if not r.delete_before_replace] == []
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
