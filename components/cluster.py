@@ -156,8 +156,8 @@ class Cluster(pulumi.ComponentResource):
             # lets EKS upgrade it, after which a stack still naming the old version plans an
             # impossible downgrade. https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=args.upgrade_support_type),
-            # ARC zonal shift: traffic can be moved away from an impaired AZ (on in
-            # terraform-aws-modules/eks v21). https://docs.aws.amazon.com/eks/latest/userguide/zone-shift.html
+            # ARC zonal shift: traffic can be moved away from an impaired AZ (terraform-aws-modules/eks
+            # v21 exposes the same zonal_shift_config). https://docs.aws.amazon.com/eks/latest/userguide/zone-shift.html
             zonal_shift_config=aws.eks.ClusterZonalShiftConfigArgs(enabled=True),
             opts=pulumi.ResourceOptions(
                 parent=self,

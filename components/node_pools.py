@@ -312,8 +312,9 @@ def create_node_pool(
         ),
         # Replace a third of the nodes at a time during AMI or template rollouts.
         update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=33),
-        # EKS replaces nodes that report unhealthy (kubelet, NVIDIA GPU health), as
-        # terraform-aws-modules/eks v21 enables by default.
+        # EKS replaces nodes that stay unhealthy (terraform-aws-modules/eks v21 exposes the same
+        # node_repair_config). Without the eks-node-monitoring-agent add-on (not installed here)
+        # it acts on the node's Ready condition only, not on the agent's GPU and kernel conditions.
         # https://docs.aws.amazon.com/eks/latest/userguide/node-health.html
         node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
         launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
