@@ -44,6 +44,7 @@ order. A result that is an Exception fails only its own request."""
 
 _PENDING, _RUNNING, _DONE = 0, 1, 2
 _EWMA_WEIGHT = 0.1  # weight of the newest sample in the arrival-gap and run-time averages
+_SPARSE_GAP_S = 1.0  # an arrival gap this long already means "sparse"; longer samples count as this
 
 
 class BatchObserver(Protocol):
@@ -103,7 +104,7 @@ class MicroBatcher:
         self._hold_handle: asyncio.TimerHandle | None = None
         self._expiry_handle: asyncio.TimerHandle | None = None
         self._last_arrival = 0.0
-        self._arrival_gap_s = 1.0  # starts "sparse": a first lone request is never held
+        self._arrival_gap_s = _SPARSE_GAP_S  # starts "sparse": a first lone request is never held
         self._run_s = 0.0
 
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -154,7 +155,11 @@ class MicroBatcher:
         self._timeline.append(item)
         self.queued_rows += rows
 
-        self._arrival_gap_s += _EWMA_WEIGHT * ((now - self._last_arrival) - self._arrival_gap_s)
+        # Clipped: the first gap is measured from 0 (the clock's origin, often the host's
+        # boot) and a quiet hour is no sparser than a quiet second; an unclipped sample would
+        # keep the average "sparse" for hundreds of requests.
+        gap = min(now - self._last_arrival, _SPARSE_GAP_S)
+        self._arrival_gap_s += _EWMA_WEIGHT * (gap - self._arrival_gap_s)
         self._last_arrival = now
         if self._expiry_handle is None:
             self._expiry_handle = loop.call_at(item.deadline, self._expire)
