@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_MODEL := build/demo-model
 
-.PHONY: preview test serve bench clean
+.PHONY: preview test serve bench clean demo-model
 
 $(STAMP): requirements.txt requirements-dev.txt serving_app/requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +14,7 @@ $(STAMP): requirements.txt requirements-dev.txt serving_app/requirements.txt con
 	touch $(STAMP)
 
 ## The offline plan: runs the real __main__.py against Pulumi's mock engine (no CLI, no AWS).
-preview: $(STAMP)
+preview: $(STAMP) $(DEMO_MODEL)/metadata.json
 	$(PY) -m mlserve.plan --stack $(STACK)
 
 ## The whole test suite (CI calls exactly this).
@@ -23,10 +24,11 @@ test: $(STAMP)
 clean:
 	rm -rf $(VENV) build .pytest_cache
 
-DEMO_MODEL := build/demo-model
-
 $(DEMO_MODEL)/metadata.json: $(STAMP) serving_app/demo_model.py
 	$(PY) -m serving_app.demo_model --out $(DEMO_MODEL)
+
+## The demo model dev's stack serves (models.stable: ./build/demo-model).
+demo-model: $(DEMO_MODEL)/metadata.json
 
 ## The model server on 127.0.0.1:8080 with the demo model.
 serve: $(DEMO_MODEL)/metadata.json

@@ -9,10 +9,12 @@ import pulumi_aws as aws
 
 from components.cluster import Cluster
 from components.cluster_addons import ClusterAddons
+from components.model_store import ModelStore
 from components.network import Network
 from components.registry import Registry
 from mlserve import settings as stack_settings
 from mlserve import stack_args
+from mlserve.stack_args_model_store import model_store_args
 
 settings = stack_settings.load()
 stack = pulumi.get_stack()
@@ -29,6 +31,13 @@ aws_only = pulumi.ResourceOptions(providers=[aws_provider])
 
 registry = Registry("registry", stack_args.registry_args(settings, stack), opts=aws_only)
 pulumi.export("repository_url", registry.repository_url)
+
+# The model versions both serving targets load; dev uploads its local artifact directory here.
+if settings.models is not None:
+    model_store = ModelStore("model-store", model_store_args(settings, stack), opts=aws_only)
+    pulumi.export("model_bucket_name", model_store.bucket_name)
+    pulumi.export("model_uris", model_store.model_uris)
+    pulumi.export("model_archive_uris", model_store.archive_uris)
 
 network = Network("network", stack_args.network_args(settings, stack), opts=aws_only)
 pulumi.export("vpc_id", network.vpc_id)

@@ -41,3 +41,29 @@ def archive_uri(bucket: str, name: str, version: str) -> str:
 def prefix_arn(bucket_arn: str, name: str, version: str) -> str:
     """"arn:aws:s3:::<bucket>/models/<name>/<version>/*": an IAM resource for one version's objects."""
     return f"{bucket_arn}/{version_prefix(name, version)}*"
+
+
+LOCAL_VERSION_PREFIX = "local-"
+"""Store versions the stack uploads from a local artifact directory (dev) start with this."""
+
+
+def local_version(content_digest: str) -> str:
+    """"local-3f2a9c1b7e04": the store version of a local artifact, from the sha256 of its files.
+
+    Content-addressed, so a version stays immutable: other files make another version."""
+    if len(content_digest) < 12 or any(c not in "0123456789abcdef" for c in content_digest):
+        raise ValueError(f"content_digest {content_digest!r}: a lower-case hex sha256 expected")
+    return f"{LOCAL_VERSION_PREFIX}{content_digest[:12]}"
+
+
+def log_bucket_name(stack: str, account_id: str, region: str) -> str:
+    """"mlserve-dev-models-logs-123456789012-us-west-2": the store's access-log bucket."""
+    name = f"mlserve-{stack}-models-logs-{account_id}-{region}"
+    if len(name) > 63:
+        raise ValueError(f"model store log bucket name {name!r} is over S3's 63 characters; shorten the stack name")
+    return name
+
+
+def trail_name(stack: str) -> str:
+    """"mlserve-dev-model-store": the CloudTrail trail recording the store's data events."""
+    return f"mlserve-{stack}-model-store"

@@ -92,6 +92,8 @@ class _RecordingMocks(pulumi_mocks.Mocks):
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
         resource_id = args.resource_id or f"{args.name}-id"
+        if args.typ == "aws:s3/bucket:Bucket":  # a bucket's id is its name
+            resource_id = str(args.inputs.get("bucket") or resource_id)
         return resource_id, _fake_outputs(args.typ, args.name, dict(args.inputs), self.region)
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
@@ -202,6 +204,11 @@ def _fake_outputs(type_token: str, name: str, inputs: dict[str, Any], region: st
         state.setdefault("name", physical)
         state["repositoryUrl"] = f"{FAKE_ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{physical}"
         state["registryId"] = FAKE_ACCOUNT_ID
+    elif type_token == "aws:s3/bucket:Bucket":
+        # S3 ARNs carry neither region nor account: https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-arn-format.html
+        bucket = inputs.get("bucket") or name
+        state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}", bucketDomainName=f"{bucket}.s3.amazonaws.com",
+                     bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com", region=region)
     elif type_token == "aws:ec2/vpc:Vpc":
         state.setdefault("defaultSecurityGroupId", f"sg-{name}-default")
         state.setdefault("mainRouteTableId", f"rtb-{name}-main")

@@ -42,6 +42,9 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "aws:eks/accessEntry:AccessEntry": ("principalArn",),
     "aws:eks/addon:Addon": ("addonName", "addonVersion"),
     "kubernetes:helm.sh/v3:Release": ("chart", "version", "namespace"),
+    "aws:s3/bucket:Bucket": ("bucket", "forceDestroy"),
+    "aws:s3/bucketObjectv2:BucketObjectv2": ("key",),
+    "aws:cloudtrail/trail:Trail": ("name",),
 }
 
 

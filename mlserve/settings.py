@@ -23,6 +23,7 @@ from components.cluster_access import private_cidr_problem, public_cidr_problem,
 from components.managed_addons import DEFAULT_ADDON_VERSIONS, REQUIRED_ADDONS
 from components.node_pools import RESERVED_LABELS, gpu_model
 from mlserve.settings_base import NAMESPACE, RetentionDays, _Model
+from mlserve.settings_model_store import ModelStoreSettings, model_store_problems
 from mlserve.settings_models import Models, Rollout, model_problems
 
 # The Kubernetes minors the stack can build: those with pinned EKS add-on versions, a pinned
@@ -222,6 +223,8 @@ class Settings(_Model):
     models: Models | None = None
     """The serving versions (`mlserve/settings_models.py`); None until a target serves a model."""
     rollout: Rollout = Field(default_factory=Rollout)
+    model_store: ModelStoreSettings = Field(default_factory=ModelStoreSettings)
+    """The model store bucket (`mlserve/settings_model_store.py`); created whenever `models` is set."""
 
 
 def _cross_field_problems(settings: Settings) -> list[str]:
@@ -256,6 +259,7 @@ def _cross_field_problems(settings: Settings) -> list[str]:
             "(a protected stack keeps its images); set one of them to false"
         )
     problems.extend(model_problems(settings.models, settings.rollout))
+    problems.extend(model_store_problems(settings.model_store, deletion_protection=settings.cluster.deletion_protection))
     return problems
 
 

@@ -10,6 +10,7 @@ from components.cluster import DEFAULT_ADDON_VERSIONS, Cluster, ClusterArgs, Nod
 from components.cluster_addons import ClusterAddonsArgs
 from components.network import NetworkArgs
 from components.registry import RegistryArgs
+from mlserve.stack_args_model_store import model_store_args
 from mlserve.settings import GPU_TAINT_KEY, NAMESPACE, REGISTRY_SCANNING_FILTER, Settings, SettingsError
 
 # Settings use the Kubernetes spelling of taint effects and lower-case capacity types (what
@@ -119,6 +120,8 @@ def check_component_rules(settings: Settings, stack: str) -> None:
     try:
         registry_args(settings, stack)
         network_args(settings, stack)
+        if settings.models is not None:
+            model_store_args(settings, stack)
         if "eks" in settings.targets:
             cluster_args(settings, stack, vpc_id="vpc-placeholder", private_subnet_ids=placeholder_subnets)
     except ValueError as error:

@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from mlserve import engine
 from mlserve import plan as plan_cli
 
 _PLANS: dict[str, engine.Plan] = {}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def demo_model_in_repo() -> Path:
+    """`./build/demo-model`, which dev's stack file serves, as `make preview` builds it. Built
+    in a scratch directory and renamed into place, so two xdist workers never write one directory."""
+    from serving_app.demo_model import build_demo_artifact
+
+    target = ROOT / "build" / "demo-model"
+    if not (target / "metadata.json").is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".demo-model-", dir=target.parent))
+        build_demo_artifact(scratch)
+        try:
+            os.rename(scratch, target)
+        except OSError:  # the other worker was first
+            shutil.rmtree(scratch, ignore_errors=True)
+    return target
 
 
 @pytest.fixture
