@@ -67,3 +67,9 @@ def log_bucket_name(stack: str, account_id: str, region: str) -> str:
 def trail_name(stack: str) -> str:
     """"mlserve-dev-model-store": the CloudTrail trail recording the store's data events."""
     return f"mlserve-{stack}-model-store"
+
+
+NAME_PATTERN = r"[a-z0-9][a-z0-9-]{0,62}"
+"""A model name: lower-case letters, digits and '-' (it becomes a key prefix and a label)."""
+VERSION_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+"""A version: letters, digits, '.', '_', '-' ("3", "2026-05-01")."""

@@ -139,6 +139,10 @@ def _download_prefix(client, uri: str, bucket: str, key: str, into: Path) -> Non
     ]
     if not keys:
         raise ModelLoadError("S3 object missing", uri, "no objects under this prefix")
+    if prefix + METADATA_FILE in keys:
+        # The store keeps SageMaker's model.tar.gz beside the files (components/model_store_layout.py):
+        # the same bytes again, so a prefix holding the files skips it.
+        keys = [key for key in keys if key != prefix + ARCHIVE_NAME]
     for object_key in keys:
         parts = PurePosixPath(object_key[len(prefix) :]).parts
         if not parts or ".." in parts or parts[0] == "/":
