@@ -1,0 +1,222 @@
+"""`package` round trips: each kind of model becomes an artifact that a real server on 127.0.0.1
+serves, answering what the original model answers on rows it never saw."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+
+from mlserve.models.__main__ import main
+from mlserve.models.errors import BadInput, CannotPackage
+from mlserve.models.package import package
+from serving_app.models import load_model
+from tests.models.conftest import COLUMNS, N_FEATURES
+from tests.serving_app.conftest import serve
+
+
+def served_predictions(artifact, rows):
+    """POST /predict and /v2 infer to a real server over the artifact; (predictions, v2 outputs, model info)."""
+    model = load_model(str(artifact), isolate_conversion=False)
+    with serve(model) as server:
+        predict = server.client.post("/predict", json={"instances": rows.tolist()}).json()
+        body = {"inputs": [{"name": "input", "shape": list(rows.shape), "datatype": model.metadata.input_datatype,
+                            "data": rows.ravel().tolist()}]}
+        v2 = server.client.post(f"/v2/models/{model.metadata.name}/infer", json=body).json()
+    return predict, {o["name"]: o for o in v2["outputs"]}
+
+
+def unseen_rows(n=16):
+    return np.random.default_rng(11).standard_normal((n, N_FEATURES)).astype(np.float32)
+
+
+def test_a_classifier_with_probabilities_round_trips(tmp_path, data, sample_csv):
+    from sklearn.ensemble import RandomForestClassifier
+
+    features, classes, _ = data
+    forest = RandomForestClassifier(n_estimators=20, max_depth=6, random_state=0).fit(features, classes)
+    joblib.dump(forest, tmp_path / "forest.joblib")
+    assert main(["package", str(tmp_path / "forest.joblib"), "--name", "fraud-model", "--version", "3",
+                 "--sample", str(sample_csv), "--drop-column", "label", "--out", str(tmp_path / "art")]) == 0
+    metadata = json.loads((tmp_path / "art" / "metadata.json").read_text())
+    assert metadata["input"] == {"n_features": 5, "feature_names": COLUMNS, "dtype": "float32"}
+    assert metadata["outputs"] == [{"name": "label", "datatype": "INT64", "shape": []},
+                                   {"name": "probabilities", "datatype": "FP32", "shape": [3]}]
+    rows = unseen_rows()
+    predict, v2 = served_predictions(tmp_path / "art", rows)
+    assert predict["predictions"] == forest.predict(rows).tolist()
+    assert predict["model"] == {"name": "fraud-model", "version": "3"}
+    assert np.allclose(np.reshape(v2["probabilities"]["data"], (16, 3)), forest.predict_proba(rows), atol=1e-5)
+
+
+def test_a_regressor_round_trips(tmp_path, data, sample_csv):
+    from sklearn.linear_model import Ridge
+
+    features, _, target = data
+    ridge = Ridge().fit(features, target)
+    with (tmp_path / "ridge.pkl").open("wb") as handle:  # a plain pickle, not joblib
+        pickle.dump(ridge, handle)
+    package(tmp_path / "ridge.pkl", tmp_path / "art", name="price", version="1", sample_path=sample_csv,
+            drop_columns=("label",), dtype="float64")
+    metadata = json.loads((tmp_path / "art" / "metadata.json").read_text())
+    assert metadata["outputs"] == [{"name": "prediction", "datatype": "FP64", "shape": []}]
+    rows = unseen_rows().astype(np.float64)
+    predict, _ = served_predictions(tmp_path / "art", rows)
+    assert np.allclose(predict["predictions"], ridge.predict(rows), rtol=1e-5)
+
+
+def test_a_pipeline_with_a_scaler_fitted_on_named_columns_round_trips(tmp_path, data, sample_csv):
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features, classes, _ = data
+    # Fitted on a DataFrame whose columns are in another order than the sample file's.
+    order = list(reversed(COLUMNS))
+    frame = pd.DataFrame(features, columns=COLUMNS)[order]
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(frame, classes)
+    joblib.dump(pipeline, tmp_path / "pipeline.joblib")
+    result = package(tmp_path / "pipeline.joblib", tmp_path / "art", name="churn", version="7",
+                     sample_path=sample_csv, drop_columns=("label",))
+    assert json.loads((tmp_path / "art" / "metadata.json").read_text())["input"]["feature_names"] == order
+    assert result.n_features == 5
+    rows = unseen_rows()  # in the model's own column order
+    predict, v2 = served_predictions(tmp_path / "art", rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert predict["predictions"] == pipeline.predict(rows).tolist()
+        assert np.allclose(np.reshape(v2["probabilities"]["data"], (16, 3)), pipeline.predict_proba(rows), atol=1e-5)
+
+
+def test_an_onnx_file_round_trips_and_its_zipmap_output_is_left_out(tmp_path, data, sample_csv):
+    from skl2onnx import to_onnx
+    from sklearn.tree import DecisionTreeClassifier
+
+    features, classes, _ = data
+    tree = DecisionTreeClassifier(max_depth=5, random_state=0).fit(features.astype(np.float32), classes)
+    onnx_model = to_onnx(tree, features[:1].astype(np.float32))  # with ZipMap: a non-tensor output
+    (tmp_path / "tree.onnx").write_bytes(onnx_model.SerializeToString())
+    package(tmp_path / "tree.onnx", tmp_path / "art", name="tree", version="1", sample_path=sample_csv,
+            drop_columns=("label",))
+    metadata = json.loads((tmp_path / "art" / "metadata.json").read_text())
+    assert metadata["framework"] == "onnx"
+    assert [o["name"] for o in metadata["outputs"]] == ["output_label"]  # output_probability is a ZipMap
+    rows = unseen_rows()
+    predict, _ = served_predictions(tmp_path / "art", rows)
+    assert predict["predictions"] == tree.predict(rows).tolist()
+
+
+@pytest.mark.parametrize("serialization_format", ["skops", "cloudpickle"])
+def test_an_mlflow_directory_written_by_mlflow_round_trips(tmp_path, data, sample_csv, serialization_format):
+    import mlflow.sklearn
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features, classes, _ = data
+    frame = pd.DataFrame(features, columns=COLUMNS)
+    # MLflow's default format, skops, refuses tree models unless their type is trusted by name.
+    model = (make_pipeline(StandardScaler(), LogisticRegression()) if serialization_format == "skops"
+             else GradientBoostingClassifier(n_estimators=20, random_state=0)).fit(frame, classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlflow.sklearn.save_model(model, str(tmp_path / "mlflow-model"), serialization_format=serialization_format,
+                                  signature=infer_signature(frame, model.predict(frame)))
+    assert (tmp_path / "mlflow-model" / "MLmodel").is_file()
+    package(tmp_path / "mlflow-model", tmp_path / "art", name="gbm", version="2", sample_path=sample_csv,
+            drop_columns=("label",))
+    rows = unseen_rows()
+    predict, v2 = served_predictions(tmp_path / "art", rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert predict["predictions"] == model.predict(rows).tolist()
+        assert np.allclose(np.reshape(v2["probabilities"]["data"], (16, 3)), model.predict_proba(rows), atol=1e-5)
+
+
+def test_a_parquet_sample_is_read(tmp_path, data):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sklearn.linear_model import LinearRegression
+
+    features, _, target = data
+    pq.write_table(pa.table({name: features[:30, i] for i, name in enumerate(COLUMNS)}), tmp_path / "rows.parquet")
+    joblib.dump(LinearRegression().fit(features, target), tmp_path / "lr.joblib")
+    package(tmp_path / "lr.joblib", tmp_path / "art", name="lr", version="1", sample_path=tmp_path / "rows.parquet")
+    assert len(json.loads((tmp_path / "art" / "sample.json").read_text())["rows"]) == 30
+
+
+def test_an_unsupported_estimator_is_refused_and_nothing_is_left_behind(tmp_path, data, sample_csv, capsys):
+    from sklearn.preprocessing import StandardScaler
+
+    joblib.dump(StandardScaler().fit(data[0]), tmp_path / "scaler.joblib")
+    code = main(["package", str(tmp_path / "scaler.joblib"), "--name", "s", "--version", "1",
+                 "--sample", str(sample_csv), "--drop-column", "label", "--out", str(tmp_path / "art")])
+    assert code == CannotPackage.exit_code
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and "unsupported estimator StandardScaler" in error and error.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scaler.joblib"]
+
+
+def test_a_model_failing_on_the_sample_is_refused_and_nothing_is_left_behind(tmp_path, sample_csv):
+    from sklearn.ensemble import RandomForestClassifier
+
+    forest = RandomForestClassifier(n_estimators=3).fit(np.random.default_rng(0).standard_normal((50, 5)),
+                                                        np.arange(50) % 2)
+    forest.estimators_ = None  # a broken model: predict raises
+    joblib.dump(forest, tmp_path / "broken.joblib")
+    with pytest.raises(CannotPackage, match="prediction fails on the sample"):
+        package(tmp_path / "broken.joblib", tmp_path / "art", name="b", version="1", sample_path=sample_csv,
+                drop_columns=("label",))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.joblib"]
+
+
+def test_an_onnx_model_with_only_a_zipmap_output_cannot_be_typed(tmp_path, data, sample_csv):
+    import onnx
+    from skl2onnx import to_onnx
+    from sklearn.tree import DecisionTreeClassifier
+
+    features, classes, _ = data
+    graph = to_onnx(DecisionTreeClassifier(max_depth=2).fit(features.astype(np.float32), classes),
+                    features[:1].astype(np.float32))
+    kept = [o for o in graph.graph.output if o.name == "output_probability"]
+    del graph.graph.output[:]
+    graph.graph.output.extend(kept)
+    onnx.save(graph, tmp_path / "zipmap.onnx")
+    with pytest.raises(CannotPackage, match="no tensor outputs"):
+        package(tmp_path / "zipmap.onnx", tmp_path / "art", name="z", version="1", sample_path=sample_csv,
+                drop_columns=("label",))
+    assert not (tmp_path / "art").exists()
+
+
+def test_sample_rows_are_required_unless_synthesizing_is_asked_for(tmp_path, data):
+    from sklearn.linear_model import LinearRegression
+
+    joblib.dump(LinearRegression().fit(data[0], data[2]), tmp_path / "lr.joblib")
+    with pytest.raises(BadInput, match="--sample"):
+        package(tmp_path / "lr.joblib", tmp_path / "art", name="lr", version="1")
+    package(tmp_path / "lr.joblib", tmp_path / "art", name="lr", version="1", synthesize_rows=8)
+    assert json.loads((tmp_path / "art" / "metadata.json").read_text())["input"]["feature_names"] == [
+        f"f{i}" for i in range(5)]
+
+
+def test_an_existing_output_directory_and_bad_names_are_refused(tmp_path, data, sample_csv):
+    from sklearn.linear_model import LinearRegression
+
+    joblib.dump(LinearRegression().fit(data[0], data[2]), tmp_path / "lr.joblib")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    with pytest.raises(BadInput, match="not empty"):
+        package(tmp_path / "lr.joblib", tmp_path / "taken", name="lr", version="1", synthesize_rows=8)
+    assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
+    with pytest.raises(BadInput, match="--name"):
+        package(tmp_path / "lr.joblib", tmp_path / "a", name="Fraud Model", version="1", synthesize_rows=8)
+    with pytest.raises(BadInput, match="local-"):
+        package(tmp_path / "lr.joblib", tmp_path / "a", name="lr", version="local-1", synthesize_rows=8)
