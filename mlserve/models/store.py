@@ -101,7 +101,7 @@ def publish(directory: Path, *, bucket: str, kms_key_id: str | None = None, regi
                 checksum = _sha256_b64(path)
                 with path.open("rb") as body:
                     _aws_call(bucket, f"uploading {key}", lambda: s3.put_object(
-                        Bucket=bucket, Key=key, Body=body, ChecksumSHA256=checksum, IfNoneMatch="*",
+                        Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum, IfNoneMatch="*",
                         ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id, BucketKeyEnabled=True,
                         Metadata={"published-by": publisher, "model-sha256": staged.model_sha256},
                     ))

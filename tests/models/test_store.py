@@ -1,0 +1,148 @@
+"""`publish`, `list`, `show` against S3 in process (moto), and the README walk-through end to end:
+package -> publish -> list -> the server loads the published URI and answers like the model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import boto3
+import joblib
+import numpy as np
+import pytest
+from moto import mock_aws
+
+from mlserve.models import store
+from mlserve.models.__main__ import main
+from mlserve.models.errors import ChecksumMismatch, NoCredentials, NoSuchBucket, NotFound, VersionExists
+from serving_app.models import load_model
+from tests.conftest import ROOT
+from tests.serving_app.conftest import serve
+
+BUCKET = "mlserve-test-models-123456789012-us-west-2"
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-west-2")
+        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+        key = boto3.client("kms", region_name="us-west-2").create_key()["KeyMetadata"]["Arn"]
+        client.put_bucket_encryption(Bucket=BUCKET, ServerSideEncryptionConfiguration={"Rules": [
+            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]})
+        client.kms_key = key
+        yield client
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data, sample_csv):
+    """A packaged forest: (artifact directory, estimator)."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from mlserve.models.package import package
+
+    root = tmp_path_factory.mktemp("trained")
+    forest = RandomForestClassifier(n_estimators=10, max_depth=5, random_state=0).fit(data[0], data[1])
+    joblib.dump(forest, root / "model.joblib")
+    package(root / "model.joblib", root / "fraud-model-3", name="fraud-model", version="3",
+            sample_path=sample_csv, drop_columns=("label",))
+    return root / "fraud-model-3", forest
+
+
+def test_publish_uploads_every_file_encrypted_and_checksummed(s3, trained):
+    published = store.publish(trained[0], bucket=BUCKET, s3=s3)
+    assert published.model_uri == f"s3://{BUCKET}/models/fraud-model/3/"
+    assert published.archive_uri == f"s3://{BUCKET}/models/fraud-model/3/model.tar.gz"
+    assert published.keys[-1] == "models/fraud-model/3/metadata.json"  # last: marks the version complete
+    keys = {item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    assert keys == {f"models/fraud-model/3/{f}" for f in ("model.joblib", "sample.json", "model.tar.gz", "metadata.json")}
+    head = s3.head_object(Bucket=BUCKET, Key="models/fraud-model/3/model.joblib", ChecksumMode="ENABLED")
+    assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == s3.kms_key
+    assert head["ChecksumSHA256"] and head["Metadata"]["published-by"].startswith("arn:aws:")
+
+
+def test_a_version_is_never_overwritten(s3, trained, capsys):
+    store.publish(trained[0], bucket=BUCKET, s3=s3)
+    before = s3.head_object(Bucket=BUCKET, Key="models/fraud-model/3/metadata.json")["LastModified"]
+    with pytest.raises(VersionExists, match="immutable"):
+        store.publish(trained[0], bucket=BUCKET, s3=s3)
+    assert s3.head_object(Bucket=BUCKET, Key="models/fraud-model/3/metadata.json")["LastModified"] == before
+    assert main(["publish", str(trained[0]), "--bucket", BUCKET]) == VersionExists.exit_code
+    assert "already in" in capsys.readouterr().err
+
+
+def test_a_checksum_mismatch_after_upload_removes_the_version(s3, trained):
+    """The store ends up holding other bytes than were sent (simulated by rewriting the object
+    right after S3 accepted it): publish says so and leaves no half version behind."""
+
+    uploads = []
+
+    def corrupt(**_):
+        uploads.append(1)
+        if len(uploads) == 1:  # the first file: model.joblib
+            boto3.client("s3", region_name="us-west-2").put_object(
+                Bucket=BUCKET, Key="models/fraud-model/3/model.joblib", Body=b"not the model", ChecksumAlgorithm="SHA256")
+
+    s3.meta.events.register("after-call.s3.PutObject", corrupt)
+    with pytest.raises(ChecksumMismatch, match="model.joblib"):
+        store.publish(trained[0], bucket=BUCKET, s3=s3)
+    assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
+
+
+def test_list_and_show_report_framework_checksum_time_and_publisher(s3, trained, capsys):
+    store.publish(trained[0], bucket=BUCKET, s3=s3)
+    [version] = store.list_versions(bucket=BUCKET, s3=s3)
+    metadata = json.loads((trained[0] / "metadata.json").read_text())
+    assert (version.name, version.version, version.framework, version.sha256) == (
+        "fraud-model", "3", "sklearn", metadata["sha256"])
+    assert version.published_by.startswith("arn:aws:") and version.created.year >= 2024
+    assert main(["list", "--bucket", BUCKET, "--json"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["sha256"] == metadata["sha256"] and line["framework"] == "sklearn"
+    assert main(["show", "fraud-model/3", "--bucket", BUCKET]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert set(shown["files"]) == {"model.joblib", "sample.json", "model.tar.gz", "metadata.json"}
+    assert shown["outputs"][0]["name"] == "label"
+    with pytest.raises(NotFound):
+        store.show("fraud-model", "4", bucket=BUCKET, s3=s3)
+    assert main(["show", "fraud-model/4", "--bucket", BUCKET]) == NotFound.exit_code
+
+
+def test_no_such_bucket_is_named(s3, trained, capsys):
+    assert main(["publish", str(trained[0]), "--bucket", "mlserve-nope-models"]) == NoSuchBucket.exit_code
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_no_credentials_is_one_line_and_its_own_exit_code(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_EC2_METADATA_DISABLED="true", AWS_DEFAULT_REGION="us-west-2")
+    result = subprocess.run([sys.executable, "-m", "mlserve.models", "list", "--bucket", BUCKET], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == NoCredentials.exit_code
+    assert result.stderr.startswith("error: no AWS credentials") and result.stderr.count("\n") == 1
+
+
+def test_the_readme_walk_through(s3, tmp_path, data, sample_csv, capsys):
+    """README "Bring your own model": package, publish, list, then the server loads the URI the
+    stack resolves `models.stable: fraud-model/3` to and answers like the trained model."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    forest = RandomForestClassifier(n_estimators=10, random_state=1).fit(data[0], data[1])
+    joblib.dump(forest, tmp_path / "model.joblib")
+    out = tmp_path / "build" / "fraud-model-3"
+    assert main(["package", str(tmp_path / "model.joblib"), "--name", "fraud-model", "--version", "3",
+                 "--sample", str(sample_csv), "--drop-column", "label", "--out", str(out)]) == 0
+    assert main(["publish", str(out), "--bucket", BUCKET]) == 0
+    assert main(["list", "--bucket", BUCKET]) == 0
+    assert "fraud-model/3\tsklearn" in capsys.readouterr().out
+    from components.model_store_layout import model_uri
+
+    model = load_model(model_uri(BUCKET, "fraud-model", "3"), isolate_conversion=False)
+    rows = np.random.default_rng(5).standard_normal((8, 5)).astype(np.float32)
+    with serve(model) as server:
+        answer = server.client.post("/predict", json={"instances": rows.tolist()}).json()
+    assert answer == {"predictions": forest.predict(rows).tolist(), "model": {"name": "fraud-model", "version": "3"}}
