@@ -125,5 +125,6 @@ def check_component_rules(settings: Settings, stack: str) -> None:
         if "eks" in settings.targets:
             cluster_args(settings, stack, vpc_id="vpc-placeholder", private_subnet_ids=placeholder_subnets)
     except ValueError as error:
-        raise SettingsError(f"Pulumi.{stack}.yaml", [f"{NAMESPACE}: {error}"]) from None
+        problem = str(error) if str(error).startswith(f"{NAMESPACE}:") else f"{NAMESPACE}: {error}"
+        raise SettingsError(f"Pulumi.{stack}.yaml", [problem]) from None
 

@@ -13,22 +13,21 @@ from serving_app.models.base import ModelLoadError
 
 ROOT = Path(__file__).resolve().parent.parent
 """The project directory (where Pulumi.yaml is): local model directories are relative to it."""
-STAGING_DIR = ROOT / "build" / "model-store"
 DEMO_MODEL_COMMAND = "python -m serving_app.demo_model --out build/demo-model"
 
 
-def track_model(key: str, ref: ModelRef, *, root: Path = ROOT, staging_dir: Path = STAGING_DIR) -> TrackModel:
+def track_model(key: str, ref: ModelRef, *, root: Path | None = None, staging_dir: Path | None = None) -> TrackModel:
     """The version a `models.<track>` reference names; a local directory is staged for upload.
     Raises ValueError naming the stack-file key and how to fix it."""
     if not ref.is_local:
         return TrackModel(name=ref.name, version=ref.version)
-    directory = root / ref.local_path
+    directory = (root or ROOT) / ref.local_path
     if not directory.is_dir():
         hint = f" (make it with `{DEMO_MODEL_COMMAND}`)" if ref.local_path == "build/demo-model" else (
             " (make one with `python -m mlserve.models package ...`)")
         raise ValueError(f"{NAMESPACE}:models.{key} = {ref.text!r}: no such directory {directory}{hint}")
     try:
-        staged = stage_local(directory, staging_dir)
+        staged = stage_local(directory, staging_dir or (root or ROOT) / "build" / "model-store")
     except ModelLoadError as error:
         raise ValueError(f"{NAMESPACE}:models.{key} = {ref.text!r}: not a servable artifact: {error}") from None
     return TrackModel(name=staged.name, version=staged.version,
