@@ -170,6 +170,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, pulumi.Resource):
         return f"<resource {type(value).__name__}>"
+    if isinstance(value, pulumi.FileAsset):  # an uploaded file (model store objects): which one
+        return {"fileAsset": str(value.path)}
     return value
 
 

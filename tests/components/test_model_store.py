@@ -136,7 +136,8 @@ def test_a_local_artifact_is_uploaded_encrypted_metadata_last(run_pulumi, tmp_pa
     prefix = f"models/demo-rf/{staged.version}/"
     assert set(objects) == {prefix + k for k in ("model.joblib", "sample.json", "model.tar.gz", "metadata.json")}
     key_arn = plan.one("aws:kms/key:Key", "model-store-key").outputs["arn"]
-    for obj in objects.values():
+    for key, obj in objects.items():
+        assert obj.inputs["source"] == {"fileAsset": str(staged.files[key.rsplit("/", 1)[1]])}
         assert (obj.inputs["serverSideEncryption"], obj.inputs["kmsKeyId"], obj.inputs["checksumAlgorithm"]) == (
             "aws:kms", key_arn, "SHA256")
         assert plan.one("aws:s3/bucketPolicy:BucketPolicy", "model-store-bucket-policy").urn in obj.dependencies

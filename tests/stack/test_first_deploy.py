@@ -30,6 +30,10 @@ def test_prod_protects_the_cluster_network_keys_repository_and_logs_from_pulumi_
         ("aws:kms/key:Key", "registry-key"),
         ("aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane-logs"),
         ("aws:cloudwatch/logGroup:LogGroup", "network-flow-logs"),
+        ("aws:kms/key:Key", "model-store-key"),
+        ("aws:s3/bucket:Bucket", "model-store-bucket"),
+        ("aws:s3/bucket:Bucket", "model-store-logs"),
+        ("aws:cloudtrail/trail:Trail", "model-store-trail"),
     }
     # Every key of the stack is among them: none is left for destroy to schedule for deletion.
     assert {r.name for r in prod.of_type("aws:kms/key:Key")} <= {name for _, name in protected}
