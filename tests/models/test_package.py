@@ -84,6 +84,9 @@ def test_a_pipeline_with_a_scaler_fitted_on_named_columns_round_trips(tmp_path, 
     result = package(tmp_path / "pipeline.joblib", tmp_path / "art", name="churn", version="7",
                      sample_path=sample_csv, drop_columns=("label",))
     assert json.loads((tmp_path / "art" / "metadata.json").read_text())["input"]["feature_names"] == order
+    # sample.json holds the CSV's rows in the model's column order.
+    first_row = json.loads((tmp_path / "art" / "sample.json").read_text())["rows"][0]
+    assert np.allclose(first_row, features[0][::-1], atol=1e-6)
     assert result.n_features == 5
     rows = unseen_rows()  # in the model's own column order
     predict, v2 = served_predictions(tmp_path / "art", rows)
@@ -220,3 +223,13 @@ def test_an_existing_output_directory_and_bad_names_are_refused(tmp_path, data, 
         package(tmp_path / "lr.joblib", tmp_path / "a", name="Fraud Model", version="1", synthesize_rows=8)
     with pytest.raises(BadInput, match="local-"):
         package(tmp_path / "lr.joblib", tmp_path / "a", name="lr", version="local-1", synthesize_rows=8)
+
+
+def test_a_model_the_server_does_not_reproduce_is_refused(tmp_path, data, sample_csv):
+    from tests.models.flaky_model import FlakyClassifier
+
+    joblib.dump(FlakyClassifier().fit(data[0], data[1]), tmp_path / "flaky.joblib")
+    with pytest.raises(CannotPackage, match="differ from the model's on the sample"):
+        package(tmp_path / "flaky.joblib", tmp_path / "art", name="flaky", version="1", sample_path=sample_csv,
+                drop_columns=("label",))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flaky.joblib"]

@@ -126,23 +126,52 @@ def test_no_credentials_is_one_line_and_its_own_exit_code(tmp_path):
     assert result.stderr.startswith("error: no AWS credentials") and result.stderr.count("\n") == 1
 
 
-def test_the_readme_walk_through(s3, tmp_path, data, sample_csv, capsys):
-    """README "Bring your own model": package, publish, list, then the server loads the URI the
-    stack resolves `models.stable: fraud-model/3` to and answers like the trained model."""
+def readme_walk_through() -> list[str]:
+    """The commands of README "Bring your own model", continuation lines joined."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Bring your own model"):]
+    block = section[section.index("```sh\n") + 6:]
+    block = block[:block.index("```")].replace("\\\n", " ")
+    return [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_walk_through(s3, tmp_path, data, sample_csv, capsys, monkeypatch):
+    """README "Bring your own model", command by command as written there: package, publish and
+    list run here (the bucket's name in place of `pulumi stack output`), then the server loads
+    the URI the stack resolves `models.stable: fraud-model/3` to and answers like the model.
+    The last two commands need the Pulumi CLI; tests/stack/test_model_store.py covers what they do."""
+    import shlex
+
     from sklearn.ensemble import RandomForestClassifier
 
-    forest = RandomForestClassifier(n_estimators=10, random_state=1).fit(data[0], data[1])
-    joblib.dump(forest, tmp_path / "model.joblib")
-    out = tmp_path / "build" / "fraud-model-3"
-    assert main(["package", str(tmp_path / "model.joblib"), "--name", "fraud-model", "--version", "3",
-                 "--sample", str(sample_csv), "--drop-column", "label", "--out", str(out)]) == 0
-    assert main(["publish", str(out), "--bucket", BUCKET]) == 0
-    assert main(["list", "--bucket", BUCKET]) == 0
-    assert "fraud-model/3\tsklearn" in capsys.readouterr().out
     from components.model_store_layout import model_uri
 
+    commands = readme_walk_through()
+    assert len(commands) <= 5
+    assert [c.split()[:4] for c in commands[3:]] == [["pulumi", "config", "set", "--path"], ["pulumi", "up", "-s", "prod"]]
+    assert "'mlserve:models.stable' fraud-model/3" in commands[3]
+    forest = RandomForestClassifier(n_estimators=10, random_state=1).fit(data[0], data[1])
+    joblib.dump(forest, tmp_path / "model.joblib")
+    (tmp_path / "rows.csv").write_bytes(sample_csv.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    for command in commands[:3]:
+        command = command.replace('"$(pulumi stack output model_bucket_name -s prod)"', BUCKET)
+        argv = shlex.split(command)
+        assert argv[:3] == ["python", "-m", "mlserve.models"]
+        assert main(argv[3:]) == 0, command
+    assert "fraud-model/3\tsklearn" in capsys.readouterr().out
     model = load_model(model_uri(BUCKET, "fraud-model", "3"), isolate_conversion=False)
     rows = np.random.default_rng(5).standard_normal((8, 5)).astype(np.float32)
     with serve(model) as server:
         answer = server.client.post("/predict", json={"instances": rows.tolist()}).json()
     assert answer == {"predictions": forest.predict(rows).tolist(), "model": {"name": "fraud-model", "version": "3"}}
+
+
+def test_the_server_downloads_the_files_of_a_version_not_its_archive_too(s3, trained, tmp_path):
+    from serving_app.models.sources import resolve_source
+
+    published = store.publish(trained[0], bucket=BUCKET, s3=s3)
+    directory = resolve_source(published.model_uri, cache_dir=str(tmp_path)).directory
+    assert sorted(p.name for p in directory.iterdir()) == ["metadata.json", "model.joblib", "sample.json"]
+    archive = resolve_source(published.archive_uri, cache_dir=str(tmp_path)).directory  # SageMaker's form
+    assert sorted(p.name for p in archive.iterdir()) == ["metadata.json", "model.joblib", "sample.json"]
