@@ -214,7 +214,8 @@ def _onnx_outputs(data: bytes, rows: np.ndarray) -> tuple[list[OutputSpec], dict
     return specs, reference, skipped
 
 
-def _check_ref(name: str, version: str) -> None:
+def check_ref(name: str, version: str) -> None:
+    """A name and version the store accepts; `local-` versions are the stack's own."""
     if not re.fullmatch(NAME_PATTERN, name):
         raise BadInput(f"--name {name!r}: lower-case letters, digits and '-' (e.g. fraud-model)")
     if not re.fullmatch(VERSION_PATTERN, version) or version.startswith(LOCAL_VERSION_PREFIX):
@@ -241,7 +242,7 @@ def _aligned(sample: Sample, source: Source) -> tuple[np.ndarray, tuple[str, ...
 def package(source_path: Path, out: Path, *, name: str, version: str, sample_path: Path | None = None,
             drop_columns: tuple[str, ...] = (), synthesize_rows: int = 0, dtype: str = "float32") -> Packaged:
     """Write the artifact for `source_path` into `out` (which must not hold files yet); see the module docstring."""
-    _check_ref(name, version)
+    check_ref(name, version)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BadInput(f"--out {out}: already exists and is not empty; name a new directory")
     source = read_source(source_path)

@@ -20,9 +20,11 @@ from datetime import datetime
 from pathlib import Path
 
 from components.model_store_layout import MODELS_PREFIX, archive_uri, model_uri, version_prefix
-from mlserve.models.errors import AwsError, ChecksumMismatch, NoCredentials, NoSuchBucket, NotFound, VersionExists
+from mlserve.models.package import check_ref
+from mlserve.models.errors import AwsError, BadInput, ChecksumMismatch, NoCredentials, NoSuchBucket, NotFound, VersionExists
 from mlserve.models.staging import stage_publish
 from serving_app.models.artifact import METADATA_FILE
+from serving_app.models.base import ModelLoadError
 
 SINGLE_PUT_LIMIT = 5 * 1024**3
 """S3's largest single PUT; the tool uploads each file in one PUT so S3 checks its whole SHA-256."""
@@ -81,10 +83,15 @@ class Published:
 
 def publish(directory: Path, *, bucket: str, kms_key_id: str | None = None, region: str | None = None,
             s3=None) -> Published:
-    """Upload the artifact in `directory` as its own name/version (those in its metadata.json)."""
+    """Upload the artifact in `directory` as its own name/version (those in its metadata.json).
+    A directory that is no valid artifact (bad metadata, checksum mismatch) is refused first."""
     s3 = s3 or client(region)
     with tempfile.TemporaryDirectory(prefix="mlserve-publish-") as scratch:
-        staged = stage_publish(directory, Path(scratch))
+        try:
+            staged = stage_publish(directory, Path(scratch))
+        except ModelLoadError as exc:
+            raise BadInput(f"{directory}: not an artifact the server loads ({exc}); make one with `package`") from None
+        check_ref(staged.name, staged.version)  # the artifact's own name and version (metadata.json)
         prefix = version_prefix(staged.name, staged.version)
         existing = _aws_call(bucket, "listing", lambda: s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1))
         if existing.get("KeyCount", 0):

@@ -175,3 +175,14 @@ def test_the_server_downloads_the_files_of_a_version_not_its_archive_too(s3, tra
     assert sorted(p.name for p in directory.iterdir()) == ["metadata.json", "model.joblib", "sample.json"]
     archive = resolve_source(published.archive_uri, cache_dir=str(tmp_path)).directory  # SageMaker's form
     assert sorted(p.name for p in archive.iterdir()) == ["metadata.json", "model.joblib", "sample.json"]
+
+
+def test_a_damaged_artifact_is_refused_before_anything_is_uploaded(s3, trained, tmp_path, capsys):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(trained[0], damaged)
+    (damaged / "model.joblib").write_bytes(b"truncated")
+    assert main(["publish", str(damaged), "--bucket", BUCKET]) == 2
+    assert "checksum mismatch" in capsys.readouterr().err
+    assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
