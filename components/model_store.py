@@ -7,7 +7,7 @@ uploads from a local directory (dev) are named by the sha256 of their files. The
   - keeps every object version (versioning), expiring replaced ones after
     `noncurrent_version_expiry_days`, so a deleted or overwritten version can be recovered;
   - blocks all public access, disables ACLs (object ownership enforced), and its policy denies
-    requests without TLS, puts not encrypted with SSE-KMS and puts naming another KMS key;
+    requests without TLS and puts asking for other encryption than SSE-KMS with the store key;
   - records who read or wrote what (S3 access logs or a CloudTrail trail, `model_store_logs.py`).
 Its name carries the stack, the account and the region, so two stacks or accounts never collide.
 """
@@ -99,13 +99,21 @@ class ModelStoreArgs:
 
 
 def encryption_statements(bucket_arn: str, key_arn: str) -> list[dict[str, Any]]:
-    """Puts must be SSE-KMS with the store's key. A put without the encryption header is denied
-    too (StringNotEquals matches a missing key), so every writer states the key explicitly.
+    """Puts may not ask for any encryption but SSE-KMS with the store's key.
+
+    S3 encrypts every new object since 2023-01-05, and this bucket's default is SSE-KMS with the
+    store key, so a put without encryption headers is encrypted with it; what a policy must still
+    stop is a put *naming* SSE-S3, DSSE or another key. `...IfExists` keeps header-less requests
+    allowed on purpose: UploadPart (multipart uploads, used by the AWS CLI and SDK transfer
+    managers above a few MB) never carries the headers, and a plain `StringNotEquals` would deny
+    every part. Both writers here (the tool, the stack's uploads) send the headers anyway.
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/default-encryption-faq.html
     https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#require-sse-kms"""
     objects = f"{bucket_arn}/*"
     return [
-        {"Sid": "DenyPutsWithoutSseKms", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
-         "Resource": objects, "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}},
+        {"Sid": "DenyPutsWithOtherEncryption", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": objects,
+         "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}}},
         {"Sid": "DenyPutsWithOtherKeys", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
          "Resource": objects,
          "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}}},

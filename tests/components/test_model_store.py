@@ -71,8 +71,11 @@ def test_the_policy_denies_plain_http_and_puts_not_encrypted_with_the_store_key(
     assert (tls["Effect"], tls["Principal"], tls["Action"]) == ("Deny", "*", "s3:*")
     assert tls["Resource"] == [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]
     assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    assert policy["DenyPutsWithoutSseKms"]["Condition"] == {
-        "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}
+    assert policy["DenyPutsWithOtherEncryption"]["Condition"] == {
+        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}}
+    default = plan.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                       "model-store-bucket-encryption").inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+    assert default["sseAlgorithm"] == "aws:kms"  # what a put without headers gets
     key_arn = plan.one("aws:kms/key:Key", "model-store-key").outputs["arn"]
     assert policy["DenyPutsWithOtherKeys"]["Condition"] == {
         "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}}
