@@ -83,4 +83,4 @@ def _read_parquet(path: Path) -> tuple[list[str], list[list[object]]]:
         raise BadInput(f"sample file {path}: not a readable Parquet file ({exc})") from None
     columns = table.column_names
     data = [table.column(name).to_pylist() for name in columns]
-    return list(columns), [list(row) for row in zip(*data)]
+    return list(columns), [list(row) for row in zip(*data, strict=True)]

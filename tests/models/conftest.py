@@ -29,6 +29,6 @@ def sample_csv(tmp_path_factory, data) -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([*COLUMNS, "label"])
-        for row, label in zip(features[:40], classes[:40]):
+        for row, label in zip(features[:40], classes[:40], strict=True):
             writer.writerow([repr(float(v)) for v in row] + [int(label)])
     return path
