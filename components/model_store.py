@@ -138,6 +138,7 @@ class ModelStore(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlserve:models:ModelStore", name, None, opts)
+        self._stack = args.stack
         invoke = pulumi.InvokeOptions(parent=self)
         account = aws.get_caller_identity_output(opts=invoke).account_id
         bucket_name = account.apply(lambda a: layout.bucket_name(args.stack, a, args.region))
@@ -258,6 +259,8 @@ class ModelStore(pulumi.ComponentResource):
                 kms_key_id=key.arn,
                 bucket_key_enabled=True,
                 checksum_algorithm="SHA256",
+                # What `python -m mlserve.models list` shows as the publisher.
+                metadata={"published-by": f"pulumi stack {self._stack}"},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
             ))
         return objects

@@ -144,6 +144,7 @@ def test_a_local_artifact_is_uploaded_encrypted_metadata_last(run_pulumi, tmp_pa
         assert (obj.inputs["serverSideEncryption"], obj.inputs["kmsKeyId"], obj.inputs["checksumAlgorithm"]) == (
             "aws:kms", key_arn, "SHA256")
         assert plan.one("aws:s3/bucketPolicy:BucketPolicy", "model-store-bucket-policy").urn in obj.dependencies
+        assert obj.inputs["metadata"] == {"published-by": "pulumi stack dev"}
     metadata = objects[prefix + "metadata.json"]
     assert {objects[prefix + k].urn for k in ("model.joblib", "model.tar.gz")} <= set(metadata.dependencies)
     assert resolved(outputs["uris"]["canary"]) == f"s3://{BUCKET}/{prefix}"

@@ -233,3 +233,21 @@ def test_a_model_the_server_does_not_reproduce_is_refused(tmp_path, data, sample
         package(tmp_path / "flaky.joblib", tmp_path / "art", name="flaky", version="1", sample_path=sample_csv,
                 drop_columns=("label",))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flaky.joblib"]
+
+
+def test_an_mlflow_directory_with_the_onnx_flavour_round_trips(tmp_path, data, sample_csv):
+    import mlflow.onnx
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LinearRegression
+
+    features, _, target = data
+    regression = LinearRegression().fit(features.astype(np.float32), target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlflow.onnx.save_model(to_onnx(regression, features[:1].astype(np.float32)), str(tmp_path / "mlflow-onnx"))
+    package(tmp_path / "mlflow-onnx", tmp_path / "art", name="onnx-lr", version="1", sample_path=sample_csv,
+            drop_columns=("label",))
+    assert json.loads((tmp_path / "art" / "metadata.json").read_text())["framework"] == "onnx"
+    rows = unseen_rows()
+    predict, _ = served_predictions(tmp_path / "art", rows)
+    assert np.allclose(np.ravel(predict["predictions"]), regression.predict(rows), rtol=1e-4, atol=1e-4)
