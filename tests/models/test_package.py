@@ -251,3 +251,19 @@ def test_an_mlflow_directory_with_the_onnx_flavour_round_trips(tmp_path, data, s
     rows = unseen_rows()
     predict, _ = served_predictions(tmp_path / "art", rows)
     assert np.allclose(np.ravel(predict["predictions"]), regression.predict(rows), rtol=1e-4, atol=1e-4)
+
+
+def test_string_class_labels_are_served_as_bytes(tmp_path, data, sample_csv):
+    from sklearn.tree import DecisionTreeClassifier
+
+    features, classes, _ = data
+    labels = np.array(["ok", "review", "fraud"])[classes]
+    tree = DecisionTreeClassifier(max_depth=4, random_state=0).fit(features, labels)
+    joblib.dump(tree, tmp_path / "tree.joblib")
+    package(tmp_path / "tree.joblib", tmp_path / "art", name="labels", version="1", sample_path=sample_csv,
+            drop_columns=("label",))
+    outputs = json.loads((tmp_path / "art" / "metadata.json").read_text())["outputs"]
+    assert outputs[0] == {"name": "label", "datatype": "BYTES", "shape": []}
+    rows = unseen_rows()
+    predict, _ = served_predictions(tmp_path / "art", rows)
+    assert predict["predictions"] == tree.predict(rows).tolist()

@@ -76,3 +76,12 @@ def test_the_same_local_directory_stages_to_the_same_version(tmp_path, demo_mode
     assert (tmp_path / "a" / "demo-rf" / first.version / "model.tar.gz").read_bytes() == (
         tmp_path / "b" / "demo-rf" / second.version / "model.tar.gz").read_bytes()
     parse(as_config(stack_values("dev")), stack_file="Pulumi.dev.yaml")
+
+
+def test_the_physical_name_check_sees_the_buckets_and_the_trail(built_plan):
+    from tests.stack.physical_names import physical_names
+
+    names = {(kind, name) for kind, name, _ in physical_names(built_plan("prod").resources)}
+    assert {("aws:s3/bucket:Bucket", "mlserve-prod-models-123456789012-us-west-2"),
+            ("aws:s3/bucket:Bucket", "mlserve-prod-models-logs-123456789012-us-west-2"),
+            ("aws:cloudtrail/trail:Trail", "mlserve-prod-model-store")} <= names
