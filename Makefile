@@ -12,9 +12,11 @@ $(STAMP): requirements.txt requirements-dev.txt serving_app/requirements.txt con
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
 
-## The offline plan: runs the real __main__.py against Pulumi's mock engine (no CLI, no AWS).
+## The offline plan: runs the real __main__.py against Pulumi's mock engine (no CLI, no AWS), then the
+## policy pack (fails on a mandatory violation) and the cost estimate. STACK_FILE / POLICY_CONFIG
+## override Pulumi.<stack>.yaml / policies/config/<stack>.json (the bad example: see README "Policies").
 preview: $(STAMP)
-	$(PY) -m mlserve.plan --stack $(STACK)
+	$(PY) -m mlserve.plan --stack $(STACK) $(if $(STACK_FILE),--stack-file $(STACK_FILE)) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG))
 
 ## The whole test suite (CI calls exactly this).
 test: $(STAMP)

@@ -214,11 +214,13 @@ def render(result: Estimate, stack: str) -> list[str]:
     """The estimate as text lines for `make preview`."""
     out = [f"Estimated monthly cost, stack '{stack}' ({result.region}; on-demand list prices as of "
            f"{prices.PRICES_AS_OF}, mlserve/prices.py):"]
-    width = max([len(f"{l.category}: {l.item}") for l in result.lines] + [10])
+    width = max([len(f"{l.category}: {l.item}") for l in result.lines] + [17])
+    out.append(f"  {'':<{width}}  {'at min size':>11}  {'at max size':>11}")
     for line in result.lines:
         out.append(f"  {f'{line.category}: {line.item}':<{width}}  ${line.monthly_min:>10,.2f}  ${line.monthly_max:>10,.2f}  {line.detail}")
     out.append(f"  {'total (min / max)':<{width}}  ${result.monthly_min:>10,.2f}  ${result.monthly_max:>10,.2f}")
     for item in result.unpriced:
         out.append(f"  not priced: {item}")
     out.append("  assumptions: " + "; ".join(ASSUMPTIONS))
+    out.append("  sources: " + ", ".join(prices.SOURCES.values()))
     return out
