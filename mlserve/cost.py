@@ -206,6 +206,7 @@ def estimate(resources: list[Resource], region: str) -> Estimate:
         return Estimate(region=region, unpriced=[f"region {region} (prices for {sorted(prices.REGIONS)}; add it to mlserve/prices.py)"])
     unpriced: list[str] = []
     table = prices.REGIONS[region]
+    resources = sorted(resources, key=lambda r: (r.type, r.name))  # registration order varies between runs
     lines = [line for pricer in PRICERS for line in pricer(resources, table, unpriced)]
     return Estimate(region=region, lines=lines, unpriced=unpriced)
 
