@@ -68,3 +68,25 @@ def test_rules_see_props_through_the_analyzers_unknown_checking_proxy(compliant_
                                                                                        args.provider.resource_type if args.provider else None)))
     policy_check.check(changed(compliant_plan, "repo", {}), rules=[probe])
     assert ("_DictProxy", False, "pulumi:providers:aws") in seen
+
+
+def test_supported_versions_follow_the_versions_the_stack_can_build():
+    from mlserve.settings import KUBERNETES_VERSIONS
+    from policies.cluster import VERSION_CONFIG
+
+    assert VERSION_CONFIG["supportedVersions"]["default"] == list(KUBERNETES_VERSIONS)
+    for env in ("dev", "prod"):
+        config = json.loads((policy_check.CONFIG_DIR / f"{env}.json").read_text())
+        assert config["eks-supported-version"]["supportedVersions"] == list(KUBERNETES_VERSIONS)
+
+
+def test_the_compliant_kubernetes_objects_are_valid_objects(compliant_plan):
+    """The workloads the rules are tested on are real objects (Istio custom resources aside: their
+    CRDs are not vendored in this branch)."""
+    from tests.k8s_schema import manifest_from_inputs, validate_manifest
+
+    objects = [r for r in compliant_plan.resources if r.type.startswith(("kubernetes:apps/", "kubernetes:core/",
+                                                                            "kubernetes:policy/", "kubernetes:autoscaling/"))]
+    assert len(objects) == 4
+    for resource in objects:
+        validate_manifest(manifest_from_inputs(resource.inputs), "1.36")
