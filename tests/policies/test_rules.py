@@ -130,3 +130,18 @@ def test_one_changed_property_gives_the_violation(compliant_plan, rule, resource
 
 STACK_RULE_TESTS = ["s3-bucket-guardrails-present", "vpc-flow-logs-enabled", "serving-autoscaler-and-pdb",
                     "mesh-strict-mtls", "cost-guard-gpu-nodes", "cost-guard-monthly-budget"]
+
+
+def test_serverless_endpoints_and_disabled_capture_need_no_key(compliant_plan):
+    serverless = changed(compliant_plan, "endpoint-config", {
+        "kmsKeyArn": DELETE, "productionVariants": [{"variantName": "s", "modelName": "m", "serverlessConfig": {
+            "memorySizeInMb": 2048.0, "maxConcurrency": 5.0}}],
+        "dataCaptureConfig.kmsKeyId": DELETE, "dataCaptureConfig.enableCapture": False})
+    assert messages(serverless, "sagemaker-endpoint-config-kms") == []
+    assert messages(serverless, "sagemaker-data-capture-encrypted") == []
+
+
+def test_log_group_kms_only_where_the_config_asks(compliant_plan):
+    plain = changed(compliant_plan, "logs", {"kmsKeyId": DELETE})
+    assert messages(plain, "log-group-kms", {"required": False}) == []
+    assert messages(plain, "log-group-kms", {"required": True}) != []
