@@ -10,6 +10,9 @@ PEER_AUTHENTICATIONS = ("kubernetes:security.istio.io/v1:PeerAuthentication",
 VIRTUAL_SERVICES = ("kubernetes:networking.istio.io/v1:VirtualService",
                     "kubernetes:networking.istio.io/v1beta1:VirtualService")
 NAMESPACE = "kubernetes:core/v1:Namespace"
+# A PeerAuthentication without selector in Istio's root namespace applies mesh-wide:
+# https://istio.io/latest/docs/reference/config/security/peer_authentication/
+ROOT_NAMESPACE = "istio-system"
 
 
 def _strict_mtls(args):
@@ -19,7 +22,9 @@ def _strict_mtls(args):
         return
     policies = [r for r in args.resources if r.resource_type in PEER_AUTHENTICATIONS
                 and get(r.props, "metadata.namespace") == serving]
-    namespace_wide = [p for p in policies if not get(p.props, "spec.selector")]
+    mesh_wide = [r for r in args.resources if r.resource_type in PEER_AUTHENTICATIONS
+                 and get(r.props, "metadata.namespace") == ROOT_NAMESPACE and not get(r.props, "spec.selector")]
+    namespace_wide = [p for p in policies + mesh_wide if not get(p.props, "spec.selector")]
     if not any(get(p.props, "spec.mtls.mode") == "STRICT" for p in namespace_wide):
         yield (f"namespace {serving} has no namespace-wide PeerAuthentication with mtls.mode STRICT: "
                "declare one (no selector)"), namespaces[0].urn

@@ -147,7 +147,7 @@ def _autoscaler_and_pdb(args):
 
 RULES = [
     resource_rule("k8s-requests-and-limits",
-                  "Containers set CPU and memory requests and a memory limit (Checkov CKV_K8S_10, CKV_K8S_11, CKV_K8S_12, CKV_K8S_13).",
+                  "Containers set CPU and memory requests and a memory limit (Checkov CKV_K8S_10, CKV_K8S_12, CKV_K8S_13).",
                   WORKLOADS, _per_container(_resources)),
     resource_rule("k8s-liveness-readiness-probes", "Containers have liveness and readiness probes (Checkov CKV_K8S_8, CKV_K8S_9).",
                   WORKLOADS, _per_container(_probes, with_init=False)),

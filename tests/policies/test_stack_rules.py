@@ -84,3 +84,10 @@ def test_taggable_types_are_read_from_pulumi_aws():
 def test_delete_marker_is_honoured(compliant_plan):
     plan = changed(compliant_plan, "logs", {"kmsKeyId": DELETE})
     assert "kmsKeyId" not in next(r for r in plan.resources if r.name == "logs").inputs
+
+
+def test_a_mesh_wide_strict_policy_in_the_root_namespace_counts(compliant_plan):
+    moved = changed(compliant_plan, "strict-mtls", {"metadata.namespace": "istio-system"})
+    assert messages(moved, "mesh-strict-mtls") == []
+    selected = changed(moved, "strict-mtls", {"spec.selector": {"matchLabels": {"app": "x"}}})
+    assert len(messages(selected, "mesh-strict-mtls")) == 1
