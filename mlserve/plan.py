@@ -16,7 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mlserve import engine
+from mlserve import engine, preview_checks
+from mlserve.policy_check import PolicyConfigError
 from mlserve.settings import SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,9 +108,9 @@ def to_json(plan: engine.Plan) -> dict[str, Any]:
     }
 
 
-def build(stack: str, program: Path = ROOT / "__main__.py") -> engine.Plan:
+def build(stack: str, program: Path = ROOT / "__main__.py", stack_file: Path | None = None) -> engine.Plan:
     """Run the program for `stack` with its stack file's config (raises SettingsError)."""
-    stack_file = program.parent / f"Pulumi.{stack}.yaml"
+    stack_file = stack_file or program.parent / f"Pulumi.{stack}.yaml"
     if not stack_file.exists():
         raise FileNotFoundError(f"no stack file {stack_file.name}; stacks here: "
                                 f"{sorted(p.name for p in program.parent.glob('Pulumi.*.yaml'))}")
@@ -120,11 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--json-out", type=Path, help="default: build/plan-<stack>.json")
+    parser.add_argument("--stack-file", type=Path, help="default: Pulumi.<stack>.yaml beside __main__.py")
+    parser.add_argument("--policy-config", type=Path, help="default: policies/config/<stack>.json")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
     try:
-        plan = build(args.stack)
+        plan = build(args.stack, stack_file=args.stack_file)
     except (SettingsError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -137,10 +140,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{counts['total']} resources to create ({detail}) in {elapsed:.1f}s")
     print("Outputs: " + ", ".join(sorted(plan.exports)))
 
+    try:
+        checks = preview_checks.evaluate(plan, args.policy_config or ROOT / "policies" / "config" / f"{args.stack}.json")
+    except (PolicyConfigError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
     out = args.json_out or ROOT / "build" / f"plan-{args.stack}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(to_json(plan), indent=2, sort_keys=True, default=str))
+    out.write_text(json.dumps({**to_json(plan), **checks.to_json()}, indent=2, sort_keys=True, default=str))
     print(f"Plan written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    print("\n" + "\n".join(checks.lines(args.stack)))
+    if checks.failed:
+        print(f"error: {checks.report.count('mandatory')} mandatory policy violation(s)", file=sys.stderr)
+        return 1
     return 0
 
 

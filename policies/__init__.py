@@ -1,0 +1,15 @@
+"""The mlserve CrossGuard policy pack: rules in domain modules, each importable as a plain list.
+
+`policies/__main__.py` assembles them into a PolicyPack (which starts the analyzer's gRPC server and
+never returns); `mlserve/policy_check.py` runs the same list offline against `make preview`'s plan.
+"""
+
+from __future__ import annotations
+
+
+def all_rules() -> list:
+    """Every rule of the pack, in domain order."""
+    from policies import cluster, iam, mesh, nodes, observability, registry, sagemaker, stack, storage, workloads
+
+    return [rule for module in (registry, cluster, nodes, iam, storage, sagemaker, observability, workloads, mesh, stack)
+            for rule in module.RULES]
