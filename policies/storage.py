@@ -12,6 +12,7 @@ VERSIONING = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioni
 ENCRYPTION = ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
               "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+BUCKET_LOGGING = ("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2")
 BLOCK_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 
 
@@ -27,11 +28,26 @@ def _versioning(props, _args):
         yield f"versioningConfiguration.status is {status!r}: set 'Enabled' so an overwritten model version can be recovered"
 
 
-def _kms(props, _args):
-    for rule in as_list(props.get("rules")) or [{}]:
-        default = get(rule, "applyServerSideEncryptionByDefault") or {}
-        if get(default, "sseAlgorithm") not in ("aws:kms", "aws:kms:dsse") or not get(default, "kmsMasterKeyId"):
-            yield "set applyServerSideEncryptionByDefault = {sseAlgorithm: aws:kms, kmsMasterKeyId: <the store's key>}"
+def _kms(args):
+    """Default encryption is SSE-KMS, except on a bucket that receives S3 server access logs: S3 delivers
+    those only to a target whose default encryption is SSE-S3 ("Default server-side encryption with AWS KMS
+    keys (SSE-KMS) is not supported" for the destination bucket,
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html)."""
+    log_targets = {get(r.props, "targetBucket") for r in args.resources if r.resource_type in BUCKET_LOGGING}
+    for resource in args.resources:
+        if resource.resource_type not in ENCRYPTION:
+            continue
+        allowed = ("aws:kms", "aws:kms:dsse")
+        if get(resource.props, "bucket") in log_targets:
+            allowed += ("AES256",)
+        for rule in as_list(resource.props.get("rules")) or [{}]:
+            default = get(rule, "applyServerSideEncryptionByDefault") or {}
+            algorithm = get(default, "sseAlgorithm")
+            if algorithm == "AES256" and "AES256" in allowed:
+                continue
+            if algorithm not in allowed or not get(default, "kmsMasterKeyId"):
+                yield ("set applyServerSideEncryptionByDefault = {sseAlgorithm: aws:kms, kmsMasterKeyId: <the store's key>}"
+                       " (SSE-S3 only on a bucket that receives S3 server access logs)"), resource.urn
 
 
 def _denies_insecure_transport(statement: Mapping) -> bool:
@@ -67,8 +83,8 @@ RULES = [
                   "S3 buckets block every form of public access (Checkov CKV_AWS_53, CKV_AWS_54, CKV_AWS_55, CKV_AWS_56).",
                   [PUBLIC_ACCESS_BLOCK], _public_access),
     resource_rule("s3-versioning", "S3 buckets have versioning enabled (Checkov CKV_AWS_21).", VERSIONING, _versioning),
-    resource_rule("s3-kms-encryption", "S3 buckets are encrypted with a KMS key by default (Checkov CKV_AWS_145).",
-                  ENCRYPTION, _kms),
+    stack_rule("s3-kms-encryption", "S3 buckets are encrypted with a KMS key by default, S3 access-log targets "
+               "with SSE-S3 as S3 requires (Checkov CKV_AWS_145).", _kms),
     resource_rule("s3-tls-only",
                   "S3 bucket policies deny requests without TLS (AWS Security Hub control S3.5).",
                   [BUCKET_POLICY], _tls_only),

@@ -6,11 +6,13 @@ offline engine, so a rule reading a misspelt property would fail its compliant c
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 
 import pytest
 
+from mlserve import engine
 from policies import all_rules
 from tests.policies.conftest import DELETE, changed, messages
 
@@ -130,6 +132,19 @@ def test_one_changed_property_gives_the_violation(compliant_plan, rule, resource
 
 STACK_RULE_TESTS = ["s3-bucket-guardrails-present", "vpc-flow-logs-enabled", "serving-autoscaler-and-pdb",
                     "mesh-strict-mtls", "cost-guard-gpu-nodes", "cost-guard-monthly-budget"]
+
+
+def test_only_a_bucket_receiving_s3_access_logs_may_use_sse_s3(compliant_plan):
+    """S3 delivers server access logs only to SSE-S3 buckets; any other bucket still needs KMS."""
+    sse_s3 = changed(compliant_plan, "models-sse", {"rules.0.applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}})
+    sse_config = next(r for r in sse_s3.resources if r.name == "models-sse")
+    assert messages(sse_s3, "s3-kms-encryption") != []
+    log_target = copy.deepcopy(sse_s3)
+    logging = {"bucket": "other", "targetBucket": sse_config.inputs["bucket"], "targetPrefix": "s3/"}
+    log_target.resources.append(engine.RecordedResource(
+        urn="urn:pulumi:x::mlserve::aws:s3/bucketLogging:BucketLogging::logging", type="aws:s3/bucketLogging:BucketLogging",
+        name="logging", inputs=logging, outputs=dict(logging), parent="", provider="", custom=True, id="logging"))
+    assert messages(log_target, "s3-kms-encryption") == []
 
 
 def test_serverless_endpoints_and_disabled_capture_need_no_key(compliant_plan):
