@@ -8,9 +8,10 @@
   its files encrypted with the store's key and integrity-validated.
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/cloudtrail-logging-s3-info.html
 
-Both write into a log bucket of the stack's own. It uses SSE-S3, not the store's KMS key: S3
-server access logging cannot deliver to a bucket whose default encryption is SSE-KMS.
+Both write into a log bucket of the stack's own. For access logs it uses SSE-S3, not the store's
+KMS key: S3 server access logging cannot deliver to a bucket whose default encryption is SSE-KMS.
 https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html
+For the trail it defaults to SSE-KMS with the store's key, the key CloudTrail encrypts its files with.
 The log bucket itself is not access-logged (a bucket logging into itself loops).
 """
 
@@ -68,6 +69,17 @@ def object_data_event_selector(bucket_arn: pulumi.Input[str]) -> aws.cloudtrail.
     )
 
 
+def _log_bucket_encryption(mode: str, kms_key_arn: pulumi.Input[str]) -> aws.s3.BucketServerSideEncryptionConfigurationRuleArgs:
+    """SSE-S3 where S3 delivers access logs (its only supported target encryption), else the store's key."""
+    if mode == "s3-access-logs":
+        default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(sse_algorithm="AES256")
+        return aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(apply_server_side_encryption_by_default=default)
+    default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+        sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn)
+    return aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(apply_server_side_encryption_by_default=default,
+                                                                  bucket_key_enabled=True)
+
+
 def declare_access_record(
     name: str,
     *,
@@ -99,11 +111,7 @@ def declare_access_record(
     logs = private_bucket(
         f"{name}-logs",
         bucket_name=log_bucket_name,
-        encryption=aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-            apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                sse_algorithm="AES256"
-            ),
-        ),
+        encryption=_log_bucket_encryption(mode, kms_key_arn),
         lifecycle_rules=[
             aws.s3.BucketLifecycleConfigurationRuleArgs(
                 id="expire-logs",

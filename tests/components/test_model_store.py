@@ -99,6 +99,10 @@ def test_access_logs_go_to_the_log_bucket_which_only_the_logging_service_may_wri
     assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
     assert delivery["Condition"]["ArnLike"] == {"aws:SourceArn": f"arn:aws:s3:::{BUCKET}"}
     assert plan.of_type("aws:cloudtrail/trail:Trail") == []
+    # S3 delivers access logs only to an SSE-S3 target.
+    [rule] = plan.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                      "model-store-logs-encryption").inputs["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
 
 
 def test_cloudtrail_mode_records_object_events_of_the_store_only(run_pulumi):
@@ -117,6 +121,10 @@ def test_cloudtrail_mode_records_object_events_of_the_store_only(run_pulumi):
         "arn:aws:cloudtrail:us-west-2:123456789012:trail/mlserve-dev-model-store")
     assert plan.of_type("aws:s3/bucketLogging:BucketLogging") == []
     assert plan.one("aws:s3/bucket:Bucket", "model-store-bucket").protect
+    # The trail's bucket defaults to the key the trail encrypts with (no access logs to deliver there).
+    [rule] = plan.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                      "model-store-logs-encryption").inputs["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key.outputs["arn"]}
 
 
 def test_a_store_version_resolves_to_uris_and_a_read_arn(run_pulumi):
