@@ -7,12 +7,15 @@ validated before any resource is declared, so a bad stack file creates nothing.
 import pulumi
 import pulumi_aws as aws
 
+from components.alarms import Alarms
 from components.cluster import Cluster
 from components.cluster_addons import ClusterAddons
 from components.network import Network
 from components.registry import Registry
+from components.sagemaker import SageMakerEndpoint
 from mlserve import settings as stack_settings
 from mlserve import stack_args
+from mlserve import stack_args_sagemaker as sagemaker_args
 
 settings = stack_settings.load()
 stack = pulumi.get_stack()
@@ -56,3 +59,26 @@ if "eks" in settings.targets:
     pulumi.export("oidc_provider_arn", cluster.oidc_provider_arn)
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("autoscaler_role_arn", addons.autoscaler_role_arn)
+
+# Alarms first: the endpoint's name is fixed per stack, so the alarms can name it before it exists,
+# and the endpoint's guardrails roll back on these alarms (names passed as outputs, never retyped).
+alarms = Alarms("alarms", sagemaker_args.alarms_args(settings, stack), opts=aws_only)
+pulumi.export("alarm_topic_arn", alarms.topic_arn)
+pulumi.export("alarm_names", list(alarms.alarm_names.values()))
+pulumi.export("dashboard_name", alarms.dashboard_name)
+
+if "sagemaker" in settings.targets:
+    store = sagemaker_args.placeholder_model_store(
+        settings, stack, account_id=aws.get_caller_identity_output(opts=pulumi.InvokeOptions(provider=aws_provider)).account_id)
+    endpoint = SageMakerEndpoint(
+        "sagemaker",
+        sagemaker_args.sagemaker_args(
+            settings, stack, image_uri=sagemaker_args.placeholder_image_uri(registry.repository_url),
+            repository_arn=registry.repository_arn, registry_kms_key_arn=registry.kms_key_arn,
+            model_data_urls=store["archive_uris"], model_read_arns=store["read_arns"],
+            model_bucket_arn=store["bucket_arn"], model_kms_key_arn=store["kms_key_arn"],
+            rollback_alarm_names=alarms.rollback_alarm_names,
+        ),
+        opts=aws_only,
+    )
+    pulumi.export("sagemaker_endpoint_name", endpoint.endpoint_name)

@@ -23,7 +23,9 @@ from components.cluster_access import private_cidr_problem, public_cidr_problem,
 from components.managed_addons import DEFAULT_ADDON_VERSIONS, REQUIRED_ADDONS
 from components.node_pools import RESERVED_LABELS, gpu_model
 from mlserve.settings_base import NAMESPACE, RetentionDays, _Model
+from mlserve.settings_alarms import AlarmSettings
 from mlserve.settings_models import Models, Rollout, model_problems
+from mlserve.settings_sagemaker import SageMakerSettings, sagemaker_problems
 
 # The Kubernetes minors the stack can build: those with pinned EKS add-on versions, a pinned
 # cluster-autoscaler image and pinned node AMI releases (the tables live with the components
@@ -222,6 +224,10 @@ class Settings(_Model):
     models: Models | None = None
     """The serving versions (`mlserve/settings_models.py`); None until a target serves a model."""
     rollout: Rollout = Field(default_factory=Rollout)
+    sagemaker: SageMakerSettings = Field(default_factory=SageMakerSettings)
+    """The SageMaker endpoint (`mlserve/settings_sagemaker.py`); used when `targets` has `sagemaker`."""
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+    """Alarm thresholds, the topic's subscribers, paging on or off (`mlserve/settings_alarms.py`)."""
 
 
 def _cross_field_problems(settings: Settings) -> list[str]:
@@ -256,6 +262,8 @@ def _cross_field_problems(settings: Settings) -> list[str]:
             "(a protected stack keeps its images); set one of them to false"
         )
     problems.extend(model_problems(settings.models, settings.rollout))
+    problems.extend(sagemaker_problems(settings.sagemaker, targets=settings.targets, models=settings.models,
+                                       environment=settings.tags.environment))
     return problems
 
 

@@ -121,6 +121,9 @@ def check_component_rules(settings: Settings, stack: str) -> None:
         network_args(settings, stack)
         if "eks" in settings.targets:
             cluster_args(settings, stack, vpc_id="vpc-placeholder", private_subnet_ids=placeholder_subnets)
+        from mlserve import stack_args_sagemaker  # imports this module
+
+        stack_args_sagemaker.check_rules(settings, stack)
     except ValueError as error:
         raise SettingsError(f"Pulumi.{stack}.yaml", [f"{NAMESPACE}: {error}"]) from None
 

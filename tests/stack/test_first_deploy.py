@@ -28,6 +28,9 @@ def test_prod_protects_the_cluster_network_keys_repository_and_logs_from_pulumi_
         ("aws:kms/key:Key", "cluster-secrets-key"),
         ("aws:kms/key:Key", "network-flow-logs-key"),
         ("aws:kms/key:Key", "registry-key"),
+        ("aws:kms/key:Key", "alarms-key"),
+        ("aws:kms/key:Key", "sagemaker-key"),
+        ("aws:cloudwatch/logGroup:LogGroup", "sagemaker-logs"),
         ("aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane-logs"),
         ("aws:cloudwatch/logGroup:LogGroup", "network-flow-logs"),
     }

@@ -1,0 +1,154 @@
+"""Settings -> Args for the SageMaker endpoint, the alarms and the dashboard (pure, tested
+without Pulumi). Canary weights come from `rollout`, exactly as the EKS target reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pulumi
+
+from components import model_store_layout
+from components.alarm_specs import AlarmSpec, Thresholds, eks_alarm_specs, sagemaker_alarm_specs
+from components.alarms import AlarmsArgs
+from components.dashboard import dashboard_body
+from components.sagemaker import SageMakerArgs, VariantArgs, variant_weights
+from components.serving_contract import SERVING_NAMESPACE, TRACKS
+from mlserve.settings import Settings
+from mlserve.settings_models import ModelRef
+from mlserve.stack_args import cluster_name, name_prefix, registry_args
+
+
+def endpoint_name(stack: str) -> str:
+    """"mlserve-prod": one endpoint per stack, named before it exists (alarms dimension on it)."""
+    return name_prefix(stack)
+
+
+def served_tracks(settings: Settings) -> dict[str, ModelRef]:
+    """The tracks that serve a version: stable always, canary when set."""
+    if settings.models is None:
+        return {}
+    refs = {"stable": settings.models.stable_ref}
+    if settings.models.canary_ref is not None:
+        refs["canary"] = settings.models.canary_ref
+    return refs
+
+
+def sagemaker_variants(settings: Settings) -> list[tuple[str, str | None]]:
+    """(variant, instance type or None for serverless) of the endpoint."""
+    section = settings.sagemaker
+    return [(track, None if section.serverless else getattr(section, track).instance_type)
+            for track in served_tracks(settings)]
+
+
+def variant_args(settings: Settings, model_data_urls: Mapping[str, pulumi.Input[str]]) -> tuple[VariantArgs, ...]:
+    section = settings.sagemaker
+    tracks = served_tracks(settings)
+    weights = variant_weights(settings.rollout.canary_weight, has_canary="canary" in tracks)
+    variants = []
+    for track in tracks:
+        variant = getattr(section, track)
+        serverless = section.serverless
+        variants.append(VariantArgs(
+            track=track, model_data_url=model_data_urls[track], weight=weights[track],
+            instance_type=None if serverless else variant.instance_type, instance_count=variant.instance_count,
+            serverless_memory_mb=serverless.memory_mb if serverless else None,
+            serverless_max_concurrency=serverless.max_concurrency if serverless else 5,
+        ))
+    return tuple(variants)
+
+
+def thresholds(settings: Settings) -> Thresholds:
+    a = settings.alarms
+    return Thresholds(p99_latency_ms=a.p99_latency_ms, error_5xx_percent=a.error_5xx_percent,
+                      error_4xx_percent=a.error_4xx_percent, cpu_percent=a.cpu_percent, gpu_percent=a.gpu_percent,
+                      pod_restarts=a.pod_restarts, evaluation_periods=a.evaluation_periods)
+
+
+def alarm_specs(settings: Settings, stack: str) -> tuple[AlarmSpec, ...]:
+    specs: list[AlarmSpec] = []
+    if "sagemaker" in settings.targets:
+        specs += sagemaker_alarm_specs(endpoint_name(stack), sagemaker_variants(settings), thresholds(settings))
+    if "eks" in settings.targets and settings.models is not None:
+        specs += eks_alarm_specs(cluster_name(stack), SERVING_NAMESPACE, list(served_tracks(settings)), thresholds(settings))
+    return tuple(specs)
+
+
+def alarms_args(settings: Settings, stack: str) -> AlarmsArgs:
+    has_sagemaker = "sagemaker" in settings.targets
+    has_eks = "eks" in settings.targets
+    tracks = list(served_tracks(settings)) or list(TRACKS[:1])
+    return AlarmsArgs(
+        name_prefix=name_prefix(stack),
+        specs=alarm_specs(settings, stack),
+        actions_enabled=settings.alarms.actions_enabled,
+        subscriptions=tuple((s.protocol, s.endpoint) for s in settings.alarms.subscriptions),
+        repository_name=registry_args(settings, stack).repository_name,
+        dashboard_body=dashboard_body(
+            region=settings.region, endpoint_name=endpoint_name(stack) if has_sagemaker else None, variants=tracks,
+            cluster_name=cluster_name(stack) if has_eks else None, namespace=SERVING_NAMESPACE, tracks=tracks),
+        protect=settings.cluster.deletion_protection,
+    )
+
+
+def sagemaker_args(settings: Settings, stack: str, *, image_uri: pulumi.Input[str], repository_arn: pulumi.Input[str],
+                   registry_kms_key_arn: pulumi.Input[str], model_data_urls: Mapping[str, pulumi.Input[str]],
+                   model_read_arns: Sequence[pulumi.Input[str]], model_bucket_arn: pulumi.Input[str],
+                   model_kms_key_arn: pulumi.Input[str], rollback_alarm_names: Sequence[pulumi.Input[str]]) -> SageMakerArgs:
+    section = settings.sagemaker
+    scaling, guardrails = section.autoscaling, section.guardrails
+    return SageMakerArgs(
+        endpoint_name=endpoint_name(stack), image_uri=image_uri, repository_arn=repository_arn,
+        registry_kms_key_arn=registry_kms_key_arn, model_bucket_arn=model_bucket_arn,
+        model_read_arns=tuple(model_read_arns), model_kms_key_arn=model_kms_key_arn,
+        variants=variant_args(settings, model_data_urls), data_capture_percent=section.data_capture_percent,
+        min_instances=scaling.min_instances, max_instances=scaling.max_instances,
+        target_invocations_per_instance=scaling.target_invocations_per_instance,
+        scale_in_cooldown_s=scaling.scale_in_cooldown_s, scale_out_cooldown_s=scaling.scale_out_cooldown_s,
+        guardrail_mode=guardrails.mode, step_percent=guardrails.step_percent, bake_minutes=guardrails.bake_minutes,
+        rollback_alarm_names=tuple(rollback_alarm_names), log_retention_days=settings.cluster.log_retention_days,
+        protect=settings.cluster.deletion_protection,
+    )
+
+
+def placeholder_model_store(settings: Settings, stack: str, *, account_id: pulumi.Input[str]) -> dict:
+    # MERGE: replaced by the model store component's outputs (archive_uris[track], read_arns[track],
+    # bucket_arn, kms_key_arn) once issue "model store" lands; until then the URIs follow
+    # components/model_store_layout.py and the key is the store's alias.
+    def layout(account: str) -> dict:
+        bucket = model_store_layout.bucket_name(stack, account, settings.region)
+        bucket_arn = f"arn:aws:s3:::{bucket}"
+        refs = {track: (ref.name or "local", ref.version or (ref.local_path or "model").rsplit("/", 1)[-1])
+                for track, ref in served_tracks(settings).items()}
+        return {
+            "archive_uris": {t: model_store_layout.archive_uri(bucket, *nv) for t, nv in refs.items()},
+            "read_arns": [model_store_layout.prefix_arn(bucket_arn, *nv) for nv in refs.values()],
+            "bucket_arn": bucket_arn,
+            "kms_key_arn": f"arn:aws:kms:{settings.region}:{account}:alias/{name_prefix(stack)}-models",
+        }
+
+    resolved = pulumi.Output.from_input(account_id).apply(layout)
+    return {
+        "archive_uris": {t: resolved.apply(lambda r, t=t: r["archive_uris"][t]) for t in served_tracks(settings)},
+        "read_arns": [resolved.apply(lambda r, i=i: r["read_arns"][i]) for i in range(len(served_tracks(settings)))],
+        "bucket_arn": resolved.apply(lambda r: r["bucket_arn"]),
+        "kms_key_arn": resolved.apply(lambda r: r["kms_key_arn"]),
+    }
+
+
+def placeholder_image_uri(repository_url: pulumi.Input[str]) -> pulumi.Output[str]:
+    # MERGE: replaced by the image component's output (CPU image digest ref "<repo url>@sha256:<hex>").
+    return pulumi.Output.concat(repository_url, "@sha256:", "0" * 64)
+
+
+def check_rules(settings: Settings, stack: str) -> None:
+    """Build the alarms' and the endpoint's Args with placeholders (stack_args.check_component_rules)."""
+    alarms = alarms_args(settings, stack)
+    if "sagemaker" in settings.targets:
+        tracks = served_tracks(settings)
+        sagemaker_args(
+            settings, stack, image_uri="image", repository_arn="repository", registry_kms_key_arn="key",
+            model_data_urls={t: "s3://placeholder/model.tar.gz" for t in tracks}, model_read_arns=["arn"],
+            model_bucket_arn="arn:aws:s3:::placeholder", model_kms_key_arn="key",
+            rollback_alarm_names=[spec.suffix for spec in alarms.specs if spec.rollback],
+        )
