@@ -10,9 +10,11 @@ import pulumi_aws as aws
 from components.alarms import Alarms
 from components.cluster import Cluster
 from components.cluster_addons import ClusterAddons
+from components.eks_monitoring import EksMonitoring, EksMonitoringArgs
 from components.network import Network
 from components.registry import Registry
 from components.sagemaker import SageMakerEndpoint
+from components.serving_contract import SERVING_NAMESPACE
 from mlserve import settings as stack_settings
 from mlserve import stack_args
 from mlserve import stack_args_sagemaker as sagemaker_args
@@ -53,6 +55,18 @@ if "eks" in settings.targets:
             providers=[aws_provider, cluster.provider],
             depends_on=[*cluster.node_groups.values(), *cluster.system_addons],  # CoreDNS answers first
         ),
+    )
+    # Container Insights and the serving pods' Prometheus metrics, for the EKS alarms.
+    EksMonitoring(
+        "monitoring",
+        EksMonitoringArgs(
+            cluster_name=stack_args.cluster_name(stack), kubernetes_version=settings.cluster.kubernetes_version,
+            oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer,
+            serving_namespace=SERVING_NAMESPACE, log_retention_days=settings.cluster.log_retention_days,
+            protect=settings.cluster.deletion_protection,
+        ),
+        opts=aws_only,
+        depends_on=[*cluster.node_groups.values(), *cluster.system_addons],
     )
     pulumi.export("cluster_name", cluster.cluster_name)
     pulumi.export("cluster_endpoint", cluster.endpoint)

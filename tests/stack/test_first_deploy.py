@@ -31,6 +31,9 @@ def test_prod_protects_the_cluster_network_keys_repository_and_logs_from_pulumi_
         ("aws:kms/key:Key", "alarms-key"),
         ("aws:kms/key:Key", "sagemaker-key"),
         ("aws:cloudwatch/logGroup:LogGroup", "sagemaker-logs"),
+        ("aws:kms/key:Key", "monitoring-logs-key"),
+        ("aws:cloudwatch/logGroup:LogGroup", "monitoring-performance"),
+        ("aws:cloudwatch/logGroup:LogGroup", "monitoring-prometheus"),
         ("aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane-logs"),
         ("aws:cloudwatch/logGroup:LogGroup", "network-flow-logs"),
     }
