@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from components import sagemaker_instances
 
 from mlserve.settings_base import NAMESPACE, _Model
 from mlserve.settings_models import Models
@@ -29,10 +31,17 @@ SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 class Variant(_Model):
     """Instances of one production variant (`stable` or `canary`)."""
 
-    instance_type: str = Field(default="ml.m7i.large", pattern=r"^ml\.[a-z0-9]+\.[0-9]*x?large$")
-    """A real-time instance type, e.g. ml.m7i.large (CPU) or ml.g6.xlarge (GPU)."""
+    instance_type: str = "ml.m7i.large"
+    """A real-time instance type, e.g. ml.m7i.large (CPU) or ml.g6.xlarge (GPU); families in
+    components/sagemaker_instances.py."""
     instance_count: int = Field(default=1, ge=1, le=100)
     """Instances at creation; the autoscaling target owns the count afterwards."""
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        sagemaker_instances.vcpus(value)  # raises naming the supported families and sizes
+        return value
 
 
 class Serverless(_Model):
@@ -84,6 +93,10 @@ class SageMakerSettings(_Model):
     """Percent of requests and responses captured to S3 (0: off)."""
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     guardrails: Guardrails = Field(default_factory=Guardrails)
+    max_batch_size: int = Field(default=64, ge=1, le=4096)
+    """Rows per model call in the server (MLSERVE_MAX_BATCH_SIZE)."""
+    max_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
+    """Longest a request waits for others to join its batch (MLSERVE_MAX_BATCH_WAIT_MS)."""
 
 
 def sagemaker_problems(section: SageMakerSettings, *, targets: list[str], models: Models | None,

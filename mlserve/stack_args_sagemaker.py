@@ -108,7 +108,20 @@ def sagemaker_args(settings: Settings, stack: str, *, image_uri: pulumi.Input[st
         guardrail_mode=guardrails.mode, step_percent=guardrails.step_percent, bake_minutes=guardrails.bake_minutes,
         rollback_alarm_names=tuple(rollback_alarm_names), log_retention_days=settings.cluster.log_retention_days,
         protect=settings.cluster.deletion_protection,
+        environment=server_environment(settings),
     )
+
+
+# SageMaker gives an invocation 60 s (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html):
+# the server times a request out first, so the caller gets the server's 504, not a dropped connection.
+SERVER_REQUEST_TIMEOUT_S = 55.0
+
+
+def server_environment(settings: Settings) -> dict[str, str]:
+    """The batching and timeout variables the server reads (serving_app/settings.py)."""
+    return {"MLSERVE_MAX_BATCH_SIZE": str(settings.sagemaker.max_batch_size),
+            "MLSERVE_MAX_BATCH_WAIT_MS": str(settings.sagemaker.max_batch_wait_ms),
+            "MLSERVE_REQUEST_TIMEOUT_S": str(SERVER_REQUEST_TIMEOUT_S)}
 
 
 def placeholder_model_store(settings: Settings, stack: str, *, account_id: pulumi.Input[str]) -> dict:
