@@ -42,6 +42,16 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "aws:eks/accessEntry:AccessEntry": ("principalArn",),
     "aws:eks/addon:Addon": ("addonName", "addonVersion"),
     "kubernetes:helm.sh/v3:Release": ("chart", "version", "namespace"),
+    "aws:sagemaker/endpoint:Endpoint": (
+        "name", "deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.type",
+        "deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.waitIntervalInSeconds",
+    ),
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": ("namePrefix", "dataCaptureConfig.initialSamplingPercentage"),
+    "aws:sagemaker/model:Model": ("primaryContainer.modelDataUrl", "enableNetworkIsolation"),
+    "aws:appautoscaling/target:Target": ("resourceId", "minCapacity", "maxCapacity"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", "threshold", "actionsEnabled"),
+    "aws:sns/topic:Topic": ("name",),
+    "aws:cloudwatch/dashboard:Dashboard": ("dashboardName",),
 }
 
 

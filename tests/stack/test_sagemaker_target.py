@@ -164,3 +164,11 @@ def test_a_bad_sagemaker_setting_declares_nothing():
     assert "mlserve:sagemaker.guardrails.mode" in str(caught.value)
     assert isinstance(caught.value, SettingsError) or "SettingsError" in repr(caught.value)
     assert recorded.resources == []
+
+
+def test_sagemaker_alone_declares_no_cluster_and_only_sagemaker_alarms():
+    plan = build("prod", lambda v: v.update({"mlserve:targets": ["sagemaker"]}))
+    assert plan.of_type("aws:eks/cluster:Cluster") == [] and plan.of_type("aws:eks/addon:Addon") == []
+    names = [a.inputs["name"] for a in plan.of_type(ALARM)]
+    assert names and all(name.startswith("mlserve-prod-sagemaker-") for name in names)
+    assert plan.one(ENDPOINT).inputs["name"] == "mlserve-prod"
