@@ -82,16 +82,12 @@ pulumi.export("alarm_names", list(alarms.alarm_names.values()))
 pulumi.export("dashboard_name", alarms.dashboard_name)
 
 if "sagemaker" in settings.targets:
-    store = sagemaker_args.placeholder_model_store(
-        settings, stack, account_id=aws.get_caller_identity_output(opts=pulumi.InvokeOptions(provider=aws_provider)).account_id)
     endpoint = SageMakerEndpoint(
         "sagemaker",
         sagemaker_args.sagemaker_args(
-            settings, stack, image_uri=sagemaker_args.placeholder_image_uri(registry.repository_url),
-            repository_arn=registry.repository_arn, registry_kms_key_arn=registry.kms_key_arn,
-            model_data_urls=store["archive_uris"], model_read_arns=store["read_arns"],
-            model_bucket_arn=store["bucket_arn"], model_kms_key_arn=store["kms_key_arn"],
-            rollback_alarm_names=alarms.rollback_alarm_names,
+            settings, stack, rollback_alarm_names=alarms.rollback_alarm_names,
+            **sagemaker_args.placeholder_inputs(settings, stack, registry, aws.get_caller_identity_output(
+                opts=pulumi.InvokeOptions(provider=aws_provider)).account_id),
         ),
         opts=aws_only,
     )

@@ -117,6 +117,9 @@ class SageMakerArgs:
             raise ValueError(f"SageMakerArgs: need 1 <= min_instances <= max_instances, got {self.min_instances}, {self.max_instances}")
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise ValueError(f"SageMakerArgs.log_retention_days {self.log_retention_days}: one of {LOG_RETENTION_DAYS}")
+        if deployment_timeout_s(self.guardrail_mode, self.step_percent, self.bake_minutes) > MAX_DEPLOYMENT_TIMEOUT_S:
+            raise ValueError(f"SageMakerArgs: a {self.guardrail_mode} deployment in {self.step_percent}% steps baking "
+                             f"{self.bake_minutes} min each outlasts SageMaker's {MAX_DEPLOYMENT_TIMEOUT_S} s limit")
         if not self.rollback_alarm_names:
             raise ValueError("SageMakerArgs.rollback_alarm_names: a guarded deployment needs alarms to roll back on")
 
@@ -133,6 +136,20 @@ def container_environment(variant: VariantArgs, extra: Mapping[str, str]) -> dic
     SageMaker fills, the contract's port, one worker per vCPU, then `extra` (batching)."""
     return {"MLSERVE_MODEL_URI": SAGEMAKER_MODEL_DIR, "MLSERVE_PORT": str(SERVICE_PORT),
             "MLSERVE_WORKERS": str(variant.workers), **extra}
+
+
+# The deployment's time limit: 600-28800 s, and more than all its waits together.
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html
+MAX_DEPLOYMENT_TIMEOUT_S = 28_800
+# Room for the green fleet to launch and pass /ping, which SageMaker gives up to 60 minutes.
+PROVISIONING_ALLOWANCE_S = 1_800
+
+
+def deployment_timeout_s(mode: str, step_percent: int, bake_minutes: int) -> int:
+    """Every traffic step's bake, the final bake before the old fleet goes, and launch time:
+    canary = 2 waits (after the canary step, after the rest), linear = one per step."""
+    waits = 2 if mode == "canary" else -(-100 // step_percent)
+    return max(600, (waits + 1) * bake_minutes * 60 + PROVISIONING_ALLOWANCE_S)
 
 
 def autoscaling_resource_id(endpoint_name: str, variant: str) -> str:
@@ -241,6 +258,8 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                     traffic_routing_configuration=shift,
                     # The old fleet is kept for the final bake, then terminated.
                     termination_wait_in_seconds=args.bake_minutes * 60,
+                    maximum_execution_timeout_in_seconds=deployment_timeout_s(
+                        args.guardrail_mode, args.step_percent, args.bake_minutes),
                 ),
                 auto_rollback_configuration=aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
                     alarms=[aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationAlarmArgs(alarm_name=alarm)

@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from components import sagemaker_instances
+from components.sagemaker import MAX_DEPLOYMENT_TIMEOUT_S, deployment_timeout_s
 
 from mlserve.settings_base import NAMESPACE, _Model
 from mlserve.settings_models import Models
@@ -106,6 +107,11 @@ def sagemaker_problems(section: SageMakerSettings, *, targets: list[str], models
         return []
     key = f"{NAMESPACE}:sagemaker"
     problems = []
+    g = section.guardrails
+    if deployment_timeout_s(g.mode, g.step_percent, g.bake_minutes) > MAX_DEPLOYMENT_TIMEOUT_S:
+        problems.append(f"{key}.guardrails = {{mode: {g.mode}, stepPercent: {g.step_percent}, bakeMinutes: "
+                        f"{g.bake_minutes}}}: the deployment would outlast SageMaker's {MAX_DEPLOYMENT_TIMEOUT_S // 3600} h "
+                        "limit; use larger steps or a shorter bake")
     if models is None:
         problems.append(f"{NAMESPACE}:models: targets has sagemaker but no models.stable to serve")
     if section.serverless is not None:

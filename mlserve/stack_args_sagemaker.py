@@ -154,6 +154,16 @@ def placeholder_image_uri(repository_url: pulumi.Input[str]) -> pulumi.Output[st
     return pulumi.Output.concat(repository_url, "@sha256:", "0" * 64)
 
 
+def placeholder_inputs(settings: Settings, stack: str, registry, account_id: pulumi.Input[str]) -> dict:
+    """The endpoint's image, model and registry inputs, as keywords of `sagemaker_args`.
+    MERGE: the image and model-store entries come from those components once they land."""
+    store = placeholder_model_store(settings, stack, account_id=account_id)
+    return dict(image_uri=placeholder_image_uri(registry.repository_url), repository_arn=registry.repository_arn,
+                registry_kms_key_arn=registry.kms_key_arn, model_data_urls=store["archive_uris"],
+                model_read_arns=store["read_arns"], model_bucket_arn=store["bucket_arn"],
+                model_kms_key_arn=store["kms_key_arn"])
+
+
 def check_rules(settings: Settings, stack: str) -> None:
     """Build the alarms' and the endpoint's Args with placeholders (stack_args.check_component_rules)."""
     alarms = alarms_args(settings, stack)

@@ -84,3 +84,13 @@ def test_the_policy_without_data_capture_grants_no_write_and_needs_a_model():
     with pytest.raises(ValueError, match="model_object_arns"):
         execution_policy_document(partition="aws", region="r", account="1", endpoint_name="e", repository_arn="r",
                                   model_object_arns=[], capture_prefix_arn=None, key_arns=["k"])
+
+
+def test_the_deployment_timeout_covers_every_bake():
+    from components.sagemaker import deployment_timeout_s
+
+    assert deployment_timeout_s("canary", 10, 15) == 3 * 15 * 60 + 1800
+    assert deployment_timeout_s("linear", 10, 15) == 11 * 15 * 60 + 1800
+    assert deployment_timeout_s("canary", 50, 0) == 1800
+    with pytest.raises(ValueError, match="outlasts SageMaker's 28800 s limit"):
+        _args(guardrail_mode="linear", step_percent=1, bake_minutes=10)

@@ -172,3 +172,10 @@ def test_sagemaker_alone_declares_no_cluster_and_only_sagemaker_alarms():
     names = [a.inputs["name"] for a in plan.of_type(ALARM)]
     assert names and all(name.startswith("mlserve-prod-sagemaker-") for name in names)
     assert plan.one(ENDPOINT).inputs["name"] == "mlserve-prod"
+
+
+def test_a_linear_rollout_that_outlasts_the_deployment_limit_is_refused():
+    problems = problems_for(lambda v: v["mlserve:sagemaker"].update(
+        guardrails={"mode": "linear", "stepPercent": 2, "bakeMinutes": 20}), stack="prod")
+    assert problems == ["mlserve:sagemaker.guardrails = {mode: linear, stepPercent: 2, bakeMinutes: 20}: the deployment "
+                        "would outlast SageMaker's 8 h limit; use larger steps or a shorter bake"]
