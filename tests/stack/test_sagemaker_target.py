@@ -132,6 +132,10 @@ def test_dev_may_serve_from_a_serverless_variant():
     assert variant["serverlessConfig"] == {"memorySizeInMb": 2048, "maxConcurrency": 5}
     assert "instanceType" not in variant and "dataCaptureConfig" not in plan.one(CONFIG).inputs
     assert plan.of_type("aws:appautoscaling/target:Target") == []  # serverless scales itself
+    assert "kmsKeyArn" not in plan.one(CONFIG).inputs  # serverless variants take no volume key
+    sagemaker_alarms = {a.inputs["name"]: a for a in plan.of_type(ALARM) if "-sagemaker-" in a.inputs["name"]}
+    assert set(sagemaker_alarms) == {f"mlserve-dev-sagemaker-stable-{kind}" for kind in ("p99-latency", "5xx", "4xx")}
+    assert all(a.inputs["actionsEnabled"] is False for a in sagemaker_alarms.values())  # dev records only
 
 
 def test_prod_may_not_use_serverless():
