@@ -137,7 +137,10 @@ class EksMonitoring(pulumi.ComponentResource):
     def __init__(self, name: str, args: EksMonitoringArgs, opts: pulumi.ResourceOptions | None = None,
                  depends_on: Sequence[pulumi.Resource] = ()) -> None:
         super().__init__("mlserve:monitoring:EksMonitoring", name, None, opts)
-        groups = [performance_log_group(args.cluster_name), prometheus_log_group(args.cluster_name)]
+        # performance (metrics as EMF), prometheus (the scraped metrics), and Fluent Bit's container,
+        # node-service and host logs. https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Container-Insights-setup-logs-FluentBit.html
+        groups = [performance_log_group(args.cluster_name), prometheus_log_group(args.cluster_name),
+                  *(f"/aws/containerinsights/{args.cluster_name}/{kind}" for kind in ("application", "dataplane", "host"))]
         # The agent would create these unencrypted and kept forever: declared first, on a key of ours.
         key = encryption_key(f"{name}-logs-key", description=f"Encrypts Container Insights logs of {args.cluster_name}",
                              alias=f"alias/{args.cluster_name}-container-insights", name_tag=f"{name}-logs-key",

@@ -34,6 +34,9 @@ def test_prod_protects_the_cluster_network_keys_repository_and_logs_from_pulumi_
         ("aws:kms/key:Key", "monitoring-logs-key"),
         ("aws:cloudwatch/logGroup:LogGroup", "monitoring-performance"),
         ("aws:cloudwatch/logGroup:LogGroup", "monitoring-prometheus"),
+        ("aws:cloudwatch/logGroup:LogGroup", "monitoring-application"),
+        ("aws:cloudwatch/logGroup:LogGroup", "monitoring-dataplane"),
+        ("aws:cloudwatch/logGroup:LogGroup", "monitoring-host"),
         ("aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane-logs"),
         ("aws:cloudwatch/logGroup:LogGroup", "network-flow-logs"),
     }
