@@ -31,11 +31,14 @@ from components.serving_contract import APP_LABEL, APP_NAME, TRACK_LABEL
 ADDON_NAME = "amazon-cloudwatch-observability"
 AGENT_NAMESPACE = "amazon-cloudwatch"
 AGENT_SERVICE_ACCOUNT = "cloudwatch-agent"
-# Pinned per Kubernetes minor. From the add-on's Helm chart (aws-observability/helm-charts,
-# amazon-cloudwatch-observability 6.3.0), not from AWS (no account here). Confirm before the first up:
+# Pinned per Kubernetes minor: the add-on built from the newest chart release (aws-observability/helm-charts
+# amazon-cloudwatch-observability 6.4.0, 2026-08-06; its values.yaml is vendored under
+# tests/data/charts/), not read from AWS (no account here). Confirm before the first up:
 #   aws eks describe-addon-versions --addon-name amazon-cloudwatch-observability --kubernetes-version <v>
 #   aws eks describe-addon-configuration --addon-name amazon-cloudwatch-observability --addon-version <version>
-ADDON_VERSIONS = {"1.35": "v6.3.0-eksbuild.1", "1.36": "v6.3.0-eksbuild.1"}
+ADDON_VERSIONS = {"1.35": "v6.4.0-eksbuild.1", "1.36": "v6.4.0-eksbuild.1"}
+CHART_VERSION = "6.4.0"
+"""The chart release the add-on version is built from (its values are the add-on's configuration)."""
 SCRAPE_JOB = "mlserve"
 
 

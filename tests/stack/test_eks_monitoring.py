@@ -59,3 +59,20 @@ def test_the_agent_runs_with_its_own_irsa_role_after_the_nodes(built_plan):
     node_groups = {n.urn for n in plan.of_type("aws:eks/nodeGroup:NodeGroup")}
     assert node_groups and node_groups <= set(addon.dependencies)
     assert addon.delete_before_replace
+
+
+def test_the_add_on_configuration_uses_keys_of_its_chart(built_plan):
+    """The add-on's configuration values are the chart's values: every key we set must exist in
+    the vendored values.yaml of the chart release the pinned add-on is built from."""
+    from components.eks_monitoring import ADDON_VERSIONS, CHART_VERSION
+    from tests.components.test_cluster_addons import CHARTS, _unknown_key_paths
+
+    addon = _addon(built_plan("prod"))
+    assert addon.inputs["addonVersion"] in {f"v{CHART_VERSION}-eksbuild.{n}" for n in range(1, 10)}
+    assert set(ADDON_VERSIONS.values()) == {addon.inputs["addonVersion"]}
+    directory = CHARTS / f"amazon-cloudwatch-observability-{CHART_VERSION}"
+    assert (directory / "LICENSE").is_file()
+    defaults = __import__("yaml").safe_load((directory / "values.yaml").read_text())
+    values = json.loads(addon.inputs["configurationValues"])
+    assert list(_unknown_key_paths(values, defaults, set())) == []
+    assert list(_unknown_key_paths({"agent": {"prometheuss": {}}}, defaults, set())) == ["agent.prometheuss"]
