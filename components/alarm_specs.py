@@ -24,8 +24,12 @@ PROMETHEUS_NAMESPACE = "ContainerInsights/Prometheus"
 """Where the CloudWatch agent publishes scraped Prometheus metrics on EKS."""
 REQUESTS_METRIC = "mlserve_requests_total"
 """serving_app's `mlserve_requests` counter as Prometheus exposes it."""
-LATENCY_METRIC = "mlserve_request_duration_seconds"
-"""serving_app's request latency histogram (seconds)."""
+LATENCY_P99_METRIC = "mlserve_request_duration_p99_seconds"
+"""serving_app's p99 request latency of the last minute, per route (a gauge: the CloudWatch agent
+drops histograms; serving_app/window_stats.py)."""
+LATENCY_P50_METRIC = "mlserve_request_duration_p50_seconds"
+BATCH_MEAN_METRIC = "mlserve_batch_size_rows_mean"
+"""serving_app's mean rows per model call of the last minute (a gauge)."""
 
 
 @dataclass(frozen=True)
@@ -108,8 +112,9 @@ def eks_alarm_specs(cluster_name: str, namespace: str, tracks: Sequence[str], t:
         errors = {**pods, "status_class": "5xx"}
         others = {**pods, "status_class": "other"}
         specs += [
-            AlarmSpec(suffix=f"eks-{track}-p99-latency", namespace=PROMETHEUS_NAMESPACE, metric=LATENCY_METRIC,
-                      dimensions=pods, statistic=None, extended_statistic="p99", threshold=t.p99_latency_ms / 1000,
+            # The worst pod's (and route's) p99 of each minute.
+            AlarmSpec(suffix=f"eks-{track}-p99-latency", namespace=PROMETHEUS_NAMESPACE, metric=LATENCY_P99_METRIC,
+                      dimensions=pods, statistic="Maximum", threshold=t.p99_latency_ms / 1000,
                       evaluation_periods=t.evaluation_periods, target="eks",
                       description=f"{cluster_name} {track}: p99 request latency over {t.p99_latency_ms} ms"),
             AlarmSpec(suffix=f"eks-{track}-5xx", threshold=t.error_5xx_percent, evaluation_periods=t.evaluation_periods,

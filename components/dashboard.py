@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from components.alarm_specs import LATENCY_METRIC, PROMETHEUS_NAMESPACE, REQUESTS_METRIC
+from components.alarm_specs import (BATCH_MEAN_METRIC, LATENCY_P50_METRIC, LATENCY_P99_METRIC, PROMETHEUS_NAMESPACE,
+                                    REQUESTS_METRIC)
 from components.serving_contract import deployment_name
-
-BATCH_METRIC = "mlserve_batch_size_rows"
-"""serving_app's rows-per-model-call histogram."""
 
 
 def _widget(title: str, metrics: list[list], *, region: str, stat: str = "Average", y: int = 0, x: int = 0) -> dict:
@@ -50,12 +48,13 @@ def dashboard_body(*, region: str, endpoint_name: str | None, variants: Sequence
             return [[PROMETHEUS_NAMESPACE, metric, "ClusterName", cluster_name, "Namespace", namespace, "track", t,
                      *([{"stat": stat}] if stat else [])] for t in tracks]
         widgets += [
-            _widget("EKS request latency (s) p50/p99", [*per_track(LATENCY_METRIC, "p50"), *per_track(LATENCY_METRIC, "p99")],
+            _widget("EKS request latency (s) p50/p99, worst pod", [*per_track(LATENCY_P50_METRIC, "Maximum"),
+                                                                  *per_track(LATENCY_P99_METRIC, "Maximum")],
                     region=region, y=row, x=0),
             _widget("EKS requests by status class", [
                 [PROMETHEUS_NAMESPACE, REQUESTS_METRIC, "ClusterName", cluster_name, "Namespace", namespace, "track", t,
                  "status_class", c] for t in tracks for c in ("5xx", "other")], region=region, stat="Sum", y=row, x=12),
-            _widget("EKS rows per model call (batch size)", per_track(BATCH_METRIC), region=region, y=row + 6, x=0),
+            _widget("EKS rows per model call (batch size)", per_track(BATCH_MEAN_METRIC), region=region, y=row + 6, x=0),
             _widget("EKS serving replicas and GPU use", [
                 *[["ContainerInsights", "pod_number_of_running_containers", "ClusterName", cluster_name, "Namespace",
                    namespace, "PodName", deployment_name(t)] for t in tracks],

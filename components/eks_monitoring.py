@@ -1,6 +1,8 @@
 """EKS monitoring: the Amazon CloudWatch Observability add-on (Container Insights with enhanced
 observability, GPU metrics) plus the serving pods' own Prometheus metrics collected into
 CloudWatch, so the EKS alarms (components/alarm_specs.py) are about the model, not only pods.
+The agent keeps counters, gauges and summaries and drops histograms, hence the server's
+recent-window gauges (serving_app/window_stats.py).
 
 The add-on runs the CloudWatch agent (operator-managed) with an IRSA role. Its `agent.config` is
 the CloudWatch agent configuration (the Prometheus EMF processor decides which scraped metrics
@@ -21,9 +23,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.alarm_specs import LATENCY_METRIC, PROMETHEUS_NAMESPACE, REQUESTS_METRIC
+from components.alarm_specs import (BATCH_MEAN_METRIC, LATENCY_P50_METRIC, LATENCY_P99_METRIC, PROMETHEUS_NAMESPACE,
+                                    REQUESTS_METRIC)
 from components.cloudwatch import LOG_RETENTION_DAYS
-from components.dashboard import BATCH_METRIC
 from components.iam_roles import irsa_trust_policy, role_with_policies
 from components.kms import cloudwatch_logs, encryption_key
 from components.serving_contract import APP_LABEL, APP_NAME, TRACK_LABEL
@@ -92,7 +94,9 @@ def agent_config(cluster_name: str) -> dict[str, Any]:
                 "metric_namespace": PROMETHEUS_NAMESPACE,
                 "metric_declaration": [
                     {"source_labels": ["job"], "label_matcher": f"^{SCRAPE_JOB}$", "dimensions": [by_track],
-                     "metric_selectors": [f"^{LATENCY_METRIC}$", f"^{BATCH_METRIC}$"]},
+                     # Gauges and counters only: the agent drops histograms, so the server
+                     # exports its recent p50/p99 and mean batch size as gauges.
+                     "metric_selectors": [f"^{m}$" for m in (LATENCY_P50_METRIC, LATENCY_P99_METRIC, BATCH_MEAN_METRIC)]},
                     {"source_labels": ["job"], "label_matcher": f"^{SCRAPE_JOB}$",
                      "dimensions": [[*by_track, "status_class"]], "metric_selectors": [f"^{REQUESTS_METRIC}$"]},
                 ],

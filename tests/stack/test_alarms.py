@@ -49,7 +49,8 @@ def test_eks_alarms_are_about_the_model_per_track_and_the_cluster(built_plan):
     for track in ("stable", "canary"):
         latency = names[f"mlserve-prod-eks-{track}-p99-latency"]
         assert latency.inputs["namespace"] == "ContainerInsights/Prometheus"
-        assert latency.inputs["metricName"] == "mlserve_request_duration_seconds"
+        assert latency.inputs["metricName"] == "mlserve_request_duration_p99_seconds"  # a gauge the agent keeps
+        assert latency.inputs["statistic"] == "Maximum"
         assert latency.inputs["dimensions"] == {"ClusterName": "mlserve-prod", "Namespace": "mlserve-serving", "track": track}
         errors = names[f"mlserve-prod-eks-{track}-5xx"]
         queries = {q["id"]: q for q in errors.inputs["metricQueries"]}
@@ -95,6 +96,6 @@ def test_the_dashboard_shows_both_targets(built_plan):
     widgets = json.loads(dashboard.inputs["dashboardBody"])["widgets"]
     metrics = {m[1] for w in widgets for m in w["properties"]["metrics"]}
     assert {"ModelLatency", "Invocations", "Invocation5XXErrors", "CPUUtilization", "GPUUtilization",
-            "mlserve_request_duration_seconds", "mlserve_requests_total", "mlserve_batch_size_rows",
+            "mlserve_request_duration_p99_seconds", "mlserve_requests_total", "mlserve_batch_size_rows_mean",
             "pod_number_of_running_containers", "node_gpu_utilization"} <= metrics
     assert all(w["properties"]["region"] == "us-west-2" for w in widgets)

@@ -8,6 +8,7 @@ import re
 
 from components.alarm_specs import PROMETHEUS_NAMESPACE
 from components.serving_contract import APP_NAME, SERVING_NAMESPACE
+from tests.serving_app.conftest import fake_server  # noqa: F401 (fixture)
 
 ADDON = "aws:eks/addon:Addon"
 
@@ -76,3 +77,23 @@ def test_the_add_on_configuration_uses_keys_of_its_chart(built_plan):
     values = json.loads(addon.inputs["configurationValues"])
     assert list(_unknown_key_paths(values, defaults, set())) == []
     assert list(_unknown_key_paths({"agent": {"prometheuss": {}}}, defaults, set())) == ["agent.prometheuss"]
+
+
+def test_the_server_exports_every_metric_the_agent_keeps_with_the_labels_it_relabels(built_plan, fake_server):
+    """Across the two layers: what the EMF declarations select and the scrape relabels (status),
+    the model server really exposes on /metrics, as gauges or counters (the agent drops histograms)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    fake_server.client.post("/predict", json={"instances": [[1, 2, 3, 4]]})
+    families = {f.name: f for f in text_string_to_metric_families(fake_server.client.get("/metrics").text)}
+    agent = json.loads(_addon(built_plan("prod")).inputs["configurationValues"])["agent"]
+    declarations = agent["config"]["logs"]["metrics_collected"]["prometheus"]["emf_processor"]["metric_declaration"]
+    selected = {selector.strip("^$") for d in declarations for selector in d["metric_selectors"]}
+    exposed = {}
+    for family in families.values():
+        for sample in family.samples:
+            exposed[sample.name] = (family.type, sample.labels)
+    for name in selected:
+        assert name in exposed, f"{name} is not on the server's /metrics"
+        assert exposed[name][0] in ("gauge", "counter"), f"{name} is a {exposed[name][0]}: the agent would drop it"
+    assert "status" in exposed["mlserve_requests_total"][1]
