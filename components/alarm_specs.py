@@ -8,6 +8,8 @@ Metric names and units:
   GPUUtilization summed over cores/GPUs, 0-100 x count):
   https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html
 - Container Insights (ContainerInsights): https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Container-Insights-metrics-enhanced-EKS.html
+  (which dimension sets each metric has: the agent's own EKS test, aws/amazon-cloudwatch-agent-test
+  test/metric_value_benchmark/eks_daemon_test.go; pod metrics by PodName, the workload's name)
 - The serving pods' own Prometheus metrics (serving_app/metrics.py), collected by the CloudWatch
   agent into PROMETHEUS_NAMESPACE (`components/eks_monitoring.py` declares what it keeps).
 """
@@ -104,8 +106,8 @@ def sagemaker_alarm_specs(endpoint_name: str, variants: Sequence[tuple[str, str 
 
 
 def eks_alarm_specs(cluster_name: str, namespace: str, tracks: Sequence[str], t: Thresholds) -> list[AlarmSpec]:
-    """Per track: p99 latency and 5xx share from the pods' own metrics, container restarts;
-    for the cluster: serving pods pending (unschedulable, e.g. no GPU node) and failed nodes."""
+    """Per track: p99 latency and 5xx share from the pods' own metrics, pods left pending
+    (unschedulable, e.g. no GPU node), container restarts; for the cluster: failed nodes."""
     specs = []
     for track in tracks:
         pods = {"ClusterName": cluster_name, "Namespace": namespace, "track": track}
@@ -123,6 +125,12 @@ def eks_alarm_specs(cluster_name: str, namespace: str, tracks: Sequence[str], t:
                                "others": (PROMETHEUS_NAMESPACE, REQUESTS_METRIC, others)},
                       statistic=None, target="eks",
                       description=f"{cluster_name} {track}: over {t.error_5xx_percent}% of requests answered 5xx"),
+            # A pod pending through every sample of 10 minutes (Minimum > 0): no node fits, e.g. no GPU
+            # capacity with the pool at its maximum. A pod waiting minutes for a new node does not alarm.
+            AlarmSpec(suffix=f"eks-{track}-pending", namespace="ContainerInsights", metric="pod_status_pending",
+                      dimensions={"ClusterName": cluster_name, "Namespace": namespace, "PodName": deployment_name(track)},
+                      statistic="Minimum", threshold=0, period_s=300, evaluation_periods=2, target="eks",
+                      description=f"{cluster_name} {track}: serving pods unschedulable for 10 minutes (no node fits, e.g. no GPU)"),
             AlarmSpec(suffix=f"eks-{track}-restarts", namespace="ContainerInsights",
                       metric="pod_number_of_container_restarts", statistic="Maximum", threshold=t.pod_restarts,
                       dimensions={"ClusterName": cluster_name, "Namespace": namespace, "PodName": deployment_name(track)},
@@ -130,10 +138,6 @@ def eks_alarm_specs(cluster_name: str, namespace: str, tracks: Sequence[str], t:
                       description=f"{cluster_name} {track}: serving containers restarted over {t.pod_restarts} times"),
         ]
     specs += [
-        AlarmSpec(suffix="eks-pods-pending", namespace="ContainerInsights", metric="pod_status_pending",
-                  dimensions={"ClusterName": cluster_name, "Namespace": namespace}, statistic="Maximum", threshold=0,
-                  period_s=300, evaluation_periods=2, target="eks",
-                  description=f"{cluster_name}: serving pods unschedulable for 10 minutes (no node fits, e.g. no GPU)"),
         AlarmSpec(suffix="eks-failed-nodes", namespace="ContainerInsights", metric="cluster_failed_node_count",
                   dimensions={"ClusterName": cluster_name}, statistic="Maximum", threshold=0, period_s=60,
                   evaluation_periods=t.evaluation_periods, target="eks",

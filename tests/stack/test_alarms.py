@@ -59,7 +59,10 @@ def test_eks_alarms_are_about_the_model_per_track_and_the_cluster(built_plan):
         assert queries["errors"]["metric"]["dimensions"]["track"] == track
         assert "rate" in queries and queries["rate"]["returnData"] is True
         assert names[f"mlserve-prod-eks-{track}-restarts"].inputs["dimensions"]["PodName"] == f"model-server-{track}"
-    assert names["mlserve-prod-eks-pods-pending"].inputs["metricName"] == "pod_status_pending"
+        pending = names[f"mlserve-prod-eks-{track}-pending"]
+        assert pending.inputs["metricName"] == "pod_status_pending"
+        assert pending.inputs["dimensions"] == {"ClusterName": "mlserve-prod", "Namespace": "mlserve-serving",
+                                                "PodName": f"model-server-{track}"}
     assert names["mlserve-prod-eks-failed-nodes"].inputs["metricName"] == "cluster_failed_node_count"
 
 
