@@ -10,11 +10,10 @@ import pulumi_aws as aws
 from components.alarms import Alarms
 from components.cluster import Cluster
 from components.cluster_addons import ClusterAddons
-from components.eks_monitoring import EksMonitoring, EksMonitoringArgs
+from components.eks_monitoring import EksMonitoring
 from components.network import Network
 from components.registry import Registry
 from components.sagemaker import SageMakerEndpoint
-from components.serving_contract import SERVING_NAMESPACE
 from mlserve import settings as stack_settings
 from mlserve import stack_args
 from mlserve import stack_args_sagemaker as sagemaker_args
@@ -59,12 +58,8 @@ if "eks" in settings.targets:
     # Container Insights and the serving pods' Prometheus metrics, for the EKS alarms.
     EksMonitoring(
         "monitoring",
-        EksMonitoringArgs(
-            cluster_name=stack_args.cluster_name(stack), kubernetes_version=settings.cluster.kubernetes_version,
-            oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer,
-            serving_namespace=SERVING_NAMESPACE, log_retention_days=settings.cluster.log_retention_days,
-            protect=settings.cluster.deletion_protection,
-        ),
+        sagemaker_args.monitoring_args(settings, stack, oidc_provider_arn=cluster.oidc_provider_arn,
+                                       oidc_issuer=cluster.oidc_issuer),
         opts=aws_only,
         depends_on=[*cluster.node_groups.values(), *cluster.system_addons],
     )

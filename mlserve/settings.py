@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from components.amis import AMI_RELEASE_VERSIONS, ami_type_for
 from components.autoscaler import AUTOSCALER_IMAGE_TAGS
 from components.cluster_access import private_cidr_problem, public_cidr_problem, security_group_problem
+from components.eks_monitoring import ADDON_VERSIONS as MONITORING_ADDON_VERSIONS
 from components.managed_addons import DEFAULT_ADDON_VERSIONS, REQUIRED_ADDONS
 from components.node_pools import RESERVED_LABELS, gpu_model
 from mlserve.settings_base import NAMESPACE, RetentionDays, _Model
@@ -28,10 +29,12 @@ from mlserve.settings_models import Models, Rollout, model_problems
 from mlserve.settings_sagemaker import SageMakerSettings, sagemaker_problems
 
 # The Kubernetes minors the stack can build: those with pinned EKS add-on versions, a pinned
-# cluster-autoscaler image and pinned node AMI releases (the tables live with the components
+# cluster-autoscaler image, pinned node AMI releases and a pinned CloudWatch Observability add-on
+# (the tables live with the components
 # that use them). The newest is the default.
 KUBERNETES_VERSIONS = tuple(
-    sorted(set(DEFAULT_ADDON_VERSIONS) & set(AUTOSCALER_IMAGE_TAGS) & set(AMI_RELEASE_VERSIONS),
+    sorted(set(DEFAULT_ADDON_VERSIONS) & set(AUTOSCALER_IMAGE_TAGS) & set(AMI_RELEASE_VERSIONS)
+           & set(MONITORING_ADDON_VERSIONS),
            key=lambda v: tuple(int(part) for part in v.split(".")))
 )
 DEFAULT_KUBERNETES_VERSION = KUBERNETES_VERSIONS[-1]

@@ -12,6 +12,7 @@ from components import model_store_layout
 from components.alarm_specs import AlarmSpec, Thresholds, eks_alarm_specs, sagemaker_alarm_specs
 from components.alarms import AlarmsArgs
 from components.dashboard import dashboard_body
+from components.eks_monitoring import EksMonitoringArgs
 from components.sagemaker import SageMakerArgs, VariantArgs, variant_weights
 from components.serving_contract import SERVING_NAMESPACE, TRACKS
 from mlserve.settings import Settings
@@ -164,9 +165,21 @@ def placeholder_inputs(settings: Settings, stack: str, registry, account_id: pul
                 model_kms_key_arn=store["kms_key_arn"])
 
 
+def monitoring_args(settings: Settings, stack: str, *, oidc_provider_arn: pulumi.Input[str],
+                    oidc_issuer: pulumi.Input[str]) -> EksMonitoringArgs:
+    return EksMonitoringArgs(
+        cluster_name=cluster_name(stack), kubernetes_version=settings.cluster.kubernetes_version,
+        oidc_provider_arn=oidc_provider_arn, oidc_issuer=oidc_issuer, serving_namespace=SERVING_NAMESPACE,
+        log_retention_days=settings.cluster.log_retention_days, protect=settings.cluster.deletion_protection,
+    )
+
+
 def check_rules(settings: Settings, stack: str) -> None:
-    """Build the alarms' and the endpoint's Args with placeholders (stack_args.check_component_rules)."""
+    """Build the alarms', the monitoring's and the endpoint's Args with placeholders
+    (stack_args.check_component_rules)."""
     alarms = alarms_args(settings, stack)
+    if "eks" in settings.targets:
+        monitoring_args(settings, stack, oidc_provider_arn="arn", oidc_issuer="issuer")
     if "sagemaker" in settings.targets:
         tracks = served_tracks(settings)
         sagemaker_args(
