@@ -30,8 +30,7 @@ from mlserve.settings_sagemaker import SageMakerSettings, sagemaker_problems
 
 # The Kubernetes minors the stack can build: those with pinned EKS add-on versions, a pinned
 # cluster-autoscaler image, pinned node AMI releases and a pinned CloudWatch Observability add-on
-# (the tables live with the components
-# that use them). The newest is the default.
+# (the tables live with the components that use them). The newest is the default.
 KUBERNETES_VERSIONS = tuple(
     sorted(set(DEFAULT_ADDON_VERSIONS) & set(AUTOSCALER_IMAGE_TAGS) & set(AMI_RELEASE_VERSIONS)
            & set(MONITORING_ADDON_VERSIONS),
