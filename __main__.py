@@ -7,14 +7,18 @@ validated before any resource is declared, so a bad stack file creates nothing.
 import pulumi
 import pulumi_aws as aws
 
+from components.alarms import Alarms
 from components.cluster import Cluster
 from components.cluster_addons import ClusterAddons
 from components.model_store import ModelStore
+from components.eks_monitoring import EksMonitoring
 from components.network import Network
 from components.registry import Registry
+from components.sagemaker import SageMakerEndpoint
 from mlserve import settings as stack_settings
 from mlserve import stack_args
 from mlserve.stack_args_model_store import model_store_args
+from mlserve import stack_args_sagemaker as sagemaker_args
 
 settings = stack_settings.load()
 stack = pulumi.get_stack()
@@ -60,8 +64,35 @@ if "eks" in settings.targets:
             depends_on=[*cluster.node_groups.values(), *cluster.system_addons],  # CoreDNS answers first
         ),
     )
+    # Container Insights and the serving pods' Prometheus metrics, for the EKS alarms.
+    EksMonitoring(
+        "monitoring",
+        sagemaker_args.monitoring_args(settings, stack, oidc_provider_arn=cluster.oidc_provider_arn,
+                                       oidc_issuer=cluster.oidc_issuer),
+        opts=aws_only,
+        depends_on=[*cluster.node_groups.values(), *cluster.system_addons],
+    )
     pulumi.export("cluster_name", cluster.cluster_name)
     pulumi.export("cluster_endpoint", cluster.endpoint)
     pulumi.export("oidc_provider_arn", cluster.oidc_provider_arn)
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("autoscaler_role_arn", addons.autoscaler_role_arn)
+
+# Alarms first: the endpoint's name is fixed per stack, so the alarms can name it before it exists,
+# and the endpoint's guardrails roll back on these alarms (names passed as outputs, never retyped).
+alarms = Alarms("alarms", sagemaker_args.alarms_args(settings, stack), opts=aws_only)
+pulumi.export("alarm_topic_arn", alarms.topic_arn)
+pulumi.export("alarm_names", list(alarms.alarm_names.values()))
+pulumi.export("dashboard_name", alarms.dashboard_name)
+
+if "sagemaker" in settings.targets:
+    endpoint = SageMakerEndpoint(
+        "sagemaker",
+        sagemaker_args.sagemaker_args(
+            settings, stack, rollback_alarm_names=alarms.rollback_alarm_names,
+            **sagemaker_args.endpoint_inputs(registry, model_store,
+                                             image_uri=sagemaker_args.placeholder_image_uri(registry.repository_url)),
+        ),
+        opts=aws_only,
+    )
+    pulumi.export("sagemaker_endpoint_name", endpoint.endpoint_name)

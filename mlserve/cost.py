@@ -163,9 +163,18 @@ def load_balancers(resources: list[Resource], table: Table, _unpriced: list[str]
         yield Line("load balancers", "network load balancers", f"{count} x NLB", count * each, count * each)
 
 
+def _scaling_maxima(resources: list[Resource]) -> dict[str, float]:
+    """Application Auto Scaling targets by resource id ("endpoint/<name>/variant/<variant>") -> maxCapacity."""
+    return {str(r.props.get("resourceId")): float(r.props.get("maxCapacity") or 0) for r in resources
+            if r.type == "aws:appautoscaling/target:Target" and r.props.get("scalableDimension") == "sagemaker:variant:DesiredInstanceCount"}
+
+
 def sagemaker(resources: list[Resource], table: Table, unpriced: list[str]) -> Iterable[Line]:
-    """SageMaker real-time endpoints: each variant's instances (serverless variants bill per request: not estimated)."""
+    """SageMaker real-time endpoints: each variant's instances, at its initial count (min) and at its
+    autoscaling maximum where a scalable target names it (max). Serverless variants bill per request:
+    not estimated."""
     by_urn = {r.urn: r for r in resources}
+    maxima = _scaling_maxima(resources)
     for endpoint in (r for r in resources if r.type == "aws:sagemaker/endpoint:Endpoint"):
         configs = [by_urn[d] for d in endpoint.dependencies
                    if d in by_urn and by_urn[d].type == "aws:sagemaker/endpointConfiguration:EndpointConfiguration"]
@@ -177,8 +186,11 @@ def sagemaker(resources: list[Resource], table: Table, unpriced: list[str]) -> I
                 if kind not in table["sagemaker"]:
                     unpriced.append(f"SageMaker {kind} (endpoint {endpoint.name})")
                     continue
-                cost = count * table["sagemaker"][kind] * H
-                yield Line("SageMaker", f"{endpoint.name}/{_get(variant, 'variantName', '')}", f"{count:g} x {kind}", cost, cost)
+                name = _get(variant, "variantName", "")
+                most = max(count, maxima.get(f"endpoint/{endpoint.props.get('name')}/variant/{name}", count))
+                hourly = table["sagemaker"][kind] * H
+                shown = f"{count:g} x {kind}" if most == count else f"{count:g}-{most:g} x {kind}"
+                yield Line("SageMaker", f"{endpoint.name}/{name}", shown, count * hourly, most * hourly)
 
 
 def storage(resources: list[Resource], table: Table, _unpriced: list[str]) -> Iterable[Line]:

@@ -216,6 +216,20 @@ def _fake_outputs(type_token: str, name: str, inputs: dict[str, Any], region: st
         state.setdefault("mainRouteTableId", f"rtb-{name}-main")
     elif type_token == "aws:cloudwatch/logGroup:LogGroup":
         state.setdefault("name", physical)
+    elif type_token == "aws:sagemaker/model:Model":
+        # Auto-named: Pulumi adds a random suffix, a fresh one on each replacement (here: from the inputs).
+        state.setdefault("name", f"{name}-{_digest(inputs)[:7]}")
+        state["arn"] = f"arn:aws:sagemaker:{region}:{FAKE_ACCOUNT_ID}:model/{state['name']}"
+    elif type_token == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
+        # name_prefix + a unique suffix (the provider's id.PrefixedUniqueId: a timestamp and counter).
+        state.setdefault("name", f"{inputs.get('namePrefix', name)}{_digest(inputs)[:26]}")
+        state["arn"] = f"arn:aws:sagemaker:{region}:{FAKE_ACCOUNT_ID}:endpoint-config/{state['name']}"
+    elif type_token == "aws:sagemaker/endpoint:Endpoint":
+        state["arn"] = f"arn:aws:sagemaker:{region}:{FAKE_ACCOUNT_ID}:endpoint/{physical}"
+    elif type_token == "aws:sns/topic:Topic":
+        state["arn"] = f"arn:aws:sns:{region}:{FAKE_ACCOUNT_ID}:{physical}"
+    elif type_token == "aws:cloudwatch/metricAlarm:MetricAlarm":
+        state["arn"] = f"arn:aws:cloudwatch:{region}:{FAKE_ACCOUNT_ID}:alarm:{physical}"
     elif type_token == "aws:eks/nodeGroup:NodeGroup":
         state.setdefault("nodeGroupName", inputs.get("nodeGroupNamePrefix", name) + "-offline")
         state.setdefault("resources", [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}])
@@ -223,6 +237,12 @@ def _fake_outputs(type_token: str, name: str, inputs: dict[str, Any], region: st
         state.setdefault("latestVersion", 1)
         state.setdefault("resources", [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}])
     return state
+
+
+def _digest(inputs: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def stack_config(stack_file: Path) -> dict[str, str]:

@@ -46,6 +46,16 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "aws:s3/bucket:Bucket": ("bucket", "forceDestroy"),
     "aws:s3/bucketObjectv2:BucketObjectv2": ("key",),
     "aws:cloudtrail/trail:Trail": ("name",),
+    "aws:sagemaker/endpoint:Endpoint": (
+        "name", "deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.type",
+        "deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.waitIntervalInSeconds",
+    ),
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": ("namePrefix", "dataCaptureConfig.initialSamplingPercentage"),
+    "aws:sagemaker/model:Model": ("primaryContainer.modelDataUrl", "enableNetworkIsolation"),
+    "aws:appautoscaling/target:Target": ("resourceId", "minCapacity", "maxCapacity"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", "threshold", "actionsEnabled"),
+    "aws:sns/topic:Topic": ("name",),
+    "aws:cloudwatch/dashboard:Dashboard": ("dashboardName",),
 }
 
 

@@ -20,17 +20,21 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from components.amis import AMI_RELEASE_VERSIONS, ami_type_for
 from components.autoscaler import AUTOSCALER_IMAGE_TAGS
 from components.cluster_access import private_cidr_problem, public_cidr_problem, security_group_problem
+from components.eks_monitoring import ADDON_VERSIONS as MONITORING_ADDON_VERSIONS
 from components.managed_addons import DEFAULT_ADDON_VERSIONS, REQUIRED_ADDONS
 from components.node_pools import RESERVED_LABELS, gpu_model
 from mlserve.settings_base import NAMESPACE, RetentionDays, _Model
 from mlserve.settings_model_store import ModelStoreSettings, model_store_problems
+from mlserve.settings_alarms import AlarmSettings
 from mlserve.settings_models import Models, Rollout, model_problems
+from mlserve.settings_sagemaker import SageMakerSettings, sagemaker_problems
 
 # The Kubernetes minors the stack can build: those with pinned EKS add-on versions, a pinned
-# cluster-autoscaler image and pinned node AMI releases (the tables live with the components
-# that use them). The newest is the default.
+# cluster-autoscaler image, pinned node AMI releases and a pinned CloudWatch Observability add-on
+# (the tables live with the components that use them). The newest is the default.
 KUBERNETES_VERSIONS = tuple(
-    sorted(set(DEFAULT_ADDON_VERSIONS) & set(AUTOSCALER_IMAGE_TAGS) & set(AMI_RELEASE_VERSIONS),
+    sorted(set(DEFAULT_ADDON_VERSIONS) & set(AUTOSCALER_IMAGE_TAGS) & set(AMI_RELEASE_VERSIONS)
+           & set(MONITORING_ADDON_VERSIONS),
            key=lambda v: tuple(int(part) for part in v.split(".")))
 )
 DEFAULT_KUBERNETES_VERSION = KUBERNETES_VERSIONS[-1]
@@ -225,6 +229,10 @@ class Settings(_Model):
     rollout: Rollout = Field(default_factory=Rollout)
     model_store: ModelStoreSettings = Field(default_factory=ModelStoreSettings)
     """The model store bucket (`mlserve/settings_model_store.py`); created whenever `models` is set."""
+    sagemaker: SageMakerSettings = Field(default_factory=SageMakerSettings)
+    """The SageMaker endpoint (`mlserve/settings_sagemaker.py`); used when `targets` has `sagemaker`."""
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+    """Alarm thresholds, the topic's subscribers, paging on or off (`mlserve/settings_alarms.py`)."""
 
 
 def _cross_field_problems(settings: Settings) -> list[str]:
@@ -260,6 +268,8 @@ def _cross_field_problems(settings: Settings) -> list[str]:
         )
     problems.extend(model_problems(settings.models, settings.rollout))
     problems.extend(model_store_problems(settings.model_store, deletion_protection=settings.cluster.deletion_protection))
+    problems.extend(sagemaker_problems(settings.sagemaker, targets=settings.targets, models=settings.models,
+                                       environment=settings.tags.environment))
     return problems
 
 

@@ -124,6 +124,9 @@ def check_component_rules(settings: Settings, stack: str) -> None:
             model_store_args(settings, stack)
         if "eks" in settings.targets:
             cluster_args(settings, stack, vpc_id="vpc-placeholder", private_subnet_ids=placeholder_subnets)
+        from mlserve import stack_args_sagemaker  # imports this module
+
+        stack_args_sagemaker.check_rules(settings, stack)
     except ValueError as error:
         problem = str(error) if str(error).startswith(f"{NAMESPACE}:") else f"{NAMESPACE}: {error}"
         raise SettingsError(f"Pulumi.{stack}.yaml", [problem]) from None

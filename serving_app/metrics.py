@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from serving_app.models.base import ModelMetadata
+from serving_app.window_stats import WindowStats
 
 # Seconds. Starts at 100 us: with batching a healthy single-row request takes ~1 ms.
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -55,6 +56,9 @@ class Metrics:
                                     registry=r)
         self.ready = Gauge("mlserve_ready", "1 when the server takes predictions (loaded, warmed, not draining).",
                            registry=r)
+        # p50/p99 latency and mean batch size of the last minute as gauges: what the CloudWatch
+        # agent keeps (it drops histograms), computed at scrape time.
+        r.register(WindowStats(self.request_seconds, self.batch_rows, prefix="mlserve", label_names=("route",)))
         self._request_children: dict[tuple[str, int], Callable[[], None]] = {}
         self._latency_children: dict[str, Callable[[float], None]] = {}
 

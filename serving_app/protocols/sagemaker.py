@@ -7,7 +7,10 @@ sending traffic, and stops sending to an instance that answers anything else).
 /invocations reads application/json (`{"instances": [[...]]}` or a bare list of rows) or
 text/csv (one row per line, no header, as SageMaker Batch Transform splits files), and
 answers in the Accept type: application/json (default) `{"predictions": [...]}`, or
-text/csv with one line per row.
+text/csv with one line per row. Every answer names the model in the
+`X-Amzn-SageMaker-Custom-Attributes` header (`model_name=<name>,model_version=<version>`), which
+InvokeEndpoint hands back as `CustomAttributes`: post-deploy checks read which version answered.
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html#API_runtime_InvokeEndpoint_ResponseSyntax
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from serving_app.errors import InvalidInput, NotAcceptable, NotReady, Unsupporte
 from serving_app.protocols.common import Request, Response, Route, json_response, parse_json
 
 CSV = b"text/csv"
+CUSTOM_ATTRIBUTES = b"x-amzn-sagemaker-custom-attributes"
 _JSON_TYPES = ("", "application/json", "application/jsonlines")
 _ANY = ("", "*/*", "application/*")
 
@@ -30,6 +34,8 @@ class SageMakerProtocol:
 
     def __init__(self, plane: DataPlane) -> None:
         self.plane = plane
+        model = f"model_name={plane.metadata.name},model_version={plane.metadata.version}"
+        self._headers = [(CUSTOM_ATTRIBUTES, model.encode())]
 
     def routes(self) -> list[Route]:
         return [
@@ -58,8 +64,8 @@ class SageMakerProtocol:
         outputs = await self.plane.predict(rows)
         predictions = outputs[self.plane.primary_output]
         if wants_csv:
-            return Response(200, to_csv(predictions), CSV)
-        return json_response({"predictions": predictions})
+            return Response(200, to_csv(predictions), CSV, self._headers)
+        return json_response({"predictions": predictions}, headers=self._headers)
 
     @staticmethod
     def _wants_csv(accept: str) -> bool:

@@ -18,6 +18,10 @@ NAME_INPUT_BY_TYPE = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": "name",
     "aws:cloudwatch/compositeAlarm:CompositeAlarm": "alarmName",
     "aws:eks/nodeGroup:NodeGroup": "nodeGroupName",
+    # Auto-named from a prefix (unique suffix): cannot collide, but the prefix must carry the stack.
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": "namePrefix",
+    # A scalable target is identified by its resource id ("endpoint/<endpoint>/variant/<variant>").
+    "aws:appautoscaling/target:Target": "resourceId",
 }
 # Named inside a parent that differs between stacks: no account-wide collision possible.
 SCOPED_TYPES = {

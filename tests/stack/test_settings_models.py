@@ -50,3 +50,26 @@ def test_weights_outside_0_to_100_are_refused(rollout, key):
 
     problems = problems_for(edit)
     assert len(problems) == 1 and problems[0].startswith(f"mlserve:rollout.{key} = ")
+
+
+def test_bad_sagemaker_and_alarm_settings_name_their_keys():
+    def edit(values):
+        values["mlserve:sagemaker"]["stable"] = {"instanceType": "ml.zz9.large"}
+        values["mlserve:sagemaker"]["serverless"] = {"memoryMb": 1500}
+        values["mlserve:alarms"]["subscriptions"] = [{"protocol": "email", "endpoint": "not-an-address"}]
+        values["mlserve:alarms"]["p99LatencyMs"] = 0
+
+    problems = problems_for(edit)
+    assert any(p.startswith('mlserve:sagemaker.stable.instanceType = "ml.zz9.large"') for p in problems)
+    assert any(p.startswith("mlserve:sagemaker.serverless.memoryMb = 1500") for p in problems)
+    assert any(p.startswith('mlserve:alarms.subscriptions[0].endpoint = "not-an-address"') for p in problems)
+    assert any(p.startswith("mlserve:alarms.p99LatencyMs = 0") for p in problems)
+
+
+def test_sagemaker_without_models_is_refused():
+    def edit(values):
+        values["mlserve:targets"] = ["sagemaker"]
+        del values["mlserve:models"]
+        values["mlserve:rollout"] = {}
+
+    assert "mlserve:models: targets has sagemaker but no models.stable to serve" in problems_for(edit)

@@ -1,0 +1,185 @@
+"""The SageMaker target in the whole program: weights, guardrails, autoscaling, least privilege,
+serverless in dev only, and an in-place endpoint update when the model version changes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlserve import engine
+from mlserve.settings import SettingsError
+from tests.stack.test_settings import ROOT, as_config, problems_for, stack_values
+
+ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
+CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+MODEL = "aws:sagemaker/model:Model"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def build(stack: str, edit=None) -> engine.Plan:
+    values = stack_values(stack)
+    if edit is not None:
+        edit(values)
+    return engine.run_program(ROOT / "__main__.py", stack=stack, config=as_config(values))
+
+
+def test_variant_weights_follow_the_canary_settings_and_sum_to_100(built_plan):
+    config = built_plan("prod").one(CONFIG)
+    weights = {v["variantName"]: v["initialVariantWeight"] for v in config.inputs["productionVariants"]}
+    assert weights == {"stable": 90, "canary": 10}  # rollout.canaryWeight: 10 in Pulumi.prod.yaml
+    assert sum(weights.values()) == 100
+
+
+def test_each_variant_serves_its_own_version_from_the_model_store(built_plan):
+    plan = built_plan("prod")
+    models = {m.name: m for m in plan.of_type(MODEL)}
+    urls = {name: m.inputs["primaryContainer"]["modelDataUrl"] for name, m in models.items()}
+    assert urls["sagemaker-model-stable"].endswith("/models/fraud-model/3/model.tar.gz")
+    assert urls["sagemaker-model-canary"].endswith("/models/fraud-model/4/model.tar.gz")
+    assert all(m.inputs["enableNetworkIsolation"] is True for m in models.values())
+    assert all("@sha256:" in m.inputs["primaryContainer"]["image"] for m in models.values())
+    by_variant = {v["variantName"]: v["modelName"] for v in plan.one(CONFIG).inputs["productionVariants"]}
+    assert by_variant == {"stable": models["sagemaker-model-stable"].outputs["name"],
+                          "canary": models["sagemaker-model-canary"].outputs["name"]}
+
+
+def test_the_rollback_names_alarms_this_stack_creates(built_plan):
+    plan = built_plan("prod")
+    endpoint = plan.one(ENDPOINT)
+    rollback = [a["alarmName"] for a in endpoint.inputs["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]]
+    declared = {a.inputs["name"]: a for a in plan.of_type(ALARM)}
+    assert rollback and set(rollback) <= set(declared)
+    # The rollback watches the model: latency and 5XX of both variants, on this endpoint.
+    assert {(declared[n].inputs["metricName"], declared[n].inputs["dimensions"]["VariantName"]) for n in rollback} == {
+        ("ModelLatency", "stable"), ("ModelLatency", "canary"),
+        ("Invocation5XXErrors", "stable"), ("Invocation5XXErrors", "canary")}
+    assert all(declared[n].inputs["dimensions"]["EndpointName"] == endpoint.inputs["name"] for n in rollback)
+
+
+def test_blue_green_shifts_traffic_in_a_canary_step_and_bakes(built_plan):
+    policy = built_plan("prod").one(ENDPOINT).inputs["deploymentConfig"]["blueGreenUpdatePolicy"]
+    routing = policy["trafficRoutingConfiguration"]
+    assert routing["type"] == "CANARY" and routing["canarySize"] == {"type": "CAPACITY_PERCENT", "value": 10}
+    assert routing["waitIntervalInSeconds"] == 15 * 60  # guardrails.bakeMinutes: 15
+
+
+def test_autoscaling_targets_the_endpoint_and_each_variant(built_plan):
+    plan = built_plan("prod")
+    endpoint_name = plan.one(ENDPOINT).inputs["name"]
+    targets = {t.name: t for t in plan.of_type("aws:appautoscaling/target:Target")}
+    assert {t.inputs["resourceId"] for t in targets.values()} == {
+        f"endpoint/{endpoint_name}/variant/stable", f"endpoint/{endpoint_name}/variant/canary"}
+    assert all(t.inputs["scalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+               and (t.inputs["minCapacity"], t.inputs["maxCapacity"]) == (1, 8) for t in targets.values())
+    for policy in plan.of_type("aws:appautoscaling/policy:Policy"):
+        tracking = policy.inputs["targetTrackingScalingPolicyConfiguration"]
+        assert tracking["predefinedMetricSpecification"]["predefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+        assert (tracking["targetValue"], tracking["scaleInCooldown"], tracking["scaleOutCooldown"]) == (600, 300, 60)
+        assert policy.inputs["resourceId"] in {t.inputs["resourceId"] for t in targets.values()}
+
+
+def test_the_execution_role_grants_only_its_repository_model_prefixes_logs_and_keys(built_plan):
+    plan = built_plan("prod")
+    policy = json.loads(plan.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-execution-policy").inputs["policy"])
+    resources = {s["Sid"]: s["Resource"] for s in policy["Statement"]}
+    repository = plan.one("aws:ecr/repository:Repository").outputs["arn"]
+    assert resources["PullImage"] == repository
+    assert resources["EcrToken"] == "*"  # no resource-level permissions exist for it
+    assert sorted(resources["ReadModelVersions"]) == sorted(
+        f"arn:aws:s3:::mlserve-prod-models-{engine.FAKE_ACCOUNT_ID}-us-west-2/models/fraud-model/{v}/*" for v in (3, 4))
+    assert resources["WriteDataCapture"].endswith("/data-capture/mlserve-prod/*")
+    assert all(r.startswith("arn:aws:logs:us-west-2:") and "/aws/sagemaker/Endpoints/mlserve-prod" in r
+               for r in resources["WriteLogs"])
+    assert all(r.startswith("arn:aws:kms:") for r in resources["UseKeys"]) and len(resources["UseKeys"]) == 3
+    wildcard = [s["Sid"] for s in policy["Statement"] if s["Resource"] == "*"]
+    assert wildcard == ["EcrToken", "WriteMetrics"]  # PutMetricData is scoped by its namespace condition
+    assert all("*" not in a for s in policy["Statement"] for a in s["Action"])
+
+
+def test_data_capture_is_encrypted_and_sampled_from_the_settings(built_plan):
+    capture = built_plan("prod").one(CONFIG).inputs["dataCaptureConfig"]
+    assert capture["initialSamplingPercentage"] == 10
+    assert capture["destinationS3Uri"].endswith("/data-capture/mlserve-prod")
+    assert capture["kmsKeyId"].startswith("arn:aws:kms:")
+
+
+def test_changing_the_model_version_makes_a_new_configuration_and_updates_the_endpoint_in_place(built_plan):
+    before = built_plan("prod")
+    after = build("prod", lambda v: v["mlserve:models"].update(canary="fraud-model/5"))
+    old_config, new_config = before.one(CONFIG), after.one(CONFIG)
+    # A configuration is immutable (every pulumi-aws input replaces it); auto-named from a prefix and
+    # replaced create-before-delete, so the new one never collides with the one serving.
+    assert old_config.outputs["name"] != new_config.outputs["name"]
+    assert "name" not in new_config.inputs and new_config.inputs["namePrefix"] == "mlserve-prod-"
+    assert not new_config.delete_before_replace and not after.one(MODEL, "sagemaker-model-canary").delete_before_replace
+    old_endpoint, new_endpoint = before.one(ENDPOINT), after.one(ENDPOINT)
+    changed = {k for k in old_endpoint.inputs.keys() | new_endpoint.inputs.keys()
+               if old_endpoint.inputs.get(k) != new_endpoint.inputs.get(k)}
+    # Only endpointConfigName changes: UpdateEndpoint (blue/green), same endpoint, same name.
+    assert changed == {"endpointConfigName"}
+    assert new_endpoint.inputs["endpointConfigName"] == new_config.outputs["name"]
+    assert not new_endpoint.delete_before_replace
+
+
+def _dev_with_sagemaker(values):
+    values["mlserve:targets"] = ["eks", "sagemaker"]
+
+
+def test_dev_may_serve_from_a_serverless_variant():
+    plan = build("dev", _dev_with_sagemaker)
+    [variant] = plan.one(CONFIG).inputs["productionVariants"]
+    assert variant["serverlessConfig"] == {"memorySizeInMb": 2048, "maxConcurrency": 5}
+    assert "instanceType" not in variant and "dataCaptureConfig" not in plan.one(CONFIG).inputs
+    assert plan.of_type("aws:appautoscaling/target:Target") == []  # serverless scales itself
+    assert "kmsKeyArn" not in plan.one(CONFIG).inputs  # serverless variants take no volume key
+    sagemaker_alarms = {a.inputs["name"]: a for a in plan.of_type(ALARM) if "-sagemaker-" in a.inputs["name"]}
+    assert set(sagemaker_alarms) == {f"mlserve-dev-sagemaker-stable-{kind}" for kind in ("p99-latency", "5xx", "4xx")}
+    assert all(a.inputs["actionsEnabled"] is False for a in sagemaker_alarms.values())  # dev records only
+
+
+def test_prod_may_not_use_serverless():
+    problems = problems_for(lambda v: v["mlserve:sagemaker"].update(serverless={"memoryMb": 2048}), stack="prod")
+    assert any(p.startswith("mlserve:sagemaker.serverless: not allowed where tags.environment is 'prod'") for p in problems)
+
+
+def test_serverless_with_a_canary_or_data_capture_is_refused_naming_the_key():
+    def edit(values):
+        _dev_with_sagemaker(values)
+        values["mlserve:models"]["canary"] = "fraud-model/4"
+        values["mlserve:sagemaker"]["dataCapturePercent"] = 5
+
+    problems = problems_for(edit)
+    assert any(p.startswith("mlserve:sagemaker.serverless: a serverless endpoint has one variant") for p in problems)
+    assert any(p.startswith("mlserve:sagemaker.dataCapturePercent = 5") for p in problems)
+
+
+def test_instance_count_outside_the_autoscaling_bounds_is_refused():
+    problems = problems_for(lambda v: v["mlserve:sagemaker"]["stable"].update(instanceCount=9), stack="prod")
+    assert problems == ["mlserve:sagemaker.stable.instanceCount = 9: outside autoscaling.minInstances..maxInstances (1..8)"]
+
+
+def test_a_bad_sagemaker_setting_declares_nothing():
+    values = stack_values("prod")
+    values["mlserve:sagemaker"]["guardrails"]["mode"] = "all-at-once"
+    recorded = engine.Plan(stack="prod")
+    with pytest.raises(Exception) as caught:
+        engine.run_program(ROOT / "__main__.py", stack="prod", config=as_config(values), plan=recorded)
+    assert "mlserve:sagemaker.guardrails.mode" in str(caught.value)
+    assert isinstance(caught.value, SettingsError) or "SettingsError" in repr(caught.value)
+    assert recorded.resources == []
+
+
+def test_sagemaker_alone_declares_no_cluster_and_only_sagemaker_alarms():
+    plan = build("prod", lambda v: v.update({"mlserve:targets": ["sagemaker"]}))
+    assert plan.of_type("aws:eks/cluster:Cluster") == [] and plan.of_type("aws:eks/addon:Addon") == []
+    names = [a.inputs["name"] for a in plan.of_type(ALARM)]
+    assert names and all(name.startswith("mlserve-prod-sagemaker-") for name in names)
+    assert plan.one(ENDPOINT).inputs["name"] == "mlserve-prod"
+
+
+def test_a_linear_rollout_that_outlasts_the_deployment_limit_is_refused():
+    problems = problems_for(lambda v: v["mlserve:sagemaker"].update(
+        guardrails={"mode": "linear", "stepPercent": 2, "bakeMinutes": 20}), stack="prod")
+    assert problems == ["mlserve:sagemaker.guardrails = {mode: linear, stepPercent: 2, bakeMinutes: 20}: the deployment "
+                        "would outlast SageMaker's 8 h limit; use larger steps or a shorter bake"]
