@@ -24,6 +24,7 @@ from components.managed_addons import DEFAULT_ADDON_VERSIONS, REQUIRED_ADDONS
 from components.node_pools import RESERVED_LABELS, gpu_model
 from mlserve.settings_base import NAMESPACE, RetentionDays, _Model
 from mlserve.settings_models import Models, Rollout, model_problems
+from mlserve.settings_serving import MeshSettings, ServingSettings, serving_problems
 
 # The Kubernetes minors the stack can build: those with pinned EKS add-on versions, a pinned
 # cluster-autoscaler image and pinned node AMI releases (the tables live with the components
@@ -222,6 +223,10 @@ class Settings(_Model):
     models: Models | None = None
     """The serving versions (`mlserve/settings_models.py`); None until a target serves a model."""
     rollout: Rollout = Field(default_factory=Rollout)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    """The model server on EKS (`mlserve/settings_serving.py`): image, pools, replicas, limits per track."""
+    mesh: MeshSettings = Field(default_factory=MeshSettings)
+    """The Istio ingress: load balancer scheme, TLS, optional JWT."""
 
 
 def _cross_field_problems(settings: Settings) -> list[str]:
@@ -256,6 +261,8 @@ def _cross_field_problems(settings: Settings) -> list[str]:
             "(a protected stack keeps its images); set one of them to false"
         )
     problems.extend(model_problems(settings.models, settings.rollout))
+    problems.extend(serving_problems(settings.serving, node_pools=settings.node_pools, targets=settings.targets,
+                                     has_canary=settings.models is not None and settings.models.canary is not None))
     return problems
 
 
