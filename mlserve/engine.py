@@ -104,6 +104,8 @@ class _RecordingMocks(pulumi_mocks.Mocks):
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region}, []
+        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            return _ecr_authorization_token(str(args.args.get("registryId") or FAKE_ACCOUNT_ID), self.region), []
         # An unfaked call would resolve to empty values and hide a broken plan: refuse it.
         raise NotImplementedError(
             f"the offline engine has no fake for data source {args.token}; add one to mlserve/engine.py"
@@ -158,6 +160,31 @@ def _session_context(arn: str) -> dict[str, Any]:
     return {"arn": arn, "id": arn, "issuerArn": arn, "issuerId": "", "issuerName": "", "sessionName": ""}
 
 
+def _ecr_authorization_token(registry_id: str, region: str) -> dict[str, Any]:
+    """What `aws.ecr.get_authorization_token` returns: user "AWS", a password, and the token as
+    base64("AWS:<password>"), valid 12 hours, for the registry's endpoint.
+    https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_GetAuthorizationToken.html"""
+    import base64
+
+    password = "offline-ecr-password"
+    return {"authorizationToken": base64.b64encode(f"AWS:{password}".encode()).decode(), "userName": "AWS",
+            "password": password, "expiresAt": "2026-01-01T12:00:00Z", "registryId": registry_id,
+            "proxyEndpoint": f"https://{registry_id}.dkr.ecr.{region}.amazonaws.com", "id": region, "region": region}
+
+
+def _docker_image(inputs: dict[str, Any]) -> dict[str, Any]:
+    """What pulumi-docker reports for a pushed image: `repoDigest` is "<repository>@sha256:<64 hex>",
+    the registry's manifest digest (here a hash of what was built, so a changed build changes it)."""
+    import hashlib
+
+    image_name = str(inputs.get("imageName", ""))
+    repository = image_name.rsplit(":", 1)[0] if ":" in image_name.rsplit("/", 1)[-1] else image_name
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+    return {**inputs, "baseImageName": image_name, "repoDigest": f"{repository}@sha256:{digest}",
+            "registryServer": repository.split("/", 1)[0], "context": inputs.get("build", {}).get("context", ""),
+            "dockerfile": inputs.get("build", {}).get("dockerfile", "")}
+
+
 def _plain(value: Any) -> Any:
     """Drop the engine's secret/unknown wrappers so plans compare and serialise as plain data."""
     if isinstance(value, dict):
@@ -175,6 +202,8 @@ def _fake_outputs(type_token: str, name: str, inputs: dict[str, Any], region: st
     """What AWS would report back for a new resource, as far as this program reads it."""
     state = dict(inputs)
     package, module_and_type = type_token.split(":", 1)[0], type_token.split(":", 1)[-1]
+    if type_token == "docker:index/image:Image":
+        return _docker_image(inputs)
     if package != "aws":
         return state
     service = module_and_type.split("/", 1)[0]
