@@ -92,6 +92,8 @@ class _RecordingMocks(pulumi_mocks.Mocks):
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
         resource_id = args.resource_id or f"{args.name}-id"
+        if args.resource_id and args.typ == "kubernetes:core/v1:Service":  # Service.get: a read
+            return resource_id, _read_service(args.resource_id, self.region)
         return resource_id, _fake_outputs(args.typ, args.name, dict(args.inputs), self.region)
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
@@ -170,6 +172,19 @@ def _ecr_authorization_token(registry_id: str, region: str) -> dict[str, Any]:
     return {"authorizationToken": base64.b64encode(f"AWS:{password}".encode()).decode(), "userName": "AWS",
             "password": password, "expiresAt": "2026-01-01T12:00:00Z", "registryId": registry_id,
             "proxyEndpoint": f"https://{registry_id}.dkr.ecr.{region}.amazonaws.com", "id": region, "region": region}
+
+
+def _read_service(resource_id: str, region: str) -> dict[str, Any]:
+    """A LoadBalancer Service read back once the AWS Load Balancer Controller provisioned its NLB:
+    the NLB's DNS name in `status.loadBalancer.ingress[0].hostname` ("k8s-<ns>-<name>-<hash>.elb...").
+    https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/nlb/"""
+    import hashlib
+
+    namespace, _, name = resource_id.rpartition("/")
+    suffix = hashlib.sha256(resource_id.encode()).hexdigest()[:10]
+    hostname = f"k8s-{namespace[:8]}-{name[:8]}-{suffix}.elb.{region}.amazonaws.com"
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace or "default"},
+            "spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}
 
 
 def _docker_image(inputs: dict[str, Any]) -> dict[str, Any]:
