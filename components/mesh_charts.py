@@ -71,7 +71,9 @@ def istiod_values() -> dict[str, Any]:
     """Two istiod replicas (a PDB comes with more than one), redirection by the CNI agent."""
     return {
         **istio_global_values(),
-        "pilot": {"autoscaleMin": 2, "replicaCount": 2, "cni": {"enabled": True}},
+        "autoscaleMin": 2,
+        "replicaCount": 2,
+        "cni": {"enabled": True},
         # Probes are rewritten to the sidecar agent, so kubelet's probes pass STRICT mTLS.
         "meshConfig": {"defaultConfig": {"holdApplicationUntilProxyStarts": True}},
     }
