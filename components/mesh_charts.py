@@ -103,7 +103,7 @@ def gateway_values(*, scheme: str, certificate_arn: str | None) -> dict[str, Any
                         f"{_LBC}ssl-negotiation-policy": NLB_TLS_POLICY}
         ports.append({"name": "https", "port": 443, "protocol": "TCP", "targetPort": 80})
     return {
-        **istio_global_values(),
+        # No image values: the gateway's image is "auto", injected by istiod at its own hub and tag.
         "labels": dict(INGRESS_SELECTOR),
         "service": {"type": "LoadBalancer", "annotations": annotations, "ports": ports},
         "autoscaling": {"minReplicas": 2, "maxReplicas": 6},
