@@ -55,17 +55,22 @@ class CanaryRouting(pulumi.ComponentResource):
         super().__init__("mlserve:mesh:CanaryRouting", name, None, opts)
         self.weights = routing.route_weights(args.canary_weight, has_canary=args.has_canary)
 
-        def istio(role: str, kind: str, spec: dict) -> None:
-            kubernetes.apiextensions.CustomResource(
+        def istio(role: str, kind: str, spec: dict, depends_on=()) -> kubernetes.apiextensions.CustomResource:
+            return kubernetes.apiextensions.CustomResource(
                 f"{name}-{role}", api_version=routing.ISTIO_NETWORKING, kind=kind,
                 metadata=kubernetes.meta.v1.ObjectMetaArgs(name=SERVICE_NAME, namespace=args.namespace,
                                                            labels={"app.kubernetes.io/part-of": "mlserve"}),
-                spec=spec, opts=pulumi.ResourceOptions(parent=self),
+                spec=spec, opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
             )
 
-        istio("destination-rule", "DestinationRule", routing.destination_rule_spec(
+        # The VirtualService waits for the DestinationRule, so a new canary subset exists before a
+        # route names it (Istio's "make before break"). Removing a canary is the reverse order; the
+        # README's promotion sets the weight to 0 in one `up` before removing the canary in the next.
+        # https://istio.io/latest/docs/ops/best-practices/traffic-management/#avoid-503-errors-while-reconfiguring-service-routes
+        rule = istio("destination-rule", "DestinationRule", routing.destination_rule_spec(
             args.namespace, has_canary=args.has_canary, max_pending_requests=args.max_pending_requests))
         istio("virtual-service", "VirtualService", routing.virtual_service_spec(
             args.namespace, gateway=args.gateway, hosts=list(args.hosts), weights=self.weights,
-            header_route=args.header_route, mirror_percent=args.mirror_percent, timeout_s=args.timeout_s))
+            header_route=args.header_route, mirror_percent=args.mirror_percent, timeout_s=args.timeout_s),
+            depends_on=[rule])
         self.register_outputs({"weights": self.weights})
