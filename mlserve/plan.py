@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlserve import engine
+from mlserve.plan_routes import route_lines
 from mlserve.settings import SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,9 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "aws:eks/accessEntry:AccessEntry": ("principalArn",),
     "aws:eks/addon:Addon": ("addonName", "addonVersion"),
     "kubernetes:helm.sh/v3:Release": ("chart", "version", "namespace"),
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": ("spec.minReplicas", "spec.maxReplicas"),
+    "kubernetes:policy/v1:PodDisruptionBudget": ("spec.maxUnavailable",),
+    "docker:index/image:Image": ("imageName",),
 }
 
 
@@ -129,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"Offline plan for stack '{args.stack}' (the real __main__.py under Pulumi mocks; no cloud calls)\n")
     print("\n".join(render_tree(plan)))
+    routes = route_lines(plan)
+    if routes:
+        print("\n" + "\n".join(routes))
     counts = summary(plan)
     detail = ", ".join(f"{n} {kind}" for kind, n in counts.items() if kind != "total")
     print(f"\n{counts['total']} resources to create ({detail}) in {elapsed:.1f}s")
