@@ -174,9 +174,14 @@ class Mesh(pulumi.ComponentResource):
         _istio_object(f"{name}-gateway", routing.ISTIO_NETWORKING, "Gateway", ingress_ns.metadata.name, GATEWAY_NAME,
                       routing.gateway_spec(hosts=list(args.hosts), selector=charts.INGRESS_SELECTOR), istio_ready)
 
-        # The NLB's DNS name, which the controller writes into the gateway Service's status.
+        # The NLB's DNS name, which the controller writes into the gateway Service's status (the
+        # gateway chart names the Service after the release). The id comes from the release's status,
+        # so on a first `pulumi preview` (release not installed, status unknown) the read is skipped
+        # rather than failing on a Service that does not exist yet.
+        # https://www.pulumi.com/registry/packages/kubernetes/api-docs/helm/v3/release/
+        release_status = gateway_release.status
         service = kubernetes.core.v1.Service.get(
-            f"{name}-ingress-service", pulumi.Output.concat(charts.INGRESS_NAMESPACE, "/", charts.INGRESS_RELEASE),
+            f"{name}-ingress-service", pulumi.Output.concat(release_status.namespace, "/", release_status.name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway_release]),
         )
         scheme = "https" if args.certificate_arn else "http"

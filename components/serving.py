@@ -141,7 +141,6 @@ class Serving(pulumi.ComponentResource):
         env = [k8s.core.v1.EnvVarArgs(name="MLSERVE_MODEL_URI", value=track.model_uri),
                k8s.core.v1.EnvVarArgs(name="MLSERVE_MODEL_CACHE_DIR", value="/tmp/model"),
                *[k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(spec.server_env.items())]]
-        probes = pods.probes()
         deployment = k8s.apps.v1.Deployment(
             f"{prefix}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=who, namespace=args.namespace, labels=labels),
@@ -157,7 +156,10 @@ class Serving(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=who,
-                        automount_service_account_token=True,  # the projected IRSA token needs a volume; EKS's webhook adds it
+                        # The server never calls the Kubernetes API. IRSA's token is a projected volume of
+                        # its own (added by EKS's pod identity webhook), as is the sidecar's istio-token.
+                        # https://docs.aws.amazon.com/eks/latest/userguide/pod-configuration.html
+                        automount_service_account_token=False,
                         security_context=pods.pod_security_context(),
                         node_selector=pods.node_selector(spec.node_pool),
                         tolerations=pods.tolerations(spec.node_pool),
@@ -170,9 +172,9 @@ class Serving(pulumi.ComponentResource):
                             env=env,
                             resources=pods.resources(spec),
                             security_context=pods.container_security_context(),
-                            startup_probe=probes["startupProbe"],
-                            readiness_probe=probes["readinessProbe"],
-                            liveness_probe=probes["livenessProbe"],
+                            startup_probe=pods.startup_probe(),
+                            readiness_probe=pods.readiness_probe(),
+                            liveness_probe=pods.liveness_probe(),
                             lifecycle=k8s.core.v1.LifecycleArgs(
                                 pre_stop=k8s.core.v1.LifecycleHandlerArgs(
                                     sleep=k8s.core.v1.SleepActionArgs(seconds=pods.PRE_STOP_SLEEP_S))),

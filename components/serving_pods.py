@@ -1,6 +1,7 @@
 """The model server's pod as plain functions: scheduling on its node pool, the hardened container,
-probes, the drain arithmetic, and the autoscaler's behaviour. `components/serving.py` declares
-them; tests check them without Pulumi and against the cluster's strict schema.
+probes, the drain arithmetic, and the autoscaler's behaviour, each returning pulumi-kubernetes'
+typed `*Args` (a misspelled field raises at once). `components/serving.py` declares them; tests
+read them back from the recorded objects and check them against the cluster's strict schema.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+import pulumi_kubernetes as kubernetes
 
 from components.node_pools import GPU_RESOURCE, POOL_LABEL, TAINT_EFFECTS, NodePoolArgs, node_labels
 from components.serving_contract import APP_LABEL, APP_NAME, PORT_NAME, SERVICE_PORT, TRACK_LABEL, TRACKS
@@ -22,6 +23,8 @@ https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/#hook-h
 TERMINATION_MARGIN_S = 5
 """Seconds of the grace period left after the server's own drain, before kubelet sends SIGKILL."""
 TMP_SIZE_LIMIT = "8Gi"  # s3:// artifacts are downloaded under /tmp (serving_app/README.md "Image")
+core = kubernetes.core.v1
+autoscaling = kubernetes.autoscaling.v2
 MODEL_LABEL = "mlserve.io/model"
 VERSION_LABEL = "mlserve.io/model-version"
 
@@ -86,72 +89,80 @@ def node_selector(pool: NodePoolArgs) -> dict[str, str]:
     return {POOL_LABEL: node_labels(pool)[POOL_LABEL]}
 
 
-def tolerations(pool: NodePoolArgs) -> list[dict[str, str]]:
+def tolerations(pool: NodePoolArgs) -> list[core.TolerationArgs]:
     """Tolerate exactly the pool's taints, in Kubernetes spelling."""
-    return [{"key": t.key, "operator": "Equal", "value": t.value, "effect": TAINT_EFFECTS[t.effect]} for t in pool.taints]
+    return [core.TolerationArgs(key=t.key, operator="Equal", value=t.value, effect=TAINT_EFFECTS[t.effect])
+            for t in pool.taints]
 
 
-def resources(spec: TrackPodSpec) -> dict[str, dict[str, str]]:
+def resources(spec: TrackPodSpec) -> core.ResourceRequirementsArgs:
     """Requests and limits; a GPU pod asks for its GPUs in both (extended resources must be equal)."""
     requests, limits = dict(spec.requests), dict(spec.limits)
     if spec.gpus:
         requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(spec.gpus)
-    return {"requests": requests, "limits": limits}
+    return core.ResourceRequirementsArgs(requests=requests, limits=limits)
 
 
-def probes() -> dict[str, dict[str, Any]]:
-    """On the server's health routes (serving_app/README.md): startup waits for the model download
-    and warm-up (up to 10 min), readiness follows /v2/health/ready, liveness /v2/health/live."""
-    def get(path: str, **timing: int) -> dict[str, Any]:
-        return {"httpGet": {"path": path, "port": PORT_NAME}, "timeoutSeconds": 2, **timing}
-
-    return {
-        "startupProbe": get("/v2/health/live", periodSeconds=5, failureThreshold=120),
-        "readinessProbe": get("/v2/health/ready", periodSeconds=5, failureThreshold=2),
-        "livenessProbe": get("/v2/health/live", periodSeconds=10, failureThreshold=3),
-    }
+def _http_get(path: str, *, period_seconds: int, failure_threshold: int) -> core.ProbeArgs:
+    return core.ProbeArgs(http_get=core.HTTPGetActionArgs(path=path, port=PORT_NAME), timeout_seconds=2,
+                          period_seconds=period_seconds, failure_threshold=failure_threshold)
 
 
-def container_security_context() -> dict[str, Any]:
+def startup_probe() -> core.ProbeArgs:
+    """Waits for the model download and warm-up: up to 10 minutes before liveness takes over."""
+    return _http_get("/v2/health/live", period_seconds=5, failure_threshold=120)
+
+
+def readiness_probe() -> core.ProbeArgs:
+    """/v2/health/ready: false until the warm-up prediction ran, and again from SIGTERM on (serving_app/README.md)."""
+    return _http_get("/v2/health/ready", period_seconds=5, failure_threshold=2)
+
+
+def liveness_probe() -> core.ProbeArgs:
+    """/v2/health/live: a hung process is restarted after 30 s."""
+    return _http_get("/v2/health/live", period_seconds=10, failure_threshold=3)
+
+
+def container_security_context() -> core.SecurityContextArgs:
     """What Pod Security `restricted` asks of a container, plus a read-only root filesystem.
     https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted"""
-    return {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "runAsUser": IMAGE_UID,
-        "runAsGroup": IMAGE_UID,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    return core.SecurityContextArgs(
+        allow_privilege_escalation=False, read_only_root_filesystem=True, run_as_non_root=True,
+        run_as_user=IMAGE_UID, run_as_group=IMAGE_UID, capabilities=core.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
+    )
 
 
-def pod_security_context() -> dict[str, Any]:
+def pod_security_context() -> core.PodSecurityContextArgs:
     """Pod-wide: non-root, the image's UID, RuntimeDefault seccomp (the injected sidecar inherits it)."""
-    return {"runAsNonRoot": True, "runAsUser": IMAGE_UID, "runAsGroup": IMAGE_UID, "fsGroup": IMAGE_UID,
-            "seccompProfile": {"type": "RuntimeDefault"}}
+    return core.PodSecurityContextArgs(run_as_non_root=True, run_as_user=IMAGE_UID, run_as_group=IMAGE_UID,
+                                       fs_group=IMAGE_UID, seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"))
 
 
-def topology_spread(track: str) -> list[dict[str, Any]]:
+def topology_spread(track: str) -> list[core.TopologySpreadConstraintArgs]:
     """Spread each rollout's pods over zones and nodes. Soft (ScheduleAnyway): a pool with nodes in
     fewer zones than replicas still runs them all. `matchLabelKeys` counts one ReplicaSet at a time.
     https://kubernetes.io/docs/concepts/scheduling-eviction/topology-spread-constraints/"""
     return [
-        {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
-         "labelSelector": {"matchLabels": selector_labels(track)}, "matchLabelKeys": ["pod-template-hash"]}
+        core.TopologySpreadConstraintArgs(
+            max_skew=1, topology_key=key, when_unsatisfiable="ScheduleAnyway",
+            label_selector=kubernetes.meta.v1.LabelSelectorArgs(match_labels=selector_labels(track)),
+            match_label_keys=["pod-template-hash"])
         for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
     ]
 
 
-def hpa_behavior() -> dict[str, Any]:
+def hpa_behavior() -> autoscaling.HorizontalPodAutoscalerBehaviorArgs:
     """Scale up at once (double per 30 s at most); scale down after 5 minutes of lower load, by at
     most a fifth per minute, so a short lull does not drop the capacity the next burst needs.
     https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#configurable-scaling-behavior"""
-    return {
-        "scaleUp": {"stabilizationWindowSeconds": 0, "policies": [{"type": "Percent", "value": 100, "periodSeconds": 30}]},
-        "scaleDown": {"stabilizationWindowSeconds": 300, "policies": [{"type": "Percent", "value": 20, "periodSeconds": 60}]},
-    }
+    def rules(window: int, percent: int, period: int) -> autoscaling.HPAScalingRulesArgs:
+        return autoscaling.HPAScalingRulesArgs(
+            stabilization_window_seconds=window,
+            policies=[autoscaling.HPAScalingPolicyArgs(type="Percent", value=percent, period_seconds=period)])
+
+    return autoscaling.HorizontalPodAutoscalerBehaviorArgs(scale_up=rules(0, 100, 30), scale_down=rules(300, 20, 60))
 
 
-def container_ports() -> list[dict[str, Any]]:
-    return [{"name": PORT_NAME, "containerPort": SERVICE_PORT, "protocol": "TCP"}]
+def container_ports() -> list[core.ContainerPortArgs]:
+    return [core.ContainerPortArgs(name=PORT_NAME, container_port=SERVICE_PORT, protocol="TCP")]

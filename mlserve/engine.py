@@ -219,6 +219,11 @@ def _fake_outputs(type_token: str, name: str, inputs: dict[str, Any], region: st
     package, module_and_type = type_token.split(":", 1)[0], type_token.split(":", 1)[-1]
     if type_token == "docker:index/image:Image":
         return _docker_image(inputs)
+    if type_token == "kubernetes:helm.sh/v3:Release":
+        # What the provider reports once installed (helm.v3.ReleaseStatus): the release's name and namespace.
+        state["status"] = {"name": inputs.get("name", name), "namespace": inputs.get("namespace", "default"),
+                           "chart": inputs.get("chart"), "version": inputs.get("version"), "revision": 1,
+                           "status": "deployed"}
     if package != "aws":
         return state
     service = module_and_type.split("/", 1)[0]

@@ -82,6 +82,7 @@ def test_pods_pass_pod_security_restricted_with_a_read_only_root_and_a_writable_
     for deployment in plan.of_type("kubernetes:apps/v1:Deployment"):
         pod = deployment.inputs["spec"]["template"]["spec"]
         assert restricted_violations(pod) == []
+        assert pod["automountServiceAccountToken"] is False, "the server never calls the Kubernetes API"
         [container] = pod["containers"]
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert container["securityContext"]["runAsUser"] == 10001  # serving_app/Dockerfile's UID
