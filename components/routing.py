@@ -68,7 +68,11 @@ def virtual_service_spec(namespace: str, *, gateway: str, hosts: list[str], weig
     if (header_route or mirror_percent) and not has_canary:
         raise ValueError("a header route or a mirror needs a canary")
     routes: list[dict[str, Any]] = []
-    common = {"timeout": f"{timeout_s:g}s"}
+    # Retry only what never reached the server or was cut mid-flight by a terminating pod; a 503
+    # from the server's own backpressure is its answer (Retry-After), not retried here.
+    # https://istio.io/v1.30/docs/reference/config/networking/virtual-service/#HTTPRetry
+    common = {"timeout": f"{timeout_s:g}s",
+              "retries": {"attempts": 2, "retryOn": "connect-failure,refused-stream,reset"}}
     if header_route:
         routes.append({"name": "canary-header", "match": [{"headers": {CANARY_HEADER: {"exact": "always"}}}],
                        "route": [{"destination": destination("canary"), "weight": 100}], **common})

@@ -21,6 +21,7 @@ from components.iam_roles import irsa_trust_policy
 from components.serving_contract import APP_LABEL, APP_NAME, PORT_NAME, SERVICE_NAME, SERVICE_PORT, deployment_name
 
 k8s = kubernetes
+SERVER_CONTAINER = "model-server"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,7 +167,7 @@ class Serving(pulumi.ComponentResource):
                         topology_spread_constraints=pods.topology_spread(spec.track),
                         termination_grace_period_seconds=pods.termination_grace_seconds(spec.shutdown_grace_s),
                         containers=[k8s.core.v1.ContainerArgs(
-                            name="model-server",
+                            name=SERVER_CONTAINER,
                             image=track.image,
                             ports=pods.container_ports(),
                             env=env,
@@ -195,10 +196,12 @@ class Serving(pulumi.ComponentResource):
                     api_version="apps/v1", kind="Deployment", name=deployment.metadata.name),
                 min_replicas=track.min_replicas,
                 max_replicas=track.max_replicas,
+                # The server container's CPU only: a pod-level "Resource" metric would average in the
+                # injected sidecar's usage and request. https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#container-resource-metrics
                 metrics=[k8s.autoscaling.v2.MetricSpecArgs(
-                    type="Resource",
-                    resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
-                        name="cpu",
+                    type="ContainerResource",
+                    container_resource=k8s.autoscaling.v2.ContainerResourceMetricSourceArgs(
+                        name="cpu", container=SERVER_CONTAINER,
                         target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization",
                                                                    average_utilization=track.cpu_target_percent)))],
                 behavior=pods.hpa_behavior(),

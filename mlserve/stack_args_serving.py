@@ -22,6 +22,7 @@ from mlserve.settings import Settings
 from mlserve.stack_args import node_pool_args
 
 IMAGE_CONTEXT = "serving_app"
+ROUTE_TIMEOUT_MARGIN_S = 2
 
 
 def serving_tracks(settings: Settings) -> tuple[str, ...]:
@@ -65,7 +66,10 @@ def routing_args(settings: Settings, *, gateway: str) -> CanaryRoutingArgs:
         namespace=SERVING_NAMESPACE, gateway=gateway, hosts=tuple(settings.mesh.hosts),
         canary_weight=settings.rollout.canary_weight, has_canary=has_canary,
         header_route=settings.rollout.canary_header_route, mirror_percent=settings.rollout.mirror_percent,
-        timeout_s=settings.serving.stable.server.request_timeout_s,
+        # Past the servers' own request timeout, so a slow prediction gets the server's 504 (with its
+        # JSON body and metrics), not Envoy's.
+        timeout_s=max(getattr(settings.serving, track).server.request_timeout_s
+                      for track in serving_tracks(settings) or ("stable",)) + ROUTE_TIMEOUT_MARGIN_S,
     )
 
 

@@ -139,3 +139,15 @@ def test_prod_routes_ten_percent_to_the_canary_with_the_header_route_and_no_mirr
 def test_the_ingress_nlb_follows_the_mesh_settings(stack, built_plan):
     [gateway] = [r for r in built_plan(stack).of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "gateway"]
     assert gateway.inputs["values"]["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
+
+
+def test_autoscalers_follow_the_server_container_and_routes_outwait_the_server(built_plan):
+    plan = built_plan("prod")
+    for hpa in plan.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler"):
+        [metric] = hpa.inputs["spec"]["metrics"]
+        deployment = plan.one(DEPLOYMENT, hpa.name.replace("-autoscaler", "-deployment"))
+        assert metric["containerResource"]["container"] == _pod(deployment)["containers"][0]["name"]
+    server_timeout = max(float({e["name"]: e["value"] for e in _pod(d)["containers"][0]["env"]}["MLSERVE_REQUEST_TIMEOUT_S"])
+                         for d in plan.of_type(DEPLOYMENT))
+    for route in _vs(plan).inputs["spec"]["http"]:
+        assert float(route["timeout"].removesuffix("s")) > server_timeout
