@@ -53,6 +53,8 @@ class MeshArgs:
     """Default none. The issuer's key set URL."""
     metrics_scraper: str = "monitoring/prometheus"
     """Default "monitoring/prometheus". "<namespace>/<service account>" of the scraper allowed GET /metrics."""
+    replicas: int = 2
+    """Default 2. Fewest pods of istiod, the ingress gateway and the load balancer controller (1 in dev)."""
 
     def __post_init__(self) -> None:
         if self.ingress_scheme not in ("internal", "internet-facing"):
@@ -63,6 +65,8 @@ class MeshArgs:
             raise ValueError("jwt_issuer and jwks_uri go together")
         if not re.fullmatch(r"[a-z0-9-]+/[a-z0-9-]+", self.metrics_scraper):
             raise ValueError(f"metrics_scraper {self.metrics_scraper!r}: '<namespace>/<service account>'")
+        if not 1 <= self.replicas <= 10:
+            raise ValueError(f"replicas {self.replicas}: 1..10")
         if not self.hosts:
             raise ValueError("hosts must name at least one host ('*' for any)")
 
@@ -115,7 +119,7 @@ class Mesh(pulumi.ComponentResource):
             (charts.LB_CONTROLLER_CHART, charts.LB_CONTROLLER_CHART_VERSION, charts.LB_CONTROLLER_REPOSITORY),
             namespace=charts.LB_CONTROLLER_NAMESPACE,
             values=charts.lb_controller_values(cluster_name=args.cluster_name, region=args.region,
-                                               vpc_id=args.vpc_id, role_arn=role.arn),
+                                               vpc_id=args.vpc_id, role_arn=role.arn, replicas=args.replicas),
             opts=after(policy),  # its first reconcile needs the permissions
         )
 
@@ -135,15 +139,18 @@ class Mesh(pulumi.ComponentResource):
         cni = _pinned_release(f"{name}-istio-cni", ("cni", *pin), namespace=istio_ns.metadata.name,
                               values=charts.cni_values(), opts=after(base))
         istiod = _pinned_release(f"{name}-istiod", ("istiod", *pin), namespace=istio_ns.metadata.name,
-                                 values=charts.istiod_values(), opts=after(base, cni))
-        ingress_ns = namespace("ingress", charts.INGRESS_NAMESPACE, {"istio-injection": "enabled"}, child)
+                                 values=charts.istiod_values(replicas=args.replicas), opts=after(base, cni))
+        # The gateway pods need no privilege (the chart lowers the unprivileged port start, a "safe" sysctl).
+        ingress_ns = namespace("ingress", charts.INGRESS_NAMESPACE, {"istio-injection": "enabled",
+                                                                     "pod-security.kubernetes.io/enforce": "baseline"}, child)
         # The gateway's Service must meet the controller's webhook, or the in-tree cloud provider
         # would make a Classic Load Balancer for it; and its pods need istiod to inject them.
         gateway_release = kubernetes.helm.v3.Release(
             f"{name}-ingress-gateway", name=charts.INGRESS_RELEASE, chart="gateway", version=charts.ISTIO_VERSION,
             repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=charts.ISTIO_REPOSITORY),
             namespace=ingress_ns.metadata.name,
-            values=charts.gateway_values(scheme=args.ingress_scheme, certificate_arn=args.certificate_arn),
+            values=charts.gateway_values(scheme=args.ingress_scheme, certificate_arn=args.certificate_arn,
+                                        replicas=args.replicas),
             opts=after(istiod, lb_controller),
         )
 

@@ -46,14 +46,14 @@ def lb_controller_policy(partition: str) -> dict[str, Any]:
     return json.loads(text.replace('"arn:aws:', f'"arn:{partition}:'))
 
 
-def lb_controller_values(*, cluster_name: Any, region: str, vpc_id: Any, role_arn: Any) -> dict[str, Any]:
-    """Two replicas behind a PDB, the IRSA role on its service account, the VPC and region given
-    (not read from IMDS, which the nodes' hop limit of 1 keeps from pods)."""
+def lb_controller_values(*, cluster_name: Any, region: str, vpc_id: Any, role_arn: Any, replicas: int) -> dict[str, Any]:
+    """`replicas` (behind a PDB when above 1, as the chart does it), the IRSA role on its service
+    account, the VPC and region given (not read from IMDS, which the nodes' hop limit of 1 keeps from pods)."""
     return {
         "clusterName": cluster_name,
         "region": region,
         "vpcId": vpc_id,
-        "replicaCount": 2,
+        "replicaCount": replicas,
         "podDisruptionBudget": {"maxUnavailable": 1},
         "serviceAccount": {"create": True, "name": LB_CONTROLLER_SERVICE_ACCOUNT,
                            "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
@@ -67,12 +67,14 @@ def istio_global_values() -> dict[str, Any]:
     return {"global": {"hub": ISTIO_HUB, "tag": ISTIO_VERSION}}
 
 
-def istiod_values() -> dict[str, Any]:
-    """Two istiod replicas (a PDB comes with more than one), redirection by the CNI agent."""
+def istiod_values(*, replicas: int) -> dict[str, Any]:
+    """At least `replicas` istiod pods, redirection by the CNI agent, and a PDB that lets one go at a
+    time (the chart's default minAvailable: 1 would block every drain of a one-replica dev)."""
     return {
         **istio_global_values(),
-        "autoscaleMin": 2,
-        "replicaCount": 2,
+        "autoscaleMin": replicas,
+        "replicaCount": replicas,
+        "pdb": {"maxUnavailable": 1},
         "cni": {"enabled": True},
         # Probes are rewritten to the sidecar agent, so kubelet's probes pass STRICT mTLS.
         "meshConfig": {"defaultConfig": {"holdApplicationUntilProxyStarts": True}},
@@ -84,7 +86,7 @@ def cni_values() -> dict[str, Any]:
     return {**istio_global_values(), "chained": True}
 
 
-def gateway_values(*, scheme: str, certificate_arn: str | None) -> dict[str, Any]:
+def gateway_values(*, scheme: str, certificate_arn: str | None, replicas: int) -> dict[str, Any]:
     """The ingress gateway: an NLB from the AWS Load Balancer Controller ("external" type, IP targets),
     internal or internet-facing; with a certificate, TLS ends at the NLB's 443 listener, which forwards
     to the gateway's plain-HTTP port 80 like the 80 listener does.
@@ -106,6 +108,6 @@ def gateway_values(*, scheme: str, certificate_arn: str | None) -> dict[str, Any
         # No image values: the gateway's image is "auto", injected by istiod at its own hub and tag.
         "labels": dict(INGRESS_SELECTOR),
         "service": {"type": "LoadBalancer", "annotations": annotations, "ports": ports},
-        "autoscaling": {"minReplicas": 2, "maxReplicas": 6},
-        "podDisruptionBudget": {"minAvailable": 1},
+        "autoscaling": {"minReplicas": replicas, "maxReplicas": max(6, replicas)},
+        "podDisruptionBudget": {"maxUnavailable": 1},
     }

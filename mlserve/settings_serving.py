@@ -146,6 +146,8 @@ class MeshSettings(_Model):
     jwt_issuer: str | None = Field(default=None, pattern=r"^https://\S+$")
     """When set (with `jwksUri`), every request needs a valid JWT from this issuer."""
     jwks_uri: str | None = Field(default=None, pattern=r"^https://\S+$")
+    replicas: int = Field(default=2, ge=1, le=10)
+    """Fewest pods of istiod, the ingress gateway and the load balancer controller (dev: 1)."""
     metrics_scraper: str = Field(default="monitoring/prometheus", pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")
     """"<namespace>/<service account>" of the Prometheus allowed to GET /metrics through the mesh."""
 

@@ -57,6 +57,7 @@ def mesh_args(settings: Settings, *, cluster_name, vpc_id, oidc_provider_arn, oi
         oidc_provider_arn=oidc_provider_arn, oidc_issuer=oidc_issuer,
         ingress_scheme=mesh.ingress_scheme, certificate_arn=mesh.certificate_arn, hosts=tuple(mesh.hosts),
         jwt_issuer=mesh.jwt_issuer, jwks_uri=mesh.jwks_uri, metrics_scraper=mesh.metrics_scraper,
+        replicas=mesh.replicas,
     )
 
 

@@ -58,8 +58,9 @@ def test_every_chart_is_pinned_vendored_and_istio_is_one_version(run_pulumi):
         defaults = yaml.safe_load((folder / "values.yaml").read_text())
         # Istio's charts keep their defaults under _internal_defaults_do_not_set (a Helm workaround).
         defaults = defaults.get("_internal_defaults_do_not_set", defaults)
-        # meshConfig is Istio's MeshConfig (free-form here; istiod validates it at start).
-        unknown = list(_unknown_key_paths(release.inputs["values"], defaults, {("meshConfig",), ("labels",)}))
+        # meshConfig is Istio's MeshConfig (free-form here; istiod validates it at start); istiod's
+        # pdb documents maxUnavailable in a comment only (values.yaml: "If set, 'minAvailable' is ignored").
+        unknown = list(_unknown_key_paths(release.inputs["values"], defaults, {("meshConfig",), ("labels",), ("pdb",)}))
         assert not unknown, f"{chart}: no values key(s) {unknown}"
         if chart in ("cni", "istiod"):  # the charts with images of their own (the gateway's is injected)
             assert release.inputs["values"]["global"] == {"hub": "docker.io/istio", "tag": mesh_charts.ISTIO_VERSION}
@@ -158,3 +159,11 @@ def test_args_refuse_plaintext_on_the_internet_and_half_a_jwt_setup():
         MeshArgs(**common, ingress_scheme="internet-facing")
     with pytest.raises(ValueError, match="go together"):
         MeshArgs(**common, jwt_issuer="https://x")
+
+
+def test_one_replica_never_blocks_a_drain(run_pulumi):
+    plan = build(run_pulumi, replicas=1)
+    values = {r.inputs["chart"]: r.inputs["values"] for r in plan.of_type(RELEASE)}
+    assert values["istiod"]["replicaCount"] == 1 and values["istiod"]["pdb"] == {"maxUnavailable": 1}
+    assert values["gateway"]["autoscaling"]["minReplicas"] == 1 and values["gateway"]["podDisruptionBudget"] == {"maxUnavailable": 1}
+    assert values["aws-load-balancer-controller"]["replicaCount"] == 1
