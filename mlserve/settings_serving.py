@@ -139,17 +139,31 @@ class MeshSettings(_Model):
 
     ingress_scheme: Literal["internal", "internet-facing"] = "internal"
     """The NLB's scheme. `internet-facing` needs `certificateArn` (no plaintext over the internet)."""
-    certificate_arn: str | None = Field(default=None, pattern=ACM_CERTIFICATE_ARN)
+    certificate_arn: str | None = None
     """ACM certificate for TLS on the NLB's 443 listener; without it the ingress serves HTTP on 80."""
     hosts: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     """Host names the Gateway and VirtualService answer for."""
-    jwt_issuer: str | None = Field(default=None, pattern=r"^https://\S+$")
+    jwt_issuer: str | None = None
     """When set (with `jwksUri`), every request needs a valid JWT from this issuer."""
-    jwks_uri: str | None = Field(default=None, pattern=r"^https://\S+$")
+    jwks_uri: str | None = None
     replicas: int = Field(default=2, ge=1, le=10)
     """Fewest pods of istiod, the ingress gateway and the load balancer controller (dev: 1)."""
     metrics_scraper: str = Field(default="monitoring/prometheus", pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")
     """"<namespace>/<service account>" of the Prometheus allowed to GET /metrics through the mesh."""
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _certificate(cls, arn: str | None) -> str | None:
+        if arn is not None and not re.fullmatch(ACM_CERTIFICATE_ARN, arn):
+            raise ValueError("not an ACM certificate ARN such as arn:aws:acm:us-west-2:123456789012:certificate/<uuid>")
+        return arn
+
+    @field_validator("jwt_issuer", "jwks_uri")
+    @classmethod
+    def _https(cls, url: str | None) -> str | None:
+        if url is not None and not re.fullmatch(r"https://[^\s/]+(/\S*)?", url):
+            raise ValueError("an https:// URL (Istio fetches keys and checks issuers over TLS only)")
+        return url
 
     @model_validator(mode="after")
     def _consistent(self) -> MeshSettings:

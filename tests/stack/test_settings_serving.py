@@ -68,7 +68,8 @@ def test_replicas_and_resources_are_consistent(track, fragment):
 @pytest.mark.parametrize("mesh, fragment", [
     ({"ingressScheme": "internet-facing"}, "needs certificateArn"),
     ({"jwtIssuer": "https://issuer.example.com"}, "set both or neither"),
-    ({"certificateArn": "arn:aws:acm:us-west-2:123:cert/x"}, "should match pattern"),
+    ({"certificateArn": "arn:aws:acm:us-west-2:123:cert/x"}, "not an ACM certificate ARN"),
+    ({"jwtIssuer": "http://id.example.com", "jwksUri": "https://id.example.com/k"}, "an https:// URL"),
     ({"ingressScheme": "public"}, "'internal' or 'internet-facing'"),
 ])
 def test_mesh_rules(mesh, fragment):
