@@ -154,7 +154,7 @@ class Serving(pulumi.ComponentResource):
                     type="RollingUpdate",
                     rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge="25%", max_unavailable=0)),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations=pods.pod_annotations(spec)),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=who,
                         # The server never calls the Kubernetes API. IRSA's token is a projected volume of

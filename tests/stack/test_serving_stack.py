@@ -119,7 +119,11 @@ def test_the_drain_outlasts_the_pause_and_the_servers_grace(built_plan):
         container = pod["containers"][0]
         grace = float({e["name"]: e["value"] for e in container["env"]}["MLSERVE_SHUTDOWN_GRACE_S"])
         assert grace == ServerLimits().shutdown_grace_s
-        assert pod["terminationGracePeriodSeconds"] > container["lifecycle"]["preStop"]["sleep"]["seconds"] + grace
+        pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert pod["terminationGracePeriodSeconds"] > pause + grace
+        # The sidecar drains as long as the server does, and ends within the grace period.
+        proxy = json.loads(deployment.inputs["spec"]["template"]["metadata"]["annotations"]["proxy.istio.io/config"])
+        assert pause + grace <= float(proxy["terminationDrainDuration"].removesuffix("s")) < pod["terminationGracePeriodSeconds"]
 
 
 def test_prod_routes_ten_percent_to_the_canary_with_the_header_route_and_no_mirror(built_plan):
