@@ -101,3 +101,15 @@ def test_the_dockerfile_takes_the_variant_and_the_gpu_pins():
             if line.strip() and not line.startswith("#")]
     assert pins and all(re.fullmatch(r"[A-Za-z0-9_.\[\],-]+==[\w.]+", pin) for pin in pins)
     assert any(pin.startswith("onnxruntime-gpu") for pin in pins)
+
+
+def test_the_engines_ecr_token_is_shaped_like_aws_s():
+    """GetAuthorizationToken: the token is base64("AWS:<password>"), the user "AWS", the endpoint
+    the registry's https URL (what `docker login` takes)."""
+    import base64
+
+    from mlserve.engine import _ecr_authorization_token
+
+    token = _ecr_authorization_token("123456789012", "us-west-2")
+    assert base64.b64decode(token["authorizationToken"]).decode() == f"AWS:{token['password']}"
+    assert token["userName"] == "AWS" and token["proxyEndpoint"] == "https://123456789012.dkr.ecr.us-west-2.amazonaws.com"
