@@ -25,6 +25,12 @@ IMAGE_CONTEXT = "serving_app"
 ROUTE_TIMEOUT_MARGIN_S = 2
 
 
+def _map(value, function):
+    """`function(value)` for a plain string (plan-time checks run outside any Pulumi run, with no
+    event loop for Outputs); an Output applying it otherwise."""
+    return function(value) if isinstance(value, str) else pulumi.Output.from_input(value).apply(function)
+
+
 def serving_tracks(settings: Settings) -> tuple[str, ...]:
     """("stable",) or ("stable", "canary"); () when the stack serves no model."""
     if settings.models is None:
@@ -43,7 +49,7 @@ def image_args(settings: Settings, *, repository_url, git: GitState | None) -> S
     image = settings.serving.image
     return ServingImageArgs(
         repository_url=repository_url,
-        registry_id=pulumi.Output.from_input(repository_url).apply(lambda url: url.split(".", 1)[0]),
+        registry_id=_map(repository_url, lambda url: url.split(".", 1)[0]),
         tag=release_tag(image.tag, git, allow_dirty=image.allow_dirty_tree),
         variants=image_variants(settings),
         context=IMAGE_CONTEXT,
@@ -88,16 +94,16 @@ class StoreRefs:
 def store_refs_from_layout(settings: Settings, stack: str, *, account_id: pulumi.Input[str], partition: str = "aws") -> StoreRefs:
     """The store's names computed from its layout (components/model_store_layout.py), for store
     references ("name/version") only; a local "./dir" model needs the store's upload."""
-    bucket = pulumi.Output.from_input(account_id).apply(lambda account: bucket_name(stack, account, settings.region))
-    bucket_arn = bucket.apply(lambda b: f"arn:{partition}:s3:::{b}")
+    bucket = _map(account_id, lambda account: bucket_name(stack, account, settings.region))
+    bucket_arn = _map(bucket, lambda b: f"arn:{partition}:s3:::{b}")
     uris, arns = {}, {}
     for track in serving_tracks(settings):
         ref = getattr(settings.models, f"{track}_ref")
         if ref.is_local:
             raise ValueError(f"models.{track} = {ref.text!r}: a local model needs the model store (not built yet); "
                              "name a store version 'name/version'")
-        uris[track] = bucket.apply(lambda b, r=ref: model_uri(b, r.name, r.version))
-        arns[track] = bucket_arn.apply(lambda a, r=ref: prefix_arn(a, r.name, r.version))
+        uris[track] = _map(bucket, lambda b, r=ref: model_uri(b, r.name, r.version))
+        arns[track] = _map(bucket_arn, lambda a, r=ref: prefix_arn(a, r.name, r.version))
     return StoreRefs(model_uris=uris, read_arns=arns, bucket_arn=bucket_arn)
 
 

@@ -62,7 +62,10 @@ def test_a_dev_store_model_just_works_without_a_canary():
 
 def test_store_refs_follow_the_store_layout():
     refs = serving.store_refs_from_layout(settings("prod"), "prod", account_id="123456789012")
-    assert set(refs.model_uris) == {"stable", "canary"}
+    bucket = "mlserve-prod-models-123456789012-us-west-2"
+    assert refs.model_uris == {"stable": f"s3://{bucket}/models/fraud-model/3/", "canary": f"s3://{bucket}/models/fraud-model/4/"}
+    assert refs.read_arns["canary"] == f"arn:aws:s3:::{bucket}/models/fraud-model/4/*"
+    assert refs.bucket_arn == f"arn:aws:s3:::{bucket}"
 
 
 def test_a_local_model_is_refused_until_the_store_uploads_it():
