@@ -4,25 +4,33 @@
 validated before any resource is declared, so a bad stack file creates nothing.
 """
 
+from pathlib import Path
+
 import pulumi
 import pulumi_aws as aws
 
 from components.alarms import Alarms
 from components.cluster import Cluster
+from components.canary_routing import CanaryRouting
 from components.cluster_addons import ClusterAddons
-from components.model_store import ModelStore
 from components.eks_monitoring import EksMonitoring
+from components.image import ServingImage, read_git_state
+from components.mesh import Mesh
+from components.model_store import ModelStore
 from components.network import Network
 from components.registry import Registry
 from components.sagemaker import SageMakerEndpoint
+from components.serving import Serving
 from mlserve import settings as stack_settings
 from mlserve import stack_args
-from mlserve.stack_args_model_store import model_store_args
 from mlserve import stack_args_sagemaker as sagemaker_args
+from mlserve import stack_args_serving as serving_args
+from mlserve.stack_args_model_store import model_store_args
 
 settings = stack_settings.load()
 stack = pulumi.get_stack()
-stack_args.check_component_rules(settings, stack)
+git = read_git_state(Path(__file__).parent / serving_args.IMAGE_CONTEXT)
+stack_args.check_component_rules(settings, stack, git=git)
 
 # One explicit AWS provider: the region and the cost-allocation tags (default_tags reach every
 # taggable resource) come from the stack file, never from the caller's environment.
@@ -78,6 +86,27 @@ if "eks" in settings.targets:
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("autoscaler_role_arn", addons.autoscaler_role_arn)
 
+if settings.models is not None:
+    image = ServingImage("image", serving_args.image_args(settings, repository_url=registry.repository_url, git=git),
+                         opts=aws_only)
+    pulumi.export("image_refs", image.image_refs)
+
+if "eks" in settings.targets:
+    k8s_and_aws = pulumi.ResourceOptions(providers=[aws_provider, cluster.provider], depends_on=[addons])
+    mesh = Mesh("mesh", serving_args.mesh_args(
+        settings, cluster_name=cluster.cluster_name, vpc_id=network.vpc_id,
+        oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer), opts=k8s_and_aws)
+    pulumi.export("ingress_url", mesh.ingress_url)
+    if settings.models is not None:
+        after_mesh = pulumi.ResourceOptions(providers=[aws_provider, cluster.provider], depends_on=[mesh])
+        serving = Serving("serving", serving_args.serving_args(
+            settings, image_refs=image.image_refs, store=serving_args.store_refs(model_store),
+            oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer), opts=after_mesh)
+        routing = CanaryRouting("routing", serving_args.routing_args(settings, gateway=mesh.gateway),
+                                opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[mesh, serving]))
+        pulumi.export("route_weights", routing.weights)
+        pulumi.export("serving_roles", serving.role_arns)
+
 # Alarms first: the endpoint's name is fixed per stack, so the alarms can name it before it exists,
 # and the endpoint's guardrails roll back on these alarms (names passed as outputs, never retyped).
 alarms = Alarms("alarms", sagemaker_args.alarms_args(settings, stack), opts=aws_only)
@@ -90,8 +119,7 @@ if "sagemaker" in settings.targets:
         "sagemaker",
         sagemaker_args.sagemaker_args(
             settings, stack, rollback_alarm_names=alarms.rollback_alarm_names,
-            **sagemaker_args.endpoint_inputs(registry, model_store,
-                                             image_uri=sagemaker_args.placeholder_image_uri(registry.repository_url)),
+            **sagemaker_args.endpoint_inputs(registry, model_store, image_uri=image.image_refs["cpu"]),
         ),
         opts=aws_only,
     )

@@ -135,6 +135,9 @@ class ModelStore(pulumi.ComponentResource):
     """Per track: ".../model.tar.gz", SageMaker's ModelDataUrl."""
     read_arns: dict[str, pulumi.Output[str]]
     """Per track: "arn:aws:s3:::<bucket>/models/<name>/<version>/*", the objects a reader may get."""
+    versions: dict[str, tuple[str, str]]
+    """Per track: (name, version) as the store holds it, known at plan time ("local-<digest>" for an
+    uploaded directory): what the serving targets label their workloads with."""
 
     def __init__(self, name: str, args: ModelStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlserve:models:ModelStore", name, None, opts)
@@ -218,6 +221,7 @@ class ModelStore(pulumi.ComponentResource):
         bucket = store.bucket.bucket
         uploaded: dict[tuple[str, str], list[pulumi.Resource]] = {}
         self.model_uris, self.archive_uris, self.read_arns = {}, {}, {}
+        self.versions = {track: (model.name, model.version) for track, model in args.tracks.items()}
         for track, model in args.tracks.items():
             if model.upload_files and (model.name, model.version) not in uploaded:
                 uploaded[(model.name, model.version)] = self._upload(name, model, store, key)

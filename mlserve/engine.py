@@ -94,6 +94,8 @@ class _RecordingMocks(pulumi_mocks.Mocks):
         resource_id = args.resource_id or f"{args.name}-id"
         if args.typ == "aws:s3/bucket:Bucket":  # a bucket's id is its name
             resource_id = str(args.inputs.get("bucket") or resource_id)
+        if args.resource_id and args.typ == "kubernetes:core/v1:Service":  # Service.get: a read
+            return resource_id, _read_service(args.resource_id, self.region)
         return resource_id, _fake_outputs(args.typ, args.name, dict(args.inputs), self.region)
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
@@ -106,6 +108,8 @@ class _RecordingMocks(pulumi_mocks.Mocks):
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region}, []
+        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            return _ecr_authorization_token(str(args.args.get("registryId") or FAKE_ACCOUNT_ID), self.region), []
         # An unfaked call would resolve to empty values and hide a broken plan: refuse it.
         raise NotImplementedError(
             f"the offline engine has no fake for data source {args.token}; add one to mlserve/engine.py"
@@ -160,6 +164,44 @@ def _session_context(arn: str) -> dict[str, Any]:
     return {"arn": arn, "id": arn, "issuerArn": arn, "issuerId": "", "issuerName": "", "sessionName": ""}
 
 
+def _ecr_authorization_token(registry_id: str, region: str) -> dict[str, Any]:
+    """What `aws.ecr.get_authorization_token` returns: user "AWS", a password, and the token as
+    base64("AWS:<password>"), valid 12 hours, for the registry's endpoint.
+    https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_GetAuthorizationToken.html"""
+    import base64
+
+    password = "offline-ecr-password"
+    return {"authorizationToken": base64.b64encode(f"AWS:{password}".encode()).decode(), "userName": "AWS",
+            "password": password, "expiresAt": "2026-01-01T12:00:00Z", "registryId": registry_id,
+            "proxyEndpoint": f"https://{registry_id}.dkr.ecr.{region}.amazonaws.com", "id": region, "region": region}
+
+
+def _read_service(resource_id: str, region: str) -> dict[str, Any]:
+    """A LoadBalancer Service read back once the AWS Load Balancer Controller provisioned its NLB:
+    the NLB's DNS name in `status.loadBalancer.ingress[0].hostname` ("k8s-<ns>-<name>-<hash>.elb...").
+    https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/nlb/"""
+    import hashlib
+
+    namespace, _, name = resource_id.rpartition("/")
+    suffix = hashlib.sha256(resource_id.encode()).hexdigest()[:10]
+    hostname = f"k8s-{namespace[:8]}-{name[:8]}-{suffix}.elb.{region}.amazonaws.com"
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace or "default"},
+            "spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}
+
+
+def _docker_image(inputs: dict[str, Any]) -> dict[str, Any]:
+    """What pulumi-docker reports for a pushed image: `repoDigest` is "<repository>@sha256:<64 hex>",
+    the registry's manifest digest (here a hash of what was built, so a changed build changes it)."""
+    import hashlib
+
+    image_name = str(inputs.get("imageName", ""))
+    repository = image_name.rsplit(":", 1)[0] if ":" in image_name.rsplit("/", 1)[-1] else image_name
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+    return {**inputs, "baseImageName": image_name, "repoDigest": f"{repository}@sha256:{digest}",
+            "registryServer": repository.split("/", 1)[0], "context": inputs.get("build", {}).get("context", ""),
+            "dockerfile": inputs.get("build", {}).get("dockerfile", "")}
+
+
 def _plain(value: Any) -> Any:
     """Drop the engine's secret/unknown wrappers so plans compare and serialise as plain data."""
     if isinstance(value, dict):
@@ -179,6 +221,13 @@ def _fake_outputs(type_token: str, name: str, inputs: dict[str, Any], region: st
     """What AWS would report back for a new resource, as far as this program reads it."""
     state = dict(inputs)
     package, module_and_type = type_token.split(":", 1)[0], type_token.split(":", 1)[-1]
+    if type_token == "docker:index/image:Image":
+        return _docker_image(inputs)
+    if type_token == "kubernetes:helm.sh/v3:Release":
+        # What the provider reports once installed (helm.v3.ReleaseStatus): the release's name and namespace.
+        state["status"] = {"name": inputs.get("name", name), "namespace": inputs.get("namespace", "default"),
+                           "chart": inputs.get("chart"), "version": inputs.get("version"), "revision": 1,
+                           "status": "deployed"}
     if package != "aws":
         return state
     service = module_and_type.split("/", 1)[0]

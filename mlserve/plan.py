@@ -18,6 +18,8 @@ from typing import Any
 
 from mlserve import engine, preview_checks
 from mlserve.policy_check import PolicyConfigError
+from mlserve import engine
+from mlserve.plan_routes import route_lines
 from mlserve.settings import SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +58,9 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", "threshold", "actionsEnabled"),
     "aws:sns/topic:Topic": ("name",),
     "aws:cloudwatch/dashboard:Dashboard": ("dashboardName",),
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": ("spec.minReplicas", "spec.maxReplicas"),
+    "kubernetes:policy/v1:PodDisruptionBudget": ("spec.maxUnavailable",),
+    "docker:index/image:Image": ("imageName",),
 }
 
 
@@ -145,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"Offline plan for stack '{args.stack}' (the real __main__.py under Pulumi mocks; no cloud calls)\n")
     print("\n".join(render_tree(plan)))
+    routes = route_lines(plan)
+    if routes:
+        print("\n" + "\n".join(routes))
     counts = summary(plan)
     detail = ", ".join(f"{n} {kind}" for kind, n in counts.items() if kind != "total")
     print(f"\n{counts['total']} resources to create ({detail}) in {elapsed:.1f}s")

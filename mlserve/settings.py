@@ -28,6 +28,7 @@ from mlserve.settings_model_store import ModelStoreSettings, model_store_problem
 from mlserve.settings_alarms import AlarmSettings
 from mlserve.settings_models import Models, Rollout, model_problems
 from mlserve.settings_sagemaker import SageMakerSettings, sagemaker_problems
+from mlserve.settings_serving import MeshSettings, ServingSettings, serving_problems
 
 # The Kubernetes minors the stack can build: those with pinned EKS add-on versions, a pinned
 # cluster-autoscaler image, pinned node AMI releases and a pinned CloudWatch Observability add-on
@@ -233,6 +234,10 @@ class Settings(_Model):
     """The SageMaker endpoint (`mlserve/settings_sagemaker.py`); used when `targets` has `sagemaker`."""
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
     """Alarm thresholds, the topic's subscribers, paging on or off (`mlserve/settings_alarms.py`)."""
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    """The model server on EKS (`mlserve/settings_serving.py`): image, pools, replicas, limits per track."""
+    mesh: MeshSettings = Field(default_factory=MeshSettings)
+    """The Istio ingress: load balancer scheme, TLS, optional JWT."""
 
 
 def _cross_field_problems(settings: Settings) -> list[str]:
@@ -270,6 +275,8 @@ def _cross_field_problems(settings: Settings) -> list[str]:
     problems.extend(model_store_problems(settings.model_store, deletion_protection=settings.cluster.deletion_protection))
     problems.extend(sagemaker_problems(settings.sagemaker, targets=settings.targets, models=settings.models,
                                        environment=settings.tags.environment))
+    problems.extend(serving_problems(settings.serving, node_pools=settings.node_pools, targets=settings.targets,
+                                     has_canary=settings.models is not None and settings.models.canary is not None))
     return problems
 
 

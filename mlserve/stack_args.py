@@ -110,12 +110,15 @@ def cluster_addons_args(settings: Settings, cluster: Cluster) -> ClusterAddonsAr
     )
 
 
-def check_component_rules(settings: Settings, stack: str) -> None:
+def check_component_rules(settings: Settings, stack: str, *, git=None) -> None:
     """Build every component's Args once, with placeholders for values that only exist after
     deployment, so a rule only a component knows still fails before anything is declared.
 
     The settings loader mirrors these rules with the stack file's key names; this is the net
-    under it, so a rule added to a component can never leave a stack half-created."""
+    under it, so a rule added to a component can never leave a stack half-created. `git` is the
+    serving image context's `components.image.GitState` (the image tag derives from it)."""
+    from mlserve.stack_args_serving import check_serving_rules
+
     placeholder_subnets = [f"subnet-{zone}" for zone in settings.network.availability_zones]
     try:
         registry_args(settings, stack)
@@ -124,6 +127,7 @@ def check_component_rules(settings: Settings, stack: str) -> None:
             model_store_args(settings, stack)
         if "eks" in settings.targets:
             cluster_args(settings, stack, vpc_id="vpc-placeholder", private_subnet_ids=placeholder_subnets)
+        check_serving_rules(settings, stack, git=git)
         from mlserve import stack_args_sagemaker  # imports this module
 
         stack_args_sagemaker.check_rules(settings, stack)

@@ -125,11 +125,6 @@ def server_environment(settings: Settings) -> dict[str, str]:
             "MLSERVE_REQUEST_TIMEOUT_S": str(SERVER_REQUEST_TIMEOUT_S)}
 
 
-def placeholder_image_uri(repository_url: pulumi.Input[str]) -> pulumi.Output[str]:
-    # MERGE: replaced by the image component's output (CPU image digest ref "<repo url>@sha256:<hex>").
-    return pulumi.Output.concat(repository_url, "@sha256:", "0" * 64)
-
-
 def endpoint_inputs(registry, model_store, *, image_uri: pulumi.Input[str]) -> dict:
     """The endpoint's image, registry and model inputs, as keywords of `sagemaker_args`: the
     SageMaker form of each served version (`model.tar.gz`), the read grant of its prefix and the

@@ -92,7 +92,11 @@ def test_the_helm_addons_wait_for_coredns_and_the_nodes(stack, built_plan):
     names = {r.urn: r.name for r in plan.resources}
     waited = {names[urn] for urn in plan.one("mlserve:cluster:ClusterAddons").dependencies}
     assert {"cluster-coredns", "cluster-cpu", "cluster-gpu"} <= waited
-    assert all(r.parent == plan.one("mlserve:cluster:ClusterAddons").urn for r in plan.of_type("kubernetes:helm.sh/v3:Release"))
+    # The mesh's releases wait for the add-ons component, hence for CoreDNS and the nodes too.
+    addons, mesh = plan.one("mlserve:cluster:ClusterAddons"), plan.one("mlserve:mesh:Mesh")
+    # (depends_on a component means on each of its children)
+    assert {r.urn for r in plan.children(addons.urn)} <= set(mesh.dependencies)
+    assert all(r.parent in (addons.urn, mesh.urn) for r in plan.of_type("kubernetes:helm.sh/v3:Release"))
 
 
 def test_a_value_only_a_component_rejects_declares_nothing():
