@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from policies.rules import as_list, json_document, resource_rule, statements
+from policies.rules import as_list, json_document, resource_rule, setting, statements
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -45,7 +45,15 @@ def _no_wildcard_action(props, _args):
             yield f"statement {statement.get('Sid', '(no Sid)')!r} uses NotAction with Allow: list the allowed actions"
 
 
-def _no_wildcard_write(props, _args):
+WILDCARD_WRITE_CONFIG = {"exemptions": {
+    "type": "object", "additionalProperties": {"type": "string", "minLength": 10}, "default": {},
+    "description": "Policy resource name -> why its '*' writes are accepted (a vendor's published policy); "
+                   "reviewed in the config file, never silently"}}
+
+
+def _no_wildcard_write(props, args):
+    if args.name in setting(args, WILDCARD_WRITE_CONFIG, "exemptions"):
+        return
     for statement in _allows(props):
         if "*" not in as_list(statement.get("Resource")) or statement.get("Condition"):
             continue  # a condition (e.g. aws:ResourceTag) scopes a "*" resource to what the stack owns
@@ -87,7 +95,7 @@ RULES = [
                   list(POLICY_TYPES), _no_wildcard_action),
     resource_rule("iam-no-wildcard-resource-on-write",
                   "IAM policies allow write actions on Resource '*' only under a condition (Checkov CKV_AWS_290, CKV_AWS_355).",
-                  list(POLICY_TYPES), _no_wildcard_write),
+                  list(POLICY_TYPES), _no_wildcard_write, config=WILDCARD_WRITE_CONFIG),
     resource_rule("iam-no-admin-on-workload-roles",
                   "No role of the stack has AdministratorAccess, PowerUserAccess or IAMFullAccess attached (Checkov CKV_AWS_274).",
                   [ATTACHMENT], _no_admin),

@@ -20,6 +20,7 @@ from tests.pod_security import restricted_violations
 
 NS = "mlserve-serving"
 BUCKET_ARN = "arn:aws:s3:::mlserve-prod-models-123456789012-us-west-2"
+KEY_ARN = "arn:aws:kms:us-west-2:123456789012:key/model-store-key-id"
 CPU = NodePoolArgs(name="cpu", instance_types=("m7i.xlarge",), capacity_type="ON_DEMAND", min_size=1, desired_size=1, max_size=3)
 GPU = NodePoolArgs(name="gpu", instance_types=("g6.2xlarge",), capacity_type="ON_DEMAND", min_size=0, desired_size=0,
                    max_size=2, gpu=True, taints=(Taint(key="nvidia.com/gpu", value="true", effect="NO_SCHEDULE"),))
@@ -38,7 +39,7 @@ def _track(track, version, pool, gpus=0, shutdown_grace_s=20.0):
 def build(run_pulumi, tracks):
     def program():
         providers = [aws.Provider("aws", region="us-west-2"), kubernetes.Provider("k8s", kubeconfig="{}")]
-        serving = Serving("serving", ServingArgs(namespace=NS, tracks=tracks, bucket_arn=BUCKET_ARN,
+        serving = Serving("serving", ServingArgs(namespace=NS, tracks=tracks, bucket_arn=BUCKET_ARN, model_kms_key_arn=KEY_ARN,
                                                  oidc_provider_arn=OIDC_PROVIDER_ARN, oidc_issuer=OIDC_ISSUER),
                           opts=pulumi.ResourceOptions(providers=providers))
         pulumi.export("roles", serving.role_arns)
@@ -145,6 +146,9 @@ def test_each_role_trusts_its_own_service_account_and_reads_only_its_version(pla
         assert statements[0]["Resource"] == f"{BUCKET_ARN}/models/fraud-model/{version}/*"
         assert statements[1]["Condition"]["StringLike"]["s3:prefix"] == [f"models/fraud-model/{version}/",
                                                                          f"models/fraud-model/{version}/*"]
+        # The objects are SSE-KMS: decrypt with the store's key, through S3 only.
+        assert statements[2] == {"Sid": "DecryptModelVersion", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY_ARN,
+                                 "Condition": {"StringEquals": {"kms:ViaService": "s3.us-west-2.amazonaws.com"}}}
 
 
 def test_every_object_passes_the_strict_schema(plan):
@@ -154,7 +158,7 @@ def test_every_object_passes_the_strict_schema(plan):
 
 
 def test_read_policy_and_args_refusals():
-    assert read_policy(f"{BUCKET_ARN}/models/m/1/*", BUCKET_ARN)["Statement"][1]["Resource"] == BUCKET_ARN
+    assert read_policy(f"{BUCKET_ARN}/models/m/1/*", BUCKET_ARN, KEY_ARN)["Statement"][1]["Resource"] == BUCKET_ARN
     with pytest.raises(ValueError, match="GPU pool"):
         TrackPodSpec(track="stable", model_name="m", model_version="1", node_pool=GPU)
     with pytest.raises(ValueError, match="no GPUs"):
@@ -162,5 +166,5 @@ def test_read_policy_and_args_refusals():
     with pytest.raises(ValueError, match="MLSERVE_MODEL_URI"):
         TrackPodSpec(track="stable", model_name="m", model_version="1", node_pool=CPU, server_env={"MLSERVE_MODEL_URI": "x"})
     with pytest.raises(ValueError, match=r"\['stable'\] or"):
-        ServingArgs(namespace=NS, tracks=(_track("canary", "4", CPU),), bucket_arn=BUCKET_ARN,
+        ServingArgs(namespace=NS, tracks=(_track("canary", "4", CPU),), bucket_arn=BUCKET_ARN, model_kms_key_arn=KEY_ARN,
                     oidc_provider_arn=OIDC_PROVIDER_ARN, oidc_issuer=OIDC_ISSUER)

@@ -160,3 +160,13 @@ def test_log_group_kms_only_where_the_config_asks(compliant_plan):
     plain = changed(compliant_plan, "logs", {"kmsKeyId": DELETE})
     assert messages(plain, "log-group-kms", {"required": False}) == []
     assert messages(plain, "log-group-kms", {"required": True}) != []
+
+
+def test_a_wildcard_write_exemption_covers_only_the_policy_it_names(compliant_plan):
+    """A vendor's published policy is accepted by name, with its reason in the config; nothing else is."""
+    wild = changed(compliant_plan, "irsa-read-models", {
+        "policy": POLICY % '[{"Sid": "Put", "Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]'})
+    reason = {"exemptions": {"irsa-read-models": "a vendor's published policy, reviewed"}}
+    assert messages(wild, "iam-no-wildcard-resource-on-write", reason) == []
+    other = {"exemptions": {"mesh-lb-controller-policy": "a vendor's published policy, reviewed"}}
+    assert messages(wild, "iam-no-wildcard-resource-on-write", other) != []

@@ -60,16 +60,35 @@ def test_a_dev_store_model_just_works_without_a_canary():
     assert set(plan.exports["image_refs"]) == {"cpu"}
 
 
-def test_store_refs_follow_the_store_layout():
-    refs = serving.store_refs_from_layout(settings("prod"), "prod", account_id="123456789012")
-    bucket = "mlserve-prod-models-123456789012-us-west-2"
-    assert refs.model_uris == {"stable": f"s3://{bucket}/models/fraud-model/3/", "canary": f"s3://{bucket}/models/fraud-model/4/"}
-    assert refs.read_arns["canary"] == f"arn:aws:s3:::{bucket}/models/fraud-model/4/*"
-    assert refs.bucket_arn == f"arn:aws:s3:::{bucket}"
+def test_the_workloads_take_the_model_stores_outputs(built_plan):
+    """Each track's pods load the URI the store resolved, carry the version it holds, and their role
+    reads that version's prefix through the store's key: values from the ModelStore, never recomputed."""
+    for stack in ("dev", "prod"):
+        plan = built_plan(stack)
+        key = plan.one("aws:kms/key:Key", "model-store-key")
+        deployments = [d for d in plan.of_type("kubernetes:apps/v1:Deployment")
+                       if d.inputs["spec"]["template"]["metadata"]["labels"].get("mlserve.io/track")]
+        assert len(deployments) == len(plan.exports["model_uris"]), stack
+        for deployment in deployments:
+            labels = deployment.inputs["spec"]["template"]["metadata"]["labels"]
+            track = labels["mlserve.io/track"]
+            [container] = [c for c in deployment.inputs["spec"]["template"]["spec"]["containers"] if c["name"] == "server"]
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            assert env["MLSERVE_MODEL_URI"] == plan.exports["model_uris"][track], (stack, track)
+            assert env["MLSERVE_MODEL_URI"].endswith(f"/{labels['mlserve.io/model-version']}/")
+        policies = [p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.startswith("serving-")]
+        assert len(policies) == len(deployments)
+        for policy in policies:
+            statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+            assert statements["DecryptModelVersion"]["Resource"] == key.outputs["arn"]
+            assert statements["DecryptModelVersion"]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-west-2.amazonaws.com"}}
 
 
-def test_a_local_model_is_refused_until_the_store_uploads_it():
-    config = _with_model("dev", stable="./build/demo-model")
-    with pytest.raises(SettingsError, match="a local model needs the model store"):
-        stack_args.check_component_rules(parse(config, stack_file="Pulumi.dev.yaml"), "dev",
-                                         git=GitState(commit=DIRTY.commit))
+def test_dev_serves_its_local_demo_model_as_the_version_the_store_uploaded(built_plan):
+    plan = built_plan("dev")
+    [deployment] = [d for d in plan.of_type("kubernetes:apps/v1:Deployment")
+                    if d.inputs["spec"]["template"]["metadata"]["labels"].get("mlserve.io/track")]
+    version = deployment.inputs["spec"]["template"]["metadata"]["labels"]["mlserve.io/model-version"]
+    assert version.startswith("local-")
+    uploaded = {o.inputs["key"] for o in plan.of_type("aws:s3/bucketObjectv2:BucketObjectv2")}
+    assert f"models/demo-rf/{version}/metadata.json" in uploaded
