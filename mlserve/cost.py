@@ -154,10 +154,15 @@ def network(resources: list[Resource], table: Table, _unpriced: list[str]) -> It
 
 
 def load_balancers(resources: list[Resource], table: Table, _unpriced: list[str]) -> Iterable[Line]:
-    """Network load balancers: declared ones and Kubernetes Services of type LoadBalancer (one NLB each)."""
+    """Network load balancers: declared ones, Kubernetes Services of type LoadBalancer and Istio gateway
+    releases (one NLB each, made by the AWS Load Balancer Controller)."""
     services = table["services"]
     count = sum(1 for r in resources if r.type == "aws:lb/loadBalancer:LoadBalancer" and r.props.get("loadBalancerType") == "network")
     count += sum(1 for r in resources if r.type == "kubernetes:core/v1:Service" and _get(r.props, "spec.type") == "LoadBalancer")
+    # A Service a chart renders is not in the plan: Istio's gateway chart makes a LoadBalancer Service
+    # unless its values say otherwise (tests/data/charts/gateway-*/values.yaml, service.type).
+    count += sum(1 for r in resources if r.type == "kubernetes:helm.sh/v3:Release" and r.props.get("chart") == "gateway"
+                 and (_get(r.props, "values.service.type") or "LoadBalancer") == "LoadBalancer")
     if count:
         each = (services["nlb_hour"] + services["nlb_lcu_hour"] * LB_LCU) * H
         yield Line("load balancers", "network load balancers", f"{count} x NLB", count * each, count * each)

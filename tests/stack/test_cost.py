@@ -21,6 +21,8 @@ def _plan() -> list[Resource]:
         Resource("aws:ec2/vpcEndpoint:VpcEndpoint", "sts", {"vpcEndpointType": "Interface", "subnetIds": ["a", "b"]}),
         Resource("aws:ec2/vpcEndpoint:VpcEndpoint", "s3", {"vpcEndpointType": "Gateway"}),
         Resource("kubernetes:core/v1:Service", "gateway", {"spec": {"type": "LoadBalancer"}}),
+        Resource("kubernetes:helm.sh/v3:Release", "ingress", {"chart": "gateway", "values": {"service": {"ports": []}}}),
+        Resource("kubernetes:helm.sh/v3:Release", "no-lb", {"chart": "gateway", "values": {"service": {"type": "ClusterIP"}}}),
         Resource("aws:sagemaker/endpointConfiguration:EndpointConfiguration", "config", {"productionVariants": [
             {"variantName": "stable", "instanceType": "ml.m5.large", "initialInstanceCount": 2.0},
             {"variantName": "serverless", "serverlessConfig": {"memorySizeInMb": 2048.0, "maxConcurrency": 5.0}}]}, urn="config"),
@@ -45,14 +47,15 @@ def test_a_small_plan_by_hand():
         "NAT gateways": (74.7, 74.7),                   # 2 x (0.045 x 730 + 0.045 x 100 GB)
         "public IPv4 addresses": (7.3, 7.3),            # 2 x 0.005 x 730
         "interface VPC endpoints": (14.6, 14.6),        # 1 endpoint in 2 AZs x 0.01 x 730; gateway endpoints are free
-        "network load balancers": (20.805, 20.805),     # (0.0225 + 1 LCU x 0.006) x 730
+        # the Service and the gateway release's default LoadBalancer (not the ClusterIP one): 2 x (0.0225 + 1 LCU x 0.006) x 730
+        "network load balancers": (41.61, 41.61),
         # 2 x ml.m5.large 0.115 x 730 at the initial count, 4 (autoscaling max) at most; serverless is per request
         "endpoint/stable": (167.9, 335.8),
         "S3 buckets": (1.15, 1.15),                     # 50 GB x 0.023
         "KMS keys": (1.0, 1.0),
     }
-    assert result.monthly_min == pytest.approx(434.535, abs=0.01)
-    assert result.monthly_max == pytest.approx(1599.3102, abs=0.01)
+    assert result.monthly_min == pytest.approx(455.34, abs=0.01)
+    assert result.monthly_max == pytest.approx(1620.1152, abs=0.01)
     assert result.unpriced == []
 
 
@@ -72,7 +75,7 @@ def test_the_table_is_dated_and_sourced_and_covers_the_shipped_pools():
 
 def test_render_shows_the_date_the_totals_and_the_assumptions():
     text = "\n".join(cost.render(cost.estimate(_plan(), "us-west-2"), "dev"))
-    assert f"as of {prices.PRICES_AS_OF}" in text and "$    434.5" in text and "$  1,599.31" in text
+    assert f"as of {prices.PRICES_AS_OF}" in text and "$    455.3" in text and "$  1,620.12" in text
     assert "730 hours per month" in text and "spot at 60% below on-demand" in text
 
 

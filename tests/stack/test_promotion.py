@@ -21,13 +21,13 @@ STEPS = {
 EXPECTED = {
     "1-stable-only": ["  weighted -> stable 100% (fraud-model/3 on pool gpu, 2-8 replicas)"],
     "2-canary-at-10": [
-        "  header x-mlserve-canary: always -> canary 100% (fraud-model/4 on pool gpu, 1-2 replicas)",
-        "  weighted -> stable 90% (fraud-model/3 on pool gpu, 2-8 replicas), canary 10% (fraud-model/4 on pool gpu, 1-2 replicas)"],
+        "  header x-mlserve-canary: always -> canary 100% (fraud-model/4 on pool gpu, 2-4 replicas)",
+        "  weighted -> stable 90% (fraud-model/3 on pool gpu, 2-8 replicas), canary 10% (fraud-model/4 on pool gpu, 2-4 replicas)"],
     "3-canary-at-50-with-mirror": [
-        "  weighted -> stable 50% (fraud-model/3 on pool gpu, 2-8 replicas), canary 50% (fraud-model/4 on pool gpu, 1-2 replicas)",
+        "  weighted -> stable 50% (fraud-model/3 on pool gpu, 2-8 replicas), canary 50% (fraud-model/4 on pool gpu, 2-4 replicas)",
         "  mirror 5% of those requests -> canary (answers discarded)"],
     "4-canary-at-0": [
-        "  weighted -> stable 100% (fraud-model/3 on pool gpu, 2-8 replicas), canary 0% (fraud-model/4 on pool gpu, 1-2 replicas)"],
+        "  weighted -> stable 100% (fraud-model/3 on pool gpu, 2-8 replicas), canary 0% (fraud-model/4 on pool gpu, 2-4 replicas)"],
     "5-promoted": ["  weighted -> stable 100% (fraud-model/4 on pool gpu, 2-8 replicas)"],
 }
 
@@ -47,5 +47,7 @@ def test_each_promotion_step_plans_and_prints_its_routes(step):
     assert tracks == ({"stable", "canary"} if "canary" in models else {"stable"})
 
 
-def test_dev_prints_no_routes(built_plan):
-    assert route_lines(built_plan("dev")) == []
+def test_dev_prints_its_one_route(built_plan):
+    [title, route] = route_lines(built_plan("dev"))
+    assert title == "Routes (model-server via istio-ingress/mlserve-gateway):"
+    assert route.startswith("  weighted -> stable 100% (demo-rf/local-") and route.endswith("on pool cpu, 2-6 replicas)")

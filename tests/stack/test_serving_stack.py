@@ -28,10 +28,10 @@ def _vs(plan):
     return plan.one("kubernetes:networking.istio.io/v1:VirtualService")
 
 
-def test_prod_runs_stable_and_canary_and_dev_serves_nothing_yet(built_plan):
+def test_prod_runs_stable_and_canary_and_dev_its_stable_demo_model(built_plan):
     assert set(_deployments(built_plan("prod"))) == {"stable", "canary"}
     dev = built_plan("dev")
-    assert dev.of_type(DEPLOYMENT) == [] and dev.of_type("kubernetes:networking.istio.io/v1:VirtualService") == []
+    assert set(_deployments(dev)) == {"stable"} and dev.exports["route_weights"] == {"stable": 100}
     assert dev.one("mlserve:mesh:Mesh"), "the mesh is platform: dev has it too"
 
 
@@ -85,7 +85,8 @@ def test_each_role_trusts_its_own_service_account_and_reads_only_its_model_prefi
         model_uri = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}["MLSERVE_MODEL_URI"]
         bucket, prefix = re.fullmatch(r"s3://([^/]+)/(.+/)", model_uri).groups()
         statements = json.loads(policies[role.id].inputs["policy"])["Statement"]
-        assert [s["Resource"] for s in statements] == [f"arn:aws:s3:::{bucket}/{prefix}*", f"arn:aws:s3:::{bucket}"]
+        key = plan.one("aws:kms/key:Key", "model-store-key").outputs["arn"]
+        assert [s["Resource"] for s in statements] == [f"arn:aws:s3:::{bucket}/{prefix}*", f"arn:aws:s3:::{bucket}", key]
         assert statements[1]["Condition"]["StringLike"]["s3:prefix"] == [prefix, f"{prefix}*"]
         assert f"mlserve-prod-models-{FAKE_ACCOUNT_ID}-us-west-2" == bucket
 

@@ -58,8 +58,7 @@ def test_prod_is_highly_available():
 def test_dev_and_prod_set_the_same_keys():
     """dev and prod differ only in values (house style: aws-cdk-project-structure)."""
     dev, prod = stack_values("dev"), stack_values("prod")
-    # Except what serves: dev serves nothing until the model store lands (no dev model invented).
-    assert set(dev) == set(prod) - {"mlserve:models", "mlserve:rollout"}
+    assert set(dev) == set(prod)
     for key in ("mlserve:network", "mlserve:tags"):
         assert set(dev[key]) == set(prod[key]), key
 

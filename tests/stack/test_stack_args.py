@@ -39,8 +39,11 @@ def test_component_rules_run_before_anything_is_declared():
 
     from mlserve.settings import SettingsError
 
+    from components.image import GitState
+
     base = settings("dev")
-    stack_args.check_component_rules(base, "dev")
+    git = GitState(commit="0" * 40)
+    stack_args.check_component_rules(base, "dev", git=git)
     sneaky = base.model_copy(update={"cluster": base.cluster.model_copy(update={"log_retention_days": 10})})
     with pytest.raises(SettingsError, match=r"in Pulumi.dev.yaml:\n  - mlserve: log_retention_days 10 is not a CloudWatch retention"):
-        stack_args.check_component_rules(sneaky, "dev")
+        stack_args.check_component_rules(sneaky, "dev", git=git)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from components.image import GitState
+from components.serving import SERVER_CONTAINER
 from mlserve import engine, stack_args
 from mlserve import stack_args_serving as serving
 from mlserve.settings import SettingsError, parse
@@ -72,7 +73,7 @@ def test_the_workloads_take_the_model_stores_outputs(built_plan):
         for deployment in deployments:
             labels = deployment.inputs["spec"]["template"]["metadata"]["labels"]
             track = labels["mlserve.io/track"]
-            [container] = [c for c in deployment.inputs["spec"]["template"]["spec"]["containers"] if c["name"] == "server"]
+            [container] = [c for c in deployment.inputs["spec"]["template"]["spec"]["containers"] if c["name"] == SERVER_CONTAINER]
             env = {e["name"]: e.get("value") for e in container["env"]}
             assert env["MLSERVE_MODEL_URI"] == plan.exports["model_uris"][track], (stack, track)
             assert env["MLSERVE_MODEL_URI"].endswith(f"/{labels['mlserve.io/model-version']}/")
