@@ -24,3 +24,17 @@ def run_pulumi() -> Callable[..., engine.Plan]:
         return engine.run(program, stack=stack, config=dict(config or {"mlserve:region": "us-west-2"}), preview=preview)
 
     return _run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_image_context():
+    """The whole program reads the git state of `serving_app/` (prod refuses an image no commit
+    can rebuild). Tests plan against one fixed, clean commit instead, so the suite's verdict never
+    depends on the checkout's uncommitted work; the refusal itself is tested by patching this back
+    to a dirty state (tests/stack/test_stack_args_serving.py), and `read_git_state` on real
+    repositories in tests/components/test_image.py."""
+    import components.image
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(components.image, "read_git_state", lambda context: components.image.GitState(commit="0" * 40))
+        yield
