@@ -167,6 +167,10 @@ class ServingApp:
                 raise _BodyTooLarge(f"body of {declared} bytes is over max_body_bytes ({limit})")
         message = await receive()
         body = message.get("body", b"")
+        # Counted in every message, the first too: uvicorn hands a chunked upload it buffered
+        # before the app read it as one message, with no Content-Length to refuse it by.
+        if len(body) > limit:
+            raise _BodyTooLarge(f"body is over max_body_bytes ({limit})")
         if not message.get("more_body", False):
             return body
         chunks = [body]

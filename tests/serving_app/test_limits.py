@@ -42,6 +42,18 @@ def test_chunked_body_over_limit_is_413(small_limits):
     assert "max_body_bytes" in response.json()["error"]
 
 
+def test_a_body_that_arrives_in_one_message_without_a_length_is_still_limited(small_limits):
+    """uvicorn hands a chunked upload it buffered before the app read it as one message with no
+    Content-Length (seen in CI as a row-limit 413 where the body limit should answer)."""
+    from serving_app.errors import PayloadTooLarge
+
+    async def receive():
+        return {"type": "http.request", "body": b"[1, 2, 3, 4]," * 300, "more_body": False}
+
+    with pytest.raises(PayloadTooLarge, match=r"max_body_bytes \(2000\)"):
+        asyncio.run(small_limits.app._read_body(receive, None))
+
+
 def test_too_many_rows_is_413(small_limits):
     response = small_limits.client.post("/predict", json={"instances": [ROW] * 11})
     assert response.status_code == 413
