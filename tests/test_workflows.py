@@ -113,3 +113,23 @@ def test_deploy_goes_dev_checks_then_prod_behind_its_environment():
         pulumi = next(step for step in job["steps"] if step.get("uses", "").startswith("pulumi/actions@"))
         assert pulumi["with"]["policyPackConfigs"] == f"policies/config/{stack}.json"
     assert workflow["concurrency"] == {"group": "deploy", "cancel-in-progress": False}
+
+
+def test_the_deploy_jobs_call_the_checks_with_flags_the_checks_accept():
+    """Every `mlserve.checks` command in deploy.yml parses with the tool's own parser (shell
+    variables stand in as plain words), so a renamed flag fails here, not after a deploy."""
+    import re
+    import shlex
+
+    from mlserve.checks.__main__ import parser
+
+    text = (ROOT / ".github" / "workflows" / "deploy.yml").read_text()
+    commands = [m.group(1) for m in re.finditer(r"-m mlserve\.checks ((?:[^\n\\]|\\\n)+)", text)]
+    assert {c.split()[0] for c in commands} == {"smoke", "gate"}
+    loop_values = {"target": ("eks", "sagemaker"), "track": ("stable", "canary")}
+    for command in commands:
+        for target in loop_values["target"]:
+            for track in loop_values["track"]:
+                values = {"target": target, "track": track}
+                line = re.sub(r'"?\$\{?(\w+)\}?"?', lambda m: values.get(m.group(1), "x"), command.replace("\\\n", " "))
+                parser().parse_args(shlex.split(line))  # SystemExit(2) on an unknown or missing flag
