@@ -75,11 +75,21 @@ class TrackPodSpec:
                 raise ValueError(f"model name/version {value!r} must be a 1-63 character label value")
 
 
+METRICS_PATH = "/metrics"
+"""The server's Prometheus route (serving_app/README.md)."""
+
+
 def pod_annotations(spec: TrackPodSpec) -> dict[str, str]:
-    """The sidecar keeps draining connections as long as the server drains, so an answer still in
-    flight after SIGTERM gets out. https://istio.io/v1.30/docs/reference/config/istio.mesh.v1alpha1/#ProxyConfig"""
+    """- The sidecar keeps draining connections as long as the server drains, so an answer still in
+      flight after SIGTERM gets out. https://istio.io/v1.30/docs/reference/config/istio.mesh.v1alpha1/#ProxyConfig
+    - Where the server's own metrics are: Istio's injector moves these `prometheus.io/*` annotations
+      into the sidecar (ISTIO_PROMETHEUS_ANNOTATIONS) and points them at its merged endpoint (15020,
+      /stats/prometheus, plain HTTP), which then carries the server's metrics beside Envoy's. Without
+      them only Envoy's metrics are merged, and the CloudWatch agent (components/eks_monitoring.py)
+      finds none of the server's. https://istio.io/latest/docs/ops/integrations/prometheus/#option-1-metrics-merging"""
     drain = PRE_STOP_SLEEP_S + math.ceil(spec.shutdown_grace_s)
-    return {"proxy.istio.io/config": json.dumps({"terminationDrainDuration": f"{drain}s"})}
+    return {"proxy.istio.io/config": json.dumps({"terminationDrainDuration": f"{drain}s"}),
+            "prometheus.io/scrape": "true", "prometheus.io/port": str(SERVICE_PORT), "prometheus.io/path": METRICS_PATH}
 
 
 def pod_labels(spec: TrackPodSpec) -> dict[str, str]:

@@ -97,3 +97,31 @@ def test_the_server_exports_every_metric_the_agent_keeps_with_the_labels_it_rela
         assert name in exposed, f"{name} is not on the server's /metrics"
         assert exposed[name][0] in ("gauge", "counter"), f"{name} is a {exposed[name][0]}: the agent would drop it"
     assert "status" in exposed["mlserve_requests_total"][1]
+
+
+def _meta(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def test_the_serving_pods_are_what_the_scrape_keeps_and_point_it_at_the_servers_port(built_plan):
+    """The agent's keep rules, evaluated on each serving Deployment's declared pod template (labels,
+    annotations) as Kubernetes service discovery presents them: every track is scraped, on the
+    server's own port and route (which Istio then folds into its merged endpoint)."""
+    for stack in ("dev", "prod"):
+        plan = built_plan(stack)
+        [job] = json.loads(_addon(plan).inputs["configurationValues"])["agent"]["prometheus"]["config"]["scrape_configs"]
+        keep = [r for r in job["relabel_configs"] if r.get("action") == "keep"]
+        deployments = [d for d in plan.of_type("kubernetes:apps/v1:Deployment")
+                       if d.inputs["metadata"]["namespace"] == SERVING_NAMESPACE]
+        assert deployments, stack
+        for deployment in deployments:
+            template = deployment.inputs["spec"]["template"]
+            meta = {f"__meta_kubernetes_pod_label_{_meta(k)}": v for k, v in template["metadata"]["labels"].items()}
+            meta |= {f"__meta_kubernetes_pod_annotation_{_meta(k)}": v for k, v in template["metadata"]["annotations"].items()}
+            for rule in keep:
+                value = ";".join(meta.get(label, "") for label in rule["source_labels"])
+                assert re.fullmatch(rule["regex"], value), (stack, deployment.name, rule)
+            [server] = [c for c in template["spec"]["containers"] if c["name"] == "model-server"]
+            ports = {int(p["containerPort"]) for p in server["ports"]}
+            assert int(template["metadata"]["annotations"]["prometheus.io/port"]) in ports
+            assert template["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
