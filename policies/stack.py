@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from components import serving_contract
 from mlserve import cost
+from policies.names import ACCOUNT_SINGLETONS, physical_name
 from policies.nodes import is_gpu_pool
 from policies.rules import as_list, get, resource_rule, setting, stack_rule, stack_of
 
@@ -31,19 +32,6 @@ ALARM_CONFIG = {"requireActions": {"type": "boolean", "default": False,
 GPU_CONFIG = {"maxGpuNodes": {"type": "integer", "default": 4, "description": "Most GPU nodes all pools together may reach"}}
 BUDGET_CONFIG = {"monthlyBudgetUsd": {"type": "number", "default": 2000,
                                       "description": "Most the estimated monthly cost (at maximum scale) may be"}}
-
-# Inputs holding an account-unique physical name where it is not "name" (as tests/stack/physical_names.py).
-NAME_INPUTS = {"aws:s3/bucket:Bucket": "bucket", "aws:s3/bucketV2:BucketV2": "bucket",
-               "aws:cloudwatch/dashboard:Dashboard": "dashboardName",
-               "aws:cloudwatch/compositeAlarm:CompositeAlarm": "alarmName"}
-# Named inside a parent that differs per stack: cannot collide between stacks.
-SCOPED_TYPES = {"aws:iam/rolePolicy:RolePolicy", "aws:ec2/securityGroup:SecurityGroup", "aws:appautoscaling/policy:Policy",
-                "aws:eks/addon:Addon", "aws:eks/nodeGroup:NodeGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"}
-ACCOUNT_SINGLETONS = {"aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration",
-                      "aws:ecr/registryPolicy:RegistryPolicy", "aws:ecr/replicationConfiguration:ReplicationConfiguration",
-                      "aws:ec2/ebsEncryptionByDefault:EbsEncryptionByDefault", "aws:ec2/ebsDefaultKmsKey:EbsDefaultKmsKey",
-                      "aws:iam/accountPasswordPolicy:AccountPasswordPolicy", "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock"}
-
 
 @lru_cache(maxsize=None)
 def is_taggable(resource_type: str) -> bool:
@@ -74,13 +62,6 @@ def _required_tags(props, args):
     missing = [k for k in setting(args, TAG_CONFIG, "requiredTagKeys") if not tags.get(k)]
     if missing:
         yield f"missing tags {missing}: set them in the stack file's mlserve:tags (the provider's default_tags)"
-
-
-def physical_name(resource_type: str, props) -> str | None:
-    if not resource_type.startswith("aws:") or resource_type in SCOPED_TYPES or resource_type in ACCOUNT_SINGLETONS:
-        return None
-    value = props.get(NAME_INPUTS.get(resource_type, "name"))
-    return value if isinstance(value, str) and value else None
 
 
 def _names_carry_stack(props, args):
