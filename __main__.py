@@ -22,7 +22,7 @@ from components.registry import Registry
 from components.sagemaker import SageMakerEndpoint
 from components.serving import Serving
 from mlserve import settings as stack_settings
-from mlserve import stack_args
+from mlserve import stack_args, stack_rules
 from mlserve import stack_args_sagemaker as sagemaker_args
 from mlserve import stack_args_serving as serving_args
 from mlserve.stack_args_model_store import model_store_args
@@ -30,7 +30,7 @@ from mlserve.stack_args_model_store import model_store_args
 settings = stack_settings.load()
 stack = pulumi.get_stack()
 git = read_git_state(Path(__file__).parent / serving_args.IMAGE_CONTEXT)
-stack_args.check_component_rules(settings, stack, git=git)
+stack_rules.check_component_rules(settings, stack, git=git)
 
 # One explicit AWS provider: the region and the cost-allocation tags (default_tags reach every
 # taggable resource) come from the stack file, never from the caller's environment.

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from mlserve import engine, preview_checks
-from mlserve.policy_check import PolicyConfigError
-from mlserve import engine
 from mlserve.plan_routes import route_lines
+from mlserve.policy_check import PolicyConfigError
 from mlserve.settings import SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -74,6 +74,14 @@ class Models(_Model):
     def canary_ref(self) -> ModelRef | None:
         return parse_model_ref(self.canary) if self.canary else None
 
+    def served(self) -> dict[str, ModelRef]:
+        """The tracks that serve, stable first: {"stable": ref} or {"stable": ref, "canary": ref}.
+        The one answer the model store and both serving targets read."""
+        refs = {"stable": self.stable_ref}
+        if self.canary_ref is not None:
+            refs["canary"] = self.canary_ref
+        return refs
+
 
 class Rollout(_Model):
     """How traffic reaches the canary. Without a canary every value must stay at its default."""

@@ -10,8 +10,7 @@ from components.cluster import DEFAULT_ADDON_VERSIONS, Cluster, ClusterArgs, Nod
 from components.cluster_addons import ClusterAddonsArgs
 from components.network import NetworkArgs
 from components.registry import RegistryArgs
-from mlserve.stack_args_model_store import model_store_args
-from mlserve.settings import GPU_TAINT_KEY, NAMESPACE, REGISTRY_SCANNING_FILTER, Settings, SettingsError
+from mlserve.settings import GPU_TAINT_KEY, REGISTRY_SCANNING_FILTER, Settings
 
 # Settings use the Kubernetes spelling of taint effects and lower-case capacity types (what
 # users write in manifests); the EKS API wants its own enum spelling.
@@ -108,30 +107,3 @@ def cluster_addons_args(settings: Settings, cluster: Cluster) -> ClusterAddonsAr
         oidc_issuer=cluster.oidc_issuer,
         gpu_taint_key=GPU_TAINT_KEY,
     )
-
-
-def check_component_rules(settings: Settings, stack: str, *, git=None) -> None:
-    """Build every component's Args once, with placeholders for values that only exist after
-    deployment, so a rule only a component knows still fails before anything is declared.
-
-    The settings loader mirrors these rules with the stack file's key names; this is the net
-    under it, so a rule added to a component can never leave a stack half-created. `git` is the
-    serving image context's `components.image.GitState` (the image tag derives from it)."""
-    from mlserve.stack_args_serving import check_serving_rules
-
-    placeholder_subnets = [f"subnet-{zone}" for zone in settings.network.availability_zones]
-    try:
-        registry_args(settings, stack)
-        network_args(settings, stack)
-        if settings.models is not None:
-            model_store_args(settings, stack)
-        if "eks" in settings.targets:
-            cluster_args(settings, stack, vpc_id="vpc-placeholder", private_subnet_ids=placeholder_subnets)
-        check_serving_rules(settings, stack, git=git)
-        from mlserve import stack_args_sagemaker  # imports this module
-
-        stack_args_sagemaker.check_rules(settings, stack)
-    except ValueError as error:
-        problem = str(error) if str(error).startswith(f"{NAMESPACE}:") else f"{NAMESPACE}: {error}"
-        raise SettingsError(f"Pulumi.{stack}.yaml", [problem]) from None
-

@@ -38,9 +38,7 @@ def model_store_args(settings: Settings, stack: str) -> ModelStoreArgs:
     """The store of a stack whose settings name `models` (the caller checks it is set)."""
     if settings.models is None:
         raise ValueError(f"{NAMESPACE}:models: not set, so there is no model store to build")
-    tracks = {"stable": track_model("stable", settings.models.stable_ref)}
-    if settings.models.canary_ref is not None:
-        tracks["canary"] = track_model("canary", settings.models.canary_ref)
+    tracks = {track: track_model(track, ref) for track, ref in settings.models.served().items()}
     store = settings.model_store
     return ModelStoreArgs(
         stack=stack,

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 
 import pulumi
 
-from components import model_store_layout
 from components.alarm_specs import AlarmSpec, Thresholds, eks_alarm_specs, sagemaker_alarm_specs
 from components.alarms import AlarmsArgs
 from components.dashboard import dashboard_body
@@ -27,12 +26,7 @@ def endpoint_name(stack: str) -> str:
 
 def served_tracks(settings: Settings) -> dict[str, ModelRef]:
     """The tracks that serve a version: stable always, canary when set."""
-    if settings.models is None:
-        return {}
-    refs = {"stable": settings.models.stable_ref}
-    if settings.models.canary_ref is not None:
-        refs["canary"] = settings.models.canary_ref
-    return refs
+    return {} if settings.models is None else settings.models.served()
 
 
 def sagemaker_variants(settings: Settings) -> list[tuple[str, str | None]]:
@@ -146,7 +140,7 @@ def monitoring_args(settings: Settings, stack: str, *, oidc_provider_arn: pulumi
 
 def check_rules(settings: Settings, stack: str) -> None:
     """Build the alarms', the monitoring's and the endpoint's Args with placeholders
-    (stack_args.check_component_rules)."""
+    (mlserve.stack_rules.check_component_rules)."""
     alarms = alarms_args(settings, stack)
     if "eks" in settings.targets:
         monitoring_args(settings, stack, oidc_provider_arn="arn", oidc_issuer="issuer")

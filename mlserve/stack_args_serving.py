@@ -13,6 +13,7 @@ import pulumi
 from components.canary_routing import CanaryRoutingArgs
 from components.image import GitState, ServingImageArgs, release_tag
 from components.mesh import MeshArgs
+from components.model_store import ModelStoreArgs
 from components.serving import ServingArgs, TrackArgs
 from components.serving_contract import SERVING_NAMESPACE
 from components.serving_pods import TrackPodSpec
@@ -31,9 +32,7 @@ def _map(value, function):
 
 def serving_tracks(settings: Settings) -> tuple[str, ...]:
     """("stable",) or ("stable", "canary"); () when the stack serves no model."""
-    if settings.models is None:
-        return ()
-    return ("stable", "canary") if settings.models.canary else ("stable",)
+    return () if settings.models is None else tuple(settings.models.served())
 
 
 def image_variants(settings: Settings) -> tuple[str, ...]:
@@ -97,11 +96,9 @@ def store_refs(model_store) -> StoreRefs:
                      kms_key_arn=model_store.kms_key_arn)
 
 
-def _placeholder_store(settings: Settings, stack: str) -> StoreRefs:
+def _placeholder_store(store: ModelStoreArgs) -> StoreRefs:
     """Plan-time stand-ins with the store's real versions, for the component-rule net."""
-    from mlserve.stack_args_model_store import model_store_args
-
-    tracks = model_store_args(settings, stack).tracks
+    tracks = store.tracks
     return StoreRefs(model_uris={t: "s3://b/models/m/v/" for t in tracks}, read_arns={t: "arn:aws:s3:::b/models/m/v/*" for t in tracks},
                      versions={t: (m.name, m.version) for t, m in tracks.items()}, bucket_arn="arn:aws:s3:::b",
                      kms_key_arn="arn:aws:kms:us-west-2:123456789012:key/k")
@@ -128,15 +125,16 @@ def serving_args(settings: Settings, *, image_refs, store: StoreRefs, oidc_provi
                        model_kms_key_arn=store.kms_key_arn, oidc_provider_arn=oidc_provider_arn, oidc_issuer=oidc_issuer)
 
 
-def check_serving_rules(settings: Settings, stack: str, *, git: GitState | None) -> None:
+def check_serving_rules(settings: Settings, *, git: GitState | None, store: ModelStoreArgs | None) -> None:
     """Build every serving Args with placeholders, so a rule only a component knows fails before
-    anything is declared (called by `stack_args.check_component_rules`). Raises ValueError."""
-    if settings.models is None:
+    anything is declared (called by `mlserve.stack_rules`; `store` is the model store's Args it
+    built, None without `models`). Raises ValueError."""
+    if settings.models is None or store is None:
         return
     image = image_args(settings, repository_url="123456789012.dkr.ecr.placeholder/x", git=git)
     if "eks" not in settings.targets:
         return
     mesh_args(settings, cluster_name="c", vpc_id="v", oidc_provider_arn="a", oidc_issuer="i")
     routing_args(settings, gateway="istio-ingress/g")
-    serving_args(settings, image_refs={v: "r@sha256:0" for v in image.variants}, store=_placeholder_store(settings, stack),
+    serving_args(settings, image_refs={v: "r@sha256:0" for v in image.variants}, store=_placeholder_store(store),
                  oidc_provider_arn="a", oidc_issuer="i")

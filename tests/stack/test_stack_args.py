@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from mlserve import engine, stack_args
+from mlserve import engine, stack_args, stack_rules
 from mlserve.settings import parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_component_rules_run_before_anything_is_declared():
 
     base = settings("dev")
     git = GitState(commit="0" * 40)
-    stack_args.check_component_rules(base, "dev", git=git)
+    stack_rules.check_component_rules(base, "dev", git=git)
     sneaky = base.model_copy(update={"cluster": base.cluster.model_copy(update={"log_retention_days": 10})})
     with pytest.raises(SettingsError, match=r"in Pulumi.dev.yaml:\n  - mlserve: log_retention_days 10 is not a CloudWatch retention"):
-        stack_args.check_component_rules(sneaky, "dev", git=git)
+        stack_rules.check_component_rules(sneaky, "dev", git=git)

@@ -8,7 +8,7 @@ import pytest
 
 from components.image import GitState
 from components.serving import SERVER_CONTAINER
-from mlserve import engine, stack_args
+from mlserve import engine, stack_rules
 from mlserve import stack_args_serving as serving
 from mlserve.settings import SettingsError, parse
 from tests.stack.test_stack_args import ROOT, settings
@@ -18,7 +18,7 @@ DIRTY = GitState(commit="0123456789abcdef0123456789abcdef01234567", diff_hash="f
 
 def test_a_dirty_image_context_is_refused_in_prod_before_anything_is_declared():
     with pytest.raises(SettingsError, match=r"Pulumi.prod.yaml:\n  - mlserve: serving_app/ has uncommitted changes"):
-        stack_args.check_component_rules(settings("prod"), "prod", git=DIRTY)
+        stack_rules.check_component_rules(settings("prod"), "prod", git=DIRTY)
 
 
 def test_the_program_declares_nothing_from_a_dirty_prod_tree(monkeypatch):
