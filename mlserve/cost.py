@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from mlserve import prices
+from mlserve.props import as_list, get
 
 NAT_GB_PER_MONTH = 100
 """Assumed data through each NAT gateway a month (image pulls and logs use VPC endpoints instead)."""
@@ -83,18 +84,6 @@ class Estimate:
                            "monthlyMin": round(l.monthly_min, 2), "monthlyMax": round(l.monthly_max, 2)} for l in self.lines]}
 
 
-def _get(value: Any, dotted: str, default: Any = None) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return default
-        value = value[part]
-    return value
-
-
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else ([] if value is None else [value])
-
-
 H = prices.HOURS_PER_MONTH
 Table = Mapping[str, Mapping[str, float]]
 Pricer = Callable[[list[Resource], Table, list[str]], Iterable[Line]]
@@ -105,7 +94,7 @@ def node_pools(resources: list[Resource], table: Table, unpriced: list[str]) -> 
     by_urn = {r.urn: r for r in resources}
     gp3 = table["services"]["ebs_gp3_gb_month"]
     for group in (r for r in resources if r.type == "aws:eks/nodeGroup:NodeGroup"):
-        types = [str(t) for t in _list(group.props.get("instanceTypes"))] or ["t3.medium"]  # EKS API default
+        types = [str(t) for t in as_list(group.props.get("instanceTypes"))] or ["t3.medium"]  # EKS API default
         missing = [t for t in types if t not in table["ec2"]]
         if missing:
             unpriced.extend(f"EC2 {t} (node group {group.name})" for t in missing)
@@ -113,11 +102,11 @@ def node_pools(resources: list[Resource], table: Table, unpriced: list[str]) -> 
         spot = group.props.get("capacityType") == "SPOT"
         factor = 1 - prices.SPOT_DISCOUNT if spot else 1.0
         templates = [by_urn[d] for d in group.dependencies if d in by_urn and by_urn[d].type == "aws:ec2/launchTemplate:LaunchTemplate"]
-        disk = sum(float(_get(m, "ebs.volumeSize", 0) or 0) for t in templates for m in _list(t.props.get("blockDeviceMappings")))
+        disk = sum(float(get(m, "ebs.volumeSize", 0) or 0) for t in templates for m in as_list(t.props.get("blockDeviceMappings")))
         disk = disk or float(group.props.get("diskSize") or EKS_DEFAULT_DISK_GIB)
         low, high = min(table["ec2"][t] for t in types), max(table["ec2"][t] for t in types)
-        size_min = float(_get(group.props, "scalingConfig.minSize", 0))
-        size_max = float(_get(group.props, "scalingConfig.maxSize", 0))
+        size_min = float(get(group.props, "scalingConfig.minSize", 0))
+        size_max = float(get(group.props, "scalingConfig.maxSize", 0))
         per_node = lambda hourly: hourly * factor * H + disk * gp3  # noqa: E731
         yield Line("node pools", f"{group.name} ({'spot' if spot else 'on-demand'})",
                    f"{size_min:g}-{size_max:g} x {'/'.join(types)}, {disk:g} GiB gp3 each",
@@ -128,7 +117,7 @@ def clusters(resources: list[Resource], table: Table, _unpriced: list[str]) -> I
     """EKS control planes: standard support, extended support as the maximum where the stack keeps it."""
     services = table["services"]
     for cluster in (r for r in resources if r.type == "aws:eks/cluster:Cluster"):
-        extended = _get(cluster.props, "upgradePolicy.supportType", "EXTENDED") == "EXTENDED"  # EKS's default is EXTENDED
+        extended = get(cluster.props, "upgradePolicy.supportType", "EXTENDED") == "EXTENDED"  # EKS's default is EXTENDED
         high = services["eks_cluster_extended_hour"] if extended else services["eks_cluster_hour"]
         yield Line("EKS control plane", cluster.name, f"Kubernetes {cluster.props.get('version')}"
                    + (", extended support as max" if extended else ""), services["eks_cluster_hour"] * H, high * H)
@@ -146,7 +135,7 @@ def network(resources: list[Resource], table: Table, _unpriced: list[str]) -> It
     if eips:
         each = services["public_ipv4_hour"] * H
         yield Line("network", "public IPv4 addresses", f"{len(eips)} Elastic IPs", len(eips) * each, len(eips) * each)
-    endpoint_azs = sum(len(_list(r.props.get("subnetIds"))) for r in resources
+    endpoint_azs = sum(len(as_list(r.props.get("subnetIds"))) for r in resources
                        if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint" and r.props.get("vpcEndpointType") == "Interface")
     if endpoint_azs:
         cost = endpoint_azs * services["interface_endpoint_az_hour"] * H
@@ -158,11 +147,11 @@ def load_balancers(resources: list[Resource], table: Table, _unpriced: list[str]
     releases (one NLB each, made by the AWS Load Balancer Controller)."""
     services = table["services"]
     count = sum(1 for r in resources if r.type == "aws:lb/loadBalancer:LoadBalancer" and r.props.get("loadBalancerType") == "network")
-    count += sum(1 for r in resources if r.type == "kubernetes:core/v1:Service" and _get(r.props, "spec.type") == "LoadBalancer")
+    count += sum(1 for r in resources if r.type == "kubernetes:core/v1:Service" and get(r.props, "spec.type") == "LoadBalancer")
     # A Service a chart renders is not in the plan: Istio's gateway chart makes a LoadBalancer Service
     # unless its values say otherwise (tests/data/charts/gateway-*/values.yaml, service.type).
     count += sum(1 for r in resources if r.type == "kubernetes:helm.sh/v3:Release" and r.props.get("chart") == "gateway"
-                 and (_get(r.props, "values.service.type") or "LoadBalancer") == "LoadBalancer")
+                 and (get(r.props, "values.service.type") or "LoadBalancer") == "LoadBalancer")
     if count:
         each = (services["nlb_hour"] + services["nlb_lcu_hour"] * LB_LCU) * H
         yield Line("load balancers", "network load balancers", f"{count} x NLB", count * each, count * each)
@@ -184,14 +173,14 @@ def sagemaker(resources: list[Resource], table: Table, unpriced: list[str]) -> I
         configs = [by_urn[d] for d in endpoint.dependencies
                    if d in by_urn and by_urn[d].type == "aws:sagemaker/endpointConfiguration:EndpointConfiguration"]
         for config in configs:
-            for variant in _list(config.props.get("productionVariants")):
-                kind, count = _get(variant, "instanceType"), float(_get(variant, "initialInstanceCount", 1) or 1)
+            for variant in as_list(config.props.get("productionVariants")):
+                kind, count = get(variant, "instanceType"), float(get(variant, "initialInstanceCount", 1) or 1)
                 if not kind:
                     continue  # serverless
                 if kind not in table["sagemaker"]:
                     unpriced.append(f"SageMaker {kind} (endpoint {endpoint.name})")
                     continue
-                name = _get(variant, "variantName", "")
+                name = get(variant, "variantName", "")
                 most = max(count, maxima.get(f"endpoint/{endpoint.props.get('name')}/variant/{name}", count))
                 hourly = table["sagemaker"][kind] * H
                 shown = f"{count:g} x {kind}" if most == count else f"{count:g}-{most:g} x {kind}"

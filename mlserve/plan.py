@@ -18,6 +18,7 @@ from typing import Any
 
 from mlserve import engine, preview_checks
 from mlserve.plan_routes import route_lines
+from mlserve.props import get
 from mlserve.policy_check import PolicyConfigError
 from mlserve.settings import SettingsError
 
@@ -63,15 +64,6 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _get(data: dict[str, Any], dotted: str) -> Any:
-    value: Any = data
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
 def _show(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -95,7 +87,7 @@ def render_tree(plan: engine.Plan) -> list[str]:
     def walk(parent: str, depth: int) -> None:
         for resource in sorted(plan.children(parent), key=_order):
             keys = KEY_SETTINGS.get(resource.type, ())
-            settings = [f"{k.rsplit('.', 1)[-1]}={_show(v)}" for k in keys if (v := _get(resource.inputs, k)) is not None]
+            settings = [f"{k.rsplit('.', 1)[-1]}={_show(v)}" for k in keys if (v := get(resource.inputs, k)) is not None]
             lines.append(f"{'  ' * depth}+ {resource.type}  {resource.name}" + (f"  ({', '.join(settings)})" if settings else "")
                          + ("  [protected]" if resource.protect else ""))
             walk(resource.urn, depth + 1)

@@ -12,9 +12,10 @@ defaults, and `setting` falls back to them, so a rule behaves the same with or w
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Callable, Iterable
 
+from mlserve.props import as_list, get  # noqa: F401 (the rule modules import them from here)
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -74,28 +75,6 @@ def stack_rule(name: str, description: str, check: StackCheck, *,
 
     return StackValidationPolicy(name=name, description=description, validate=validate,
                                  enforcement_level=enforcement, config_schema=_schema(config))
-
-
-def get(props: Any, dotted: str, default: Any = None) -> Any:
-    """`get(props, "vpcConfig.endpointPublicAccess")`; `default` where any step is missing."""
-    value = props
-    for part in dotted.split("."):
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        elif isinstance(value, Sequence) and not isinstance(value, str) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return default
-    return value
-
-
-def as_list(value: Any) -> list[Any]:
-    """A scalar or sequence as a list (IAM's "Action": "s3:GetObject" or [...]); None as []."""
-    if value is None:
-        return []
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return list(value)
-    return [value]
 
 
 def truthy(value: Any) -> bool:
