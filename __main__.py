@@ -10,8 +10,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alarms import Alarms
-from components.cluster import Cluster
 from components.canary_routing import CanaryRouting
+from components.cluster import Cluster
 from components.cluster_addons import ClusterAddons
 from components.eks_monitoring import EksMonitoring
 from components.image import ServingImage, read_git_state
@@ -21,15 +21,22 @@ from components.network import Network
 from components.registry import Registry
 from components.sagemaker import SageMakerEndpoint
 from components.serving import Serving
-from mlserve import settings as stack_settings
-from mlserve import stack_args, stack_rules
-from mlserve import stack_args_sagemaker as sagemaker_args
-from mlserve import stack_args_serving as serving_args
-from mlserve.stack_args_model_store import model_store_args
+from mlserve.stack import rules as stack_rules
+from mlserve.stack.args.alarms import alarms_args
+from mlserve.stack.args.cluster import cluster_addons_args, cluster_args
+from mlserve.stack.args.image import IMAGE_CONTEXT, image_args
+from mlserve.stack.args.mesh import mesh_args
+from mlserve.stack.args.model_store import model_store_args
+from mlserve.stack.args.monitoring import monitoring_args
+from mlserve.stack.args.network import network_args
+from mlserve.stack.args.registry import registry_args
+from mlserve.stack.args.sagemaker import endpoint_inputs, sagemaker_args
+from mlserve.stack.args.serving import routing_args, serving_args, store_refs
+from mlserve.stack.settings import load
 
-settings = stack_settings.load()
+settings = load()
 stack = pulumi.get_stack()
-git = read_git_state(Path(__file__).parent / serving_args.IMAGE_CONTEXT)
+git = read_git_state(Path(__file__).parent / IMAGE_CONTEXT)
 stack_rules.check_component_rules(settings, stack, git=git)
 
 # One explicit AWS provider: the region and the cost-allocation tags (default_tags reach every
@@ -41,7 +48,7 @@ aws_provider = aws.Provider(
 )
 aws_only = pulumi.ResourceOptions(providers=[aws_provider])
 
-registry = Registry("registry", stack_args.registry_args(settings, stack), opts=aws_only)
+registry = Registry("registry", registry_args(settings, stack), opts=aws_only)
 pulumi.export("repository_url", registry.repository_url)
 
 # The model versions both serving targets load; dev uploads its local artifact directory here.
@@ -51,13 +58,13 @@ if settings.models is not None:
     pulumi.export("model_uris", model_store.model_uris)
     pulumi.export("model_archive_uris", model_store.archive_uris)
 
-network = Network("network", stack_args.network_args(settings, stack), opts=aws_only)
+network = Network("network", network_args(settings, stack), opts=aws_only)
 pulumi.export("vpc_id", network.vpc_id)
 
 if "eks" in settings.targets:
     cluster = Cluster(
         "cluster",
-        stack_args.cluster_args(
+        cluster_args(
             settings, stack, vpc_id=network.vpc_id, private_subnet_ids=network.private_subnet_ids
         ),
         opts=aws_only,
@@ -66,7 +73,7 @@ if "eks" in settings.targets:
     # cluster's own Kubernetes provider, once nodes exist to run them and CoreDNS resolves names.
     addons = ClusterAddons(
         "cluster-addons",
-        stack_args.cluster_addons_args(settings, cluster),
+        cluster_addons_args(settings, cluster),
         opts=pulumi.ResourceOptions(
             providers=[aws_provider, cluster.provider],
             depends_on=[*cluster.node_groups.values(), *cluster.system_addons],  # CoreDNS answers first
@@ -75,7 +82,7 @@ if "eks" in settings.targets:
     # Container Insights and the serving pods' Prometheus metrics, for the EKS alarms.
     EksMonitoring(
         "monitoring",
-        sagemaker_args.monitoring_args(settings, stack, oidc_provider_arn=cluster.oidc_provider_arn,
+        monitoring_args(settings, stack, oidc_provider_arn=cluster.oidc_provider_arn,
                                        oidc_issuer=cluster.oidc_issuer),
         opts=aws_only,
         depends_on=[*cluster.node_groups.values(), *cluster.system_addons],
@@ -87,29 +94,29 @@ if "eks" in settings.targets:
     pulumi.export("autoscaler_role_arn", addons.autoscaler_role_arn)
 
 if settings.models is not None:
-    image = ServingImage("image", serving_args.image_args(settings, repository_url=registry.repository_url, git=git),
+    image = ServingImage("image", image_args(settings, repository_url=registry.repository_url, git=git),
                          opts=aws_only)
     pulumi.export("image_refs", image.image_refs)
 
 if "eks" in settings.targets:
     k8s_and_aws = pulumi.ResourceOptions(providers=[aws_provider, cluster.provider], depends_on=[addons])
-    mesh = Mesh("mesh", serving_args.mesh_args(
+    mesh = Mesh("mesh", mesh_args(
         settings, cluster_name=cluster.cluster_name, vpc_id=network.vpc_id,
         oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer), opts=k8s_and_aws)
     pulumi.export("ingress_url", mesh.ingress_url)
     if settings.models is not None:
         after_mesh = pulumi.ResourceOptions(providers=[aws_provider, cluster.provider], depends_on=[mesh])
-        serving = Serving("serving", serving_args.serving_args(
-            settings, image_refs=image.image_refs, store=serving_args.store_refs(model_store),
+        serving = Serving("serving", serving_args(
+            settings, image_refs=image.image_refs, store=store_refs(model_store),
             oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer), opts=after_mesh)
-        routing = CanaryRouting("routing", serving_args.routing_args(settings, gateway=mesh.gateway),
+        routing = CanaryRouting("routing", routing_args(settings, gateway=mesh.gateway),
                                 opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[mesh, serving]))
         pulumi.export("route_weights", routing.weights)
         pulumi.export("serving_roles", serving.role_arns)
 
 # Alarms first: the endpoint's name is fixed per stack, so the alarms can name it before it exists,
 # and the endpoint's guardrails roll back on these alarms (names passed as outputs, never retyped).
-alarms = Alarms("alarms", sagemaker_args.alarms_args(settings, stack), opts=aws_only)
+alarms = Alarms("alarms", alarms_args(settings, stack), opts=aws_only)
 pulumi.export("alarm_topic_arn", alarms.topic_arn)
 pulumi.export("alarm_names", list(alarms.alarm_names.values()))
 pulumi.export("dashboard_name", alarms.dashboard_name)
@@ -117,9 +124,9 @@ pulumi.export("dashboard_name", alarms.dashboard_name)
 if "sagemaker" in settings.targets:
     endpoint = SageMakerEndpoint(
         "sagemaker",
-        sagemaker_args.sagemaker_args(
+        sagemaker_args(
             settings, stack, rollback_alarm_names=alarms.rollback_alarm_names,
-            **sagemaker_args.endpoint_inputs(registry, model_store, image_uri=image.image_refs["cpu"]),
+            **endpoint_inputs(registry, model_store, image_uri=image.image_refs["cpu"]),
         ),
         opts=aws_only,
     )

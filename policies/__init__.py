@@ -1,7 +1,7 @@
 """The mlserve CrossGuard policy pack: rules in domain modules, each importable as a plain list.
 
 `policies/__main__.py` assembles them into a PolicyPack (which starts the analyzer's gRPC server and
-never returns); `mlserve/policy_check.py` runs the same list offline against `make preview`'s plan.
+never returns); `mlserve/offline/pack.py` runs the same list offline against `make preview`'s plan.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 # The CLI runs this file with the pack directory as the working directory; the rules import the
-# project's own modules (components.serving_contract, mlserve.cost), so the repository root goes first.
+# project's own modules (components.serving_contract), so the repository root goes first.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402

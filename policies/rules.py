@@ -15,7 +15,6 @@ import json
 from collections.abc import Mapping
 from typing import Any, Callable, Iterable
 
-from mlserve.props import as_list, get  # noqa: F401 (the rule modules import them from here)
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -25,6 +24,8 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+
+from policies.props import as_list, get  # noqa: F401 (the rule modules import them from here)
 
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY

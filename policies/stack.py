@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 from components import serving_contract
-from mlserve import cost
+from policies import cost
 from policies.names import ACCOUNT_SINGLETONS, physical_name
 from policies.nodes import is_gpu_pool
-from policies.rules import as_list, get, resource_rule, setting, stack_rule, stack_of
+from policies.rules import as_list, get, resource_rule, setting, stack_of, stack_rule
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -123,7 +123,7 @@ def _budget(args):
     budget = float(setting(args, BUDGET_CONFIG, "monthlyBudgetUsd"))
     result = cost.estimate(_resources(args), region_of(args))
     if result.unpriced:
-        yield f"cannot check the budget: no price for {result.unpriced} (add them to mlserve/prices.py)", None
+        yield f"cannot check the budget: no price for {result.unpriced} (add them to policies/prices.py)", None
     if result.monthly_max > budget:
         yield (f"estimated monthly cost at maximum scale is ${result.monthly_max:,.2f}, above the budget "
                f"${budget:,.2f}: lower pool maxima or raise monthlyBudgetUsd in the policy config"), None
@@ -149,6 +149,6 @@ RULES = [
     stack_rule("cost-guard-gpu-nodes", "GPU pools together stay under the configured node maximum (mlserve cost guard).",
                _gpu_nodes, config=GPU_CONFIG),
     stack_rule("cost-guard-monthly-budget",
-               "The estimated monthly cost at maximum scale stays under the configured budget (mlserve cost guard, mlserve/cost.py).",
+               "The estimated monthly cost at maximum scale stays under the configured budget (mlserve cost guard, policies/cost.py).",
                _budget, config=BUDGET_CONFIG),
 ]

@@ -1,4 +1,4 @@
-"""Shared fixtures. Pulumi programs run through `mlserve.engine`, the same offline engine
+"""Shared fixtures. Pulumi programs run through `mlserve.offline.engine`, the same offline engine
 `make preview` uses, so the tests and the printed plan cannot drift apart."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Callable
 
 import pytest
 
-from mlserve import engine
+from mlserve.offline import engine
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -75,7 +75,7 @@ def test_the_pull_request_job_has_no_credentials_and_uploads_the_comment():
     job = workflow["jobs"]["offline-preview"]
     assert "permissions" not in job and "secrets." not in (ROOT / ".github/workflows/pr-preview.yml").read_text()
     runs = "\n".join(step.get("run", "") for step in job["steps"])
-    assert "make test" in runs and 'make preview STACK="$stack"' in runs and "mlserve.pr_comment" in runs
+    assert "make test" in runs and 'make preview STACK="$stack"' in runs and "mlserve.offline.pr_comment" in runs
     assert any(step.get("with", {}).get("name") == "pr-comment" for step in job["steps"])
 
 

@@ -9,9 +9,16 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from components.cluster import DEFAULT_ADDON_VERSIONS, REQUIRED_ADDONS, Cluster, ClusterArgs, NodePoolArgs, Taint
+from components.cluster import (
+    DEFAULT_ADDON_VERSIONS,
+    REQUIRED_ADDONS,
+    Cluster,
+    ClusterArgs,
+    NodePoolArgs,
+    Taint,
+)
 from components.managed_addons import addon_version_problem
-from mlserve import engine
+from mlserve.offline import engine
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"

@@ -13,7 +13,7 @@ from components.cluster_access import (
     public_cidr_problem,
     security_group_problem,
 )
-from mlserve import engine
+from mlserve.offline import engine
 
 
 @pytest.mark.parametrize("cidr", ["198.18.7.0/24", "52.94.76.10/32", "2600:1f14::/32"])

@@ -10,8 +10,17 @@ import dataclasses
 import pytest
 
 from components.amis import AMI_RELEASE_VERSIONS, AmiType
-from mlserve import engine
-from tests.components.test_cluster import ADDON, CLUSTER, DEV, NODE_GROUP, PROD, TEMPLATE, _asg_tags, _run
+from mlserve.offline import engine
+from tests.components.test_cluster import (
+    ADDON,
+    CLUSTER,
+    DEV,
+    NODE_GROUP,
+    PROD,
+    TEMPLATE,
+    _asg_tags,
+    _run,
+)
 
 DEPLOYER = f"arn:aws:iam::{engine.FAKE_ACCOUNT_ID}:role/{engine.FAKE_DEPLOY_ROLE}"
 RUNNER_SG = "sg-0123456789abcdef0"

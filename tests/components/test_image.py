@@ -10,7 +10,14 @@ import pulumi
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from components.image import GitState, ServingImage, ServingImageArgs, read_git_state, release_tag, variant_tag
+from components.image import (
+    GitState,
+    ServingImage,
+    ServingImageArgs,
+    read_git_state,
+    release_tag,
+    variant_tag,
+)
 from tests.conftest import ROOT
 
 REPOSITORY = "123456789012.dkr.ecr.us-west-2.amazonaws.com/mlserve-prod/serving-app"
@@ -108,7 +115,7 @@ def test_the_engines_ecr_token_is_shaped_like_aws_s():
     the registry's https URL (what `docker login` takes)."""
     import base64
 
-    from mlserve.engine import _ecr_authorization_token
+    from mlserve.offline.engine import _ecr_authorization_token
 
     token = _ecr_authorization_token("123456789012", "us-west-2")
     assert base64.b64decode(token["authorizationToken"]).decode() == f"AWS:{token['password']}"

@@ -136,7 +136,7 @@ def _kubernetes(k8s_opts: pulumi.ResourceOptions) -> None:
 
 
 def program() -> None:
-    """Declare the compliant stack (run it under mlserve.engine)."""
+    """Declare the compliant stack (run it under mlserve.offline.engine)."""
     provider = aws.Provider("aws", region="us-west-2", default_tags=aws.ProviderDefaultTagsArgs(tags=TAGS))
     _aws(pulumi.ResourceOptions(provider=provider))
     cluster_provider = k8s.Provider("k8s", kubeconfig="{}")

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from mlserve import engine, policy_check
+from mlserve.offline import engine
+from mlserve.offline import pack as policy_check
 from tests.policies import compliant
 
 DELETE = object()

@@ -8,7 +8,7 @@ import runpy
 import pulumi_policy
 import pytest
 
-from mlserve import policy_check
+from mlserve.offline import pack as policy_check
 from policies import all_rules
 from tests.conftest import ROOT
 from tests.policies.conftest import changed
@@ -71,7 +71,7 @@ def test_rules_see_props_through_the_analyzers_unknown_checking_proxy(compliant_
 
 
 def test_supported_versions_follow_the_versions_the_stack_can_build():
-    from mlserve.settings import KUBERNETES_VERSIONS
+    from mlserve.stack.settings.cluster import KUBERNETES_VERSIONS
     from policies.cluster import VERSION_CONFIG
 
     assert VERSION_CONFIG["supportedVersions"]["default"] == list(KUBERNETES_VERSIONS)

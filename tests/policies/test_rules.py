@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from mlserve import engine
+from mlserve.offline import engine
 from policies import all_rules
 from tests.policies.conftest import DELETE, changed, messages
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mlserve import engine
-from mlserve import plan as plan_cli
+from mlserve.offline import engine
+from mlserve.offline import plan as plan_cli
 
 _PLANS: dict[str, engine.Plan] = {}
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,11 +1,11 @@
-"""The cost estimate's arithmetic, checked by hand on a small known plan (prices from mlserve/prices.py)."""
+"""The cost estimate's arithmetic, checked by hand on a small known plan (prices from policies/prices.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from mlserve import cost, prices
-from mlserve.cost import Resource
+from policies import cost, prices
+from policies.cost import Resource
 
 
 def _plan() -> list[Resource]:
@@ -63,7 +63,7 @@ def test_what_cannot_be_priced_is_listed_not_guessed():
     plan = [Resource("aws:eks/nodeGroup:NodeGroup", "new", {"instanceTypes": ["g7.future"], "scalingConfig": {"minSize": 1.0, "maxSize": 1.0}})]
     assert cost.estimate(plan, "us-west-2").unpriced == ["EC2 g7.future (node group new)"]
     far = cost.estimate(_plan(), "ap-southeast-7")
-    assert far.lines == [] and far.unpriced == ["region ap-southeast-7 (prices for ['us-east-1', 'us-west-2']; add it to mlserve/prices.py)"]
+    assert far.lines == [] and far.unpriced == ["region ap-southeast-7 (prices for ['us-east-1', 'us-west-2']; add it to policies/prices.py)"]
 
 
 def test_the_table_is_dated_and_sourced_and_covers_the_shipped_pools():

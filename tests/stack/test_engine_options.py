@@ -7,7 +7,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from mlserve import plan as plan_cli
+from mlserve.offline import plan as plan_cli
 
 
 def test_resource_options_are_recorded_as_declared(run_pulumi):

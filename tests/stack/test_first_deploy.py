@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mlserve import engine
-from mlserve.settings import SettingsError
+from mlserve.offline import engine
+from mlserve.stack.settings import SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNING = "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration"

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from mlserve import plan as plan_cli
-from mlserve.settings import parse
-from mlserve import engine
+from mlserve.offline import engine
+from mlserve.offline import plan as plan_cli
+from mlserve.stack.settings import parse
 from tests.istio_schema import validate_istio
 from tests.k8s_schema import manifest_from_inputs, validate_manifest
 

@@ -7,11 +7,11 @@ import copy
 
 import pytest
 
-from mlserve import engine
-from mlserve import plan as plan_cli
-from mlserve.settings import SettingsError, parse
-from mlserve.stack_args_model_store import track_model
-from mlserve.settings_models import parse_model_ref
+from mlserve.offline import engine
+from mlserve.offline import plan as plan_cli
+from mlserve.stack.args.model_store import track_model
+from mlserve.stack.settings import SettingsError, parse
+from mlserve.stack.settings.models import parse_model_ref
 from tests.stack.test_settings import as_config, problems_for, stack_values
 
 
@@ -61,7 +61,7 @@ def test_a_missing_demo_model_fails_naming_the_key_and_the_command(tmp_path):
 
 def test_a_local_directory_that_is_no_artifact_fails_before_anything_is_declared(tmp_path, monkeypatch):
     (tmp_path / "build" / "junk").mkdir(parents=True)
-    monkeypatch.setattr("mlserve.stack_args_model_store.ROOT", tmp_path)
+    monkeypatch.setattr("mlserve.stack.args.model_store.ROOT", tmp_path)
     values = copy.deepcopy(stack_values("dev"))
     values["mlserve:models"] = {"stable": "./build/junk"}
     plan = engine.Plan(stack="dev")

@@ -4,7 +4,7 @@ components cannot bring a collision back."""
 
 from __future__ import annotations
 
-from mlserve.engine import RecordedResource
+from mlserve.offline.engine import RecordedResource
 from tests.stack.physical_names import collisions, physical_names
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlserve import policy_check
+from mlserve.offline import pack as policy_check
 from policies import all_rules
 
 

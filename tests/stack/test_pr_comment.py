@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from mlserve import plan as plan_cli
-from mlserve import pr_comment
+from mlserve.offline import plan as plan_cli
+from mlserve.offline import pr_comment
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mlserve import plan as plan_cli
+from mlserve.offline import plan as plan_cli
 from policies import all_rules
 from tests.conftest import ROOT
 

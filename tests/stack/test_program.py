@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mlserve import engine, plan as plan_cli
-from mlserve.settings import SettingsError
+from mlserve.offline import engine
+from mlserve.offline import plan as plan_cli
+from mlserve.stack.settings import SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from mlserve import engine
-from mlserve import plan as plan_cli
-from mlserve.plan_routes import route_lines
+from mlserve.offline import engine
+from mlserve.offline import plan as plan_cli
+from mlserve.offline.routes import route_lines
 
 STEPS = {
     "1-stable-only": ({"stable": "fraud-model/3"}, {}),

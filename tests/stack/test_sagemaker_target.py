@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from mlserve import engine
-from mlserve.settings import SettingsError
+from mlserve.offline import engine
+from mlserve.stack.settings import SettingsError
 from tests.stack.test_settings import ROOT, as_config, problems_for, stack_values
 
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"

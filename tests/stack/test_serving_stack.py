@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from mlserve.engine import FAKE_ACCOUNT_ID
-from mlserve.settings_serving import ServerLimits
+from mlserve.offline.engine import FAKE_ACCOUNT_ID
+from mlserve.stack.settings.serving import ServerLimits
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}

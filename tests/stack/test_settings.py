@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mlserve import engine
-from mlserve.settings import Settings, SettingsError, parse
+from mlserve.offline import engine
+from mlserve.stack.settings import Settings, SettingsError, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,12 @@ import pytest
 from components.amis import AMI_RELEASE_VERSIONS, AmiType
 from components.autoscaler import AUTOSCALER_IMAGE_TAGS
 from components.managed_addons import DEFAULT_ADDON_VERSIONS, REQUIRED_ADDONS
-from mlserve.settings import DEFAULT_KUBERNETES_VERSION, KUBERNETES_VERSIONS, ClusterSettings, parse
+from mlserve.stack.settings import parse
+from mlserve.stack.settings.cluster import (
+    DEFAULT_KUBERNETES_VERSION,
+    KUBERNETES_VERSIONS,
+    ClusterSettings,
+)
 from tests.k8s_schema import validate_manifest
 from tests.stack.test_settings import as_config, problems_for, stack_values
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlserve.settings_models import parse_model_ref
+from mlserve.stack.settings.models import parse_model_ref
 from tests.stack.test_settings import problems_for
 
 

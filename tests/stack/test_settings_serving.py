@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from mlserve.settings import parse
-from mlserve.settings_serving import ServerLimits, cpu_millicores, memory_mebibytes
+from mlserve.stack.settings import parse
+from mlserve.stack.settings.serving import (
+    ServerLimits,
+    cpu_millicores,
+    memory_mebibytes,
+)
 from serving_app.settings import Settings as ServerSettings
 from tests.stack.test_settings import as_config, problems_for, stack_values
 

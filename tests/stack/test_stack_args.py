@@ -2,8 +2,12 @@
 
 from pathlib import Path
 
-from mlserve import engine, stack_args, stack_rules
-from mlserve.settings import parse
+from mlserve.offline import engine
+from mlserve.stack import rules as stack_rules
+from mlserve.stack.args.cluster import addon_versions, node_pool_args
+from mlserve.stack.args.network import network_args
+from mlserve.stack.args.registry import registry_args
+from mlserve.stack.settings import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -13,12 +17,12 @@ def settings(stack):
 
 
 def test_names_derive_from_the_stack():
-    assert stack_args.registry_args(settings("dev"), "dev").repository_name == "mlserve-dev/serving-app"
-    assert stack_args.network_args(settings("prod"), "prod").cluster_name == "mlserve-prod"
+    assert registry_args(settings("dev"), "dev").repository_name == "mlserve-dev/serving-app"
+    assert network_args(settings("prod"), "prod").cluster_name == "mlserve-prod"
 
 
 def test_taints_and_capacity_types_use_the_eks_api_spelling():
-    pools = {p.name: p for p in stack_args.node_pool_args(settings("dev"))}
+    pools = {p.name: p for p in node_pool_args(settings("dev"))}
     assert pools["cpu"].capacity_type == "SPOT"
     assert pools["gpu"].capacity_type == "ON_DEMAND"
     assert [(t.key, t.effect) for t in pools["gpu"].taints] == [("nvidia.com/gpu", "NO_SCHEDULE")]
@@ -27,9 +31,9 @@ def test_taints_and_capacity_types_use_the_eks_api_spelling():
 def test_addon_overrides_replace_single_entries():
     base = settings("dev")
     overridden = base.model_copy(update={"cluster": base.cluster.model_copy(update={"addon_versions": {"coredns": "v9.9.9-eksbuild.1"}})})
-    versions = stack_args.addon_versions(overridden)
+    versions = addon_versions(overridden)
     assert versions["coredns"] == "v9.9.9-eksbuild.1"
-    assert versions["vpc-cni"] == stack_args.addon_versions(base)["vpc-cni"]
+    assert versions["vpc-cni"] == addon_versions(base)["vpc-cni"]
 
 
 def test_component_rules_run_before_anything_is_declared():
@@ -37,9 +41,8 @@ def test_component_rules_run_before_anything_is_declared():
     surfaces as a settings error naming the stack file, before any resource exists."""
     import pytest
 
-    from mlserve.settings import SettingsError
-
     from components.image import GitState
+    from mlserve.stack.settings import SettingsError
 
     base = settings("dev")
     git = GitState(commit="0" * 40)

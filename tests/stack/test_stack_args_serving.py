@@ -8,9 +8,10 @@ import pytest
 
 from components.image import GitState
 from components.serving import SERVER_CONTAINER
-from mlserve import engine, stack_rules
-from mlserve import stack_args_serving as serving
-from mlserve.settings import SettingsError, parse
+from mlserve.offline import engine
+from mlserve.stack import rules as stack_rules
+from mlserve.stack.args.image import image_args, image_variants
+from mlserve.stack.settings import SettingsError, parse
 from tests.stack.test_stack_args import ROOT, settings
 
 DIRTY = GitState(commit="0123456789abcdef0123456789abcdef01234567", diff_hash="feedbeef0000")
@@ -35,7 +36,7 @@ def test_the_program_declares_nothing_from_a_dirty_prod_tree(monkeypatch):
 
 def test_dev_allows_a_dirty_tree_and_says_so_in_the_tag():
     dev = settings("dev").model_copy(update={"models": parse(_with_model("dev"), stack_file="x").models})
-    args = serving.image_args(dev, repository_url="123456789012.dkr.ecr.us-west-2.amazonaws.com/mlserve-dev/serving-app", git=DIRTY)
+    args = image_args(dev, repository_url="123456789012.dkr.ecr.us-west-2.amazonaws.com/mlserve-dev/serving-app", git=DIRTY)
     assert args.tag == "git-0123456789ab-dirty-feedbeef0000"
 
 
@@ -46,10 +47,10 @@ def _with_model(stack, **models):
 
 
 def test_the_gpu_variant_is_built_only_when_a_track_runs_on_a_gpu_pool():
-    assert serving.image_variants(settings("prod")) == ("cpu", "gpu")
+    assert image_variants(settings("prod")) == ("cpu", "gpu")
     dev = parse(_with_model("dev"), stack_file="Pulumi.dev.yaml")  # stable on the default cpu pool
-    assert serving.image_variants(dev) == ("cpu",)
-    assert serving.image_variants(settings("dev")) == ("cpu",)
+    assert image_variants(dev) == ("cpu",)
+    assert image_variants(settings("dev")) == ("cpu",)
 
 
 def test_a_dev_store_model_just_works_without_a_canary():

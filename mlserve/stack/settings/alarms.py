@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from mlserve.settings_base import _Model
+from mlserve.stack.settings.base import _Model
 
 
 class Subscription(_Model):

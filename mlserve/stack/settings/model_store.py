@@ -1,7 +1,7 @@
 """The model store's settings (`modelStore`): how long replaced objects are kept, how access
 is recorded, and whether `pulumi destroy` may empty the bucket (dev only).
 
-The versions themselves are named in `models` (`mlserve/settings_models.py`); the bucket, its
+The versions themselves are named in `models` (`mlserve/stack/settings/models.py`); the bucket, its
 key and its policies are `components/model_store.py`.
 """
 
@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from mlserve.settings_base import NAMESPACE, _Model
+from mlserve.stack.settings.base import NAMESPACE, _Model
 
 ACCESS_LOGGING_MODES = ("s3-access-logs", "cloudtrail")
 

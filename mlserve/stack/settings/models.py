@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import Field, field_validator
 
-from mlserve.settings_base import NAMESPACE, _Model
+from mlserve.stack.settings.base import NAMESPACE, _Model
 
 # "fraud-model/3": a version in the stack's model store (s3://<store>/models/<name>/<version>/).
 _STORE_REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]{0,62})/(?P<version>[A-Za-z0-9][A-Za-z0-9._-]{0,63})$")

@@ -1,4 +1,4 @@
-"""Settings -> Args for serving on EKS: the image, the mesh, the canary routing and the workloads.
+"""Settings -> Args for serving on EKS: the workloads per track and their canary routing.
 
 Pure translation, tested without Pulumi where the values are plain. Which versions serve comes
 from `models`/`rollout` (shared with SageMaker); how they run on EKS from `serving`/`mesh`.
@@ -11,57 +11,18 @@ from dataclasses import dataclass
 import pulumi
 
 from components.canary_routing import CanaryRoutingArgs
-from components.image import GitState, ServingImageArgs, release_tag
-from components.mesh import MeshArgs
-from components.model_store import ModelStoreArgs
 from components.serving import ServingArgs, TrackArgs
 from components.serving_contract import SERVING_NAMESPACE
 from components.serving_pods import TrackPodSpec
-from mlserve.settings import Settings
-from mlserve.stack_args import node_pool_args
+from mlserve.stack.args.cluster import node_pool_args
+from mlserve.stack.settings import Settings
 
-IMAGE_CONTEXT = "serving_app"
 ROUTE_TIMEOUT_MARGIN_S = 2
-
-
-def _map(value, function):
-    """`function(value)` for a plain string (plan-time checks run outside any Pulumi run, with no
-    event loop for Outputs); an Output applying it otherwise."""
-    return function(value) if isinstance(value, str) else pulumi.Output.from_input(value).apply(function)
 
 
 def serving_tracks(settings: Settings) -> tuple[str, ...]:
     """("stable",) or ("stable", "canary"); () when the stack serves no model."""
     return () if settings.models is None else tuple(settings.models.served())
-
-
-def image_variants(settings: Settings) -> tuple[str, ...]:
-    """"cpu" always (SageMaker's CPU target and CPU tracks); "gpu" when a served track is on a GPU pool."""
-    gpu_pools = {pool.name for pool in settings.node_pools if pool.gpu}
-    on_gpu = any(getattr(settings.serving, track).node_pool in gpu_pools for track in serving_tracks(settings))
-    return ("cpu", "gpu") if on_gpu and "eks" in settings.targets else ("cpu",)
-
-
-def image_args(settings: Settings, *, repository_url, git: GitState | None) -> ServingImageArgs:
-    image = settings.serving.image
-    return ServingImageArgs(
-        repository_url=repository_url,
-        registry_id=_map(repository_url, lambda url: url.split(".", 1)[0]),
-        tag=release_tag(image.tag, git, allow_dirty=image.allow_dirty_tree),
-        variants=image_variants(settings),
-        context=IMAGE_CONTEXT,
-    )
-
-
-def mesh_args(settings: Settings, *, cluster_name, vpc_id, oidc_provider_arn, oidc_issuer) -> MeshArgs:
-    mesh = settings.mesh
-    return MeshArgs(
-        cluster_name=cluster_name, region=settings.region, vpc_id=vpc_id,
-        oidc_provider_arn=oidc_provider_arn, oidc_issuer=oidc_issuer,
-        ingress_scheme=mesh.ingress_scheme, certificate_arn=mesh.certificate_arn, hosts=tuple(mesh.hosts),
-        jwt_issuer=mesh.jwt_issuer, jwks_uri=mesh.jwks_uri, metrics_scraper=mesh.metrics_scraper,
-        replicas=mesh.replicas,
-    )
 
 
 def routing_args(settings: Settings, *, gateway: str) -> CanaryRoutingArgs:
@@ -96,14 +57,6 @@ def store_refs(model_store) -> StoreRefs:
                      kms_key_arn=model_store.kms_key_arn)
 
 
-def _placeholder_store(store: ModelStoreArgs) -> StoreRefs:
-    """Plan-time stand-ins with the store's real versions, for the component-rule net."""
-    tracks = store.tracks
-    return StoreRefs(model_uris={t: "s3://b/models/m/v/" for t in tracks}, read_arns={t: "arn:aws:s3:::b/models/m/v/*" for t in tracks},
-                     versions={t: (m.name, m.version) for t, m in tracks.items()}, bucket_arn="arn:aws:s3:::b",
-                     kms_key_arn="arn:aws:kms:us-west-2:123456789012:key/k")
-
-
 def serving_args(settings: Settings, *, image_refs, store: StoreRefs, oidc_provider_arn, oidc_issuer) -> ServingArgs:
     pools = {pool.name: pool for pool in node_pool_args(settings)}
     tracks = []
@@ -123,18 +76,3 @@ def serving_args(settings: Settings, *, image_refs, store: StoreRefs, oidc_provi
         ))
     return ServingArgs(namespace=SERVING_NAMESPACE, tracks=tuple(tracks), bucket_arn=store.bucket_arn,
                        model_kms_key_arn=store.kms_key_arn, oidc_provider_arn=oidc_provider_arn, oidc_issuer=oidc_issuer)
-
-
-def check_serving_rules(settings: Settings, *, git: GitState | None, store: ModelStoreArgs | None) -> None:
-    """Build every serving Args with placeholders, so a rule only a component knows fails before
-    anything is declared (called by `mlserve.stack_rules`; `store` is the model store's Args it
-    built, None without `models`). Raises ValueError."""
-    if settings.models is None or store is None:
-        return
-    image = image_args(settings, repository_url="123456789012.dkr.ecr.placeholder/x", git=git)
-    if "eks" not in settings.targets:
-        return
-    mesh_args(settings, cluster_name="c", vpc_id="v", oidc_provider_arn="a", oidc_issuer="i")
-    routing_args(settings, gateway="istio-ingress/g")
-    serving_args(settings, image_refs={v: "r@sha256:0" for v in image.variants}, store=_placeholder_store(store),
-                 oidc_provider_arn="a", oidc_issuer="i")

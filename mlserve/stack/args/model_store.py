@@ -7,11 +7,12 @@ from pathlib import Path
 
 from components.model_store import ModelStoreArgs, TrackModel
 from mlserve.models.staging import stage_local
-from mlserve.settings import NAMESPACE, Settings
-from mlserve.settings_models import ModelRef
+from mlserve.stack.settings import Settings
+from mlserve.stack.settings.base import NAMESPACE
+from mlserve.stack.settings.models import ModelRef
 from serving_app.models.base import ModelLoadError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 """The project directory (where Pulumi.yaml is): local model directories are relative to it."""
 DEMO_MODEL_COMMAND = "python -m serving_app.demo_model --out build/demo-model"
 

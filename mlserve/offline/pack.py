@@ -32,9 +32,9 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from mlserve import engine
+from mlserve.offline import engine
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "policies" / "config"
 
 

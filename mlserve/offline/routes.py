@@ -4,7 +4,7 @@ declared VirtualService and Deployments (not from the settings), so the printed 
 
 from __future__ import annotations
 
-from mlserve import engine
+from mlserve.offline import engine
 
 VIRTUAL_SERVICE = "kubernetes:networking.istio.io/v1:VirtualService"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"

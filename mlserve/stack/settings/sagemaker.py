@@ -1,6 +1,6 @@
 """The `sagemaker` section: what only the SageMaker target has (instances, serverless, data
 capture, autoscaling, deployment guardrails). Which versions serve and the canary weight come
-from `models` and `rollout` (`mlserve/settings_models.py`), shared with the EKS target.
+from `models` and `rollout` (`mlserve/stack/settings/models.py`), shared with the EKS target.
 
 Limits come from the SageMaker API reference:
 - ProductionVariant / ProductionVariantServerlessConfig:
@@ -19,9 +19,8 @@ from pydantic import Field, field_validator, model_validator
 
 from components import sagemaker_instances
 from components.sagemaker import MAX_DEPLOYMENT_TIMEOUT_S, deployment_timeout_s
-
-from mlserve.settings_base import NAMESPACE, _Model
-from mlserve.settings_models import Models
+from mlserve.stack.settings.base import NAMESPACE, _Model
+from mlserve.stack.settings.models import Models
 
 # What serverless endpoints cannot do: GPUs, VPC/network isolation, data capture, more than
 # one production variant (so no canary by weight).

@@ -1,7 +1,7 @@
 """The base every settings section shares: camelCase keys, unknown keys forbidden, frozen.
 
-Sections live in their own modules (`settings_<area>.py`) and import this base;
-`mlserve/settings.py` assembles them into one `Settings` and reports every error at once.
+Sections live in their own modules (`mlserve/stack/settings/<area>.py`) and import this base;
+`mlserve/stack/settings/` assembles them into one `Settings` and reports every error at once.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What only the EKS target has: the `serving` section (the image, and per track its pool,
 replicas, resources and server limits) and the `mesh` section (the ingress and who may call it).
 
-Which versions serve and how traffic splits between them are in `mlserve/settings_models.py`,
+Which versions serve and how traffic splits between them are in `mlserve/stack/settings/models.py`,
 shared with SageMaker. The server's own limits default to `serving_app/settings.py`'s, and are
 checked by that same class, so a value the server would refuse fails `make preview` instead.
 """
@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlserve.settings_base import NAMESPACE, _Model
+from mlserve.stack.settings.base import NAMESPACE, _Model
 from serving_app import settings as server_settings
 
 _SERVER_DEFAULTS = server_settings.Settings()

@@ -1,4 +1,4 @@
-"""The monthly cost of a plan: pure arithmetic over the planned resources and `mlserve/prices.py`.
+"""The monthly cost of a plan: pure arithmetic over the planned resources and `policies/prices.py`.
 
 Each resource kind that costs money has one function below that turns its planned resources into
 lines (monthly at the minimum and at the maximum the plan allows). Usage-billed items are priced
@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from mlserve import prices
-from mlserve.props import as_list, get
+from policies import prices
+from policies.props import as_list, get
 
 NAT_GB_PER_MONTH = 100
 """Assumed data through each NAT gateway a month (image pulls and logs use VPC endpoints instead)."""
@@ -209,7 +209,7 @@ PRICERS: list[Pricer] = [node_pools, clusters, network, load_balancers, sagemake
 def estimate(resources: list[Resource], region: str) -> Estimate:
     """The monthly cost of `resources` in `region`."""
     if region not in prices.REGIONS:
-        return Estimate(region=region, unpriced=[f"region {region} (prices for {sorted(prices.REGIONS)}; add it to mlserve/prices.py)"])
+        return Estimate(region=region, unpriced=[f"region {region} (prices for {sorted(prices.REGIONS)}; add it to policies/prices.py)"])
     unpriced: list[str] = []
     table = prices.REGIONS[region]
     resources = sorted(resources, key=lambda r: (r.type, r.name))  # registration order varies between runs
@@ -220,7 +220,7 @@ def estimate(resources: list[Resource], region: str) -> Estimate:
 def render(result: Estimate, stack: str) -> list[str]:
     """The estimate as text lines for `make preview`."""
     out = [f"Estimated monthly cost, stack '{stack}' ({result.region}; on-demand list prices as of "
-           f"{prices.PRICES_AS_OF}, mlserve/prices.py):"]
+           f"{prices.PRICES_AS_OF}, policies/prices.py):"]
     width = max([len(f"{l.category}: {l.item}") for l in result.lines] + [17])
     out.append(f"  {'':<{width}}  {'at min size':>11}  {'at max size':>11}")
     for line in result.lines:

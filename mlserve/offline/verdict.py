@@ -1,8 +1,8 @@
 """What `make preview` adds after the plan: the policy pack's verdict and the cost estimate.
 
-`evaluate` runs the whole pack (mlserve/policy_check.py) with the stack's policy config and prices
-the plan (mlserve/cost.py); `make preview` prints both and fails on a mandatory violation, and the
-plan JSON carries both for the pull-request comment (mlserve/pr_comment.py).
+`evaluate` runs the whole pack (mlserve/offline/pack.py) with the stack's policy config and prices
+the plan (policies/cost.py); `make preview` prints both and fails on a mandatory violation, and the
+plan JSON carries both for the pull-request comment (mlserve/offline/pr_comment.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlserve import cost, engine, policy_check
+from mlserve.offline import engine
+from mlserve.offline import pack as policy_check
+from policies import cost
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The pull-request comment: the head's offline plan against the base branch's, per stack.
 
-    python -m mlserve.pr_comment --base build/base --head build --stacks dev prod --out build/pr-comment.md
+    python -m mlserve.offline.pr_comment --base build/base --head build --stacks dev prod --out build/pr-comment.md
 
 Reads `plan-<stack>.json` (written by `make preview`, with its policy results and cost) from both
 directories and writes one Markdown comment: per stack the resource totals, what is added, changed

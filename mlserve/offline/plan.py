@@ -16,13 +16,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mlserve import engine, preview_checks
-from mlserve.plan_routes import route_lines
-from mlserve.props import get
-from mlserve.policy_check import PolicyConfigError
-from mlserve.settings import SettingsError
+from mlserve.offline import engine
+from mlserve.offline import verdict as preview_checks
+from mlserve.offline.pack import PolicyConfigError
+from mlserve.offline.routes import route_lines
+from mlserve.stack.settings import SettingsError
+from policies.props import get
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Per type, the input paths worth a reviewer's glance (dotted, camelCase as recorded).
 KEY_SETTINGS: dict[str, tuple[str, ...]] = {

@@ -112,7 +112,7 @@ class _RecordingMocks(pulumi_mocks.Mocks):
             return _ecr_authorization_token(str(args.args.get("registryId") or FAKE_ACCOUNT_ID), self.region), []
         # An unfaked call would resolve to empty values and hide a broken plan: refuse it.
         raise NotImplementedError(
-            f"the offline engine has no fake for data source {args.token}; add one to mlserve/engine.py"
+            f"the offline engine has no fake for data source {args.token}; add one to mlserve/offline/engine.py"
         )
 
 

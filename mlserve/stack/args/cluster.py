@@ -1,53 +1,23 @@
-"""Settings -> component Args: the pure translation `__main__.py` uses.
-
-Kept apart from `__main__.py` so it is tested without Pulumi and the program stays a screen
-long. Names derive from the stack so dev and prod never collide in one account.
-"""
+"""Settings -> `ClusterArgs` and `ClusterAddonsArgs`: the EKS control plane, its node pools and add-ons."""
 
 from __future__ import annotations
 
-from components.cluster import DEFAULT_ADDON_VERSIONS, Cluster, ClusterArgs, NodePoolArgs, Taint
+from components.cluster import (
+    DEFAULT_ADDON_VERSIONS,
+    Cluster,
+    ClusterArgs,
+    NodePoolArgs,
+    Taint,
+)
 from components.cluster_addons import ClusterAddonsArgs
-from components.network import NetworkArgs
-from components.registry import RegistryArgs
-from mlserve.settings import GPU_TAINT_KEY, REGISTRY_SCANNING_FILTER, Settings
+from mlserve.stack.args.naming import cluster_name
+from mlserve.stack.settings import Settings
+from mlserve.stack.settings.cluster import GPU_TAINT_KEY
 
 # Settings use the Kubernetes spelling of taint effects and lower-case capacity types (what
 # users write in manifests); the EKS API wants its own enum spelling.
 _TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 _CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT"}
-
-
-def name_prefix(stack: str) -> str:
-    """"mlserve-dev": the prefix of every physical name in a stack."""
-    return f"mlserve-{stack}"
-
-
-def cluster_name(stack: str) -> str:
-    return name_prefix(stack)
-
-
-def registry_args(settings: Settings, stack: str) -> RegistryArgs:
-    return RegistryArgs(
-        repository_name=f"{name_prefix(stack)}/serving-app",
-        force_delete=settings.registry.force_delete,
-        keep_release_tags=settings.registry.keep_release_tags,
-        untagged_expiry_days=settings.registry.untagged_expiry_days,
-        protect=settings.cluster.deletion_protection,
-        registry_scanning_filter=REGISTRY_SCANNING_FILTER if settings.registry.own_registry_scanning else None,
-    )
-
-
-def network_args(settings: Settings, stack: str) -> NetworkArgs:
-    return NetworkArgs(
-        region=settings.region,
-        vpc_cidr=settings.network.vpc_cidr,
-        availability_zones=tuple(settings.network.availability_zones),
-        nat_gateways=settings.network.nat_gateways,
-        cluster_name=cluster_name(stack),
-        flow_logs_retention_days=settings.network.flow_logs_retention_days,
-        protect=settings.cluster.deletion_protection,
-    )
 
 
 def addon_versions(settings: Settings) -> dict[str, str]:
