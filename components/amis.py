@@ -77,7 +77,7 @@ def ami_type_for(instance_types: list[str] | tuple[str, ...]) -> AmiType:
 # `release_version` too, from the same SSM parameter). Taken from public EKS stacks that pinned
 # these releases for their standard and NVIDIA node groups (AL2023 releases share one version
 # across AMI types): 1.35.0-20260129 (Jan 2026), 1.36.0-20260923 (amazon-eks-ami release of Sep
-# 2026). Confirm (README "Deploying for real") with
+# 2026). Confirm (docs/deploying.md) with
 #   aws ssm get-parameter --name /aws/service/eks/optimized-ami/<v>/amazon-linux-2023/<x86_64|arm64>/<standard|nvidia>/recommended/release_version
 # https://docs.aws.amazon.com/eks/latest/userguide/eks-optimized-ami.html
 AMI_RELEASE_VERSIONS: dict[str, dict[AmiType, str]] = {

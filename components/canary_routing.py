@@ -65,7 +65,7 @@ class CanaryRouting(pulumi.ComponentResource):
 
         # The VirtualService waits for the DestinationRule, so a new canary subset exists before a
         # route names it (Istio's "make before break"). Removing a canary is the reverse order; the
-        # README's promotion sets the weight to 0 in one `up` before removing the canary in the next.
+        # docs/operations.md's promotion sets the weight to 0 in one `up` before removing the canary in the next.
         # https://istio.io/latest/docs/ops/best-practices/traffic-management/#avoid-503-errors-while-reconfiguring-service-routes
         rule = istio("destination-rule", "DestinationRule", routing.destination_rule_spec(
             args.namespace, has_canary=args.has_canary, max_pending_requests=args.max_pending_requests))

@@ -170,8 +170,8 @@ class Cluster(pulumi.ComponentResource):
                 # replaces the cluster (the provider marks it force-new, as CloudFormation says
                 # "Update requires: Replacement"), which deletion protection then refuses. So a stack
                 # created with it true keeps it, and its creator's hidden entry: `pulumi import` that
-                # entry as `cluster-deployer` before the first `up` with this code (README
-                # "Deploying for real"), or the explicit entry fails with 409.
+                # entry as `cluster-deployer` before the first `up` with this code (docs/deploying.md),
+                # or the explicit entry fails with 409.
                 # https://www.pulumi.com/registry/packages/aws/api-docs/eks/cluster/#clusteraccessconfig
                 # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-eks-cluster-accessconfig.html
                 ignore_changes=["accessConfig.bootstrapClusterCreatorAdminPermissions"],

@@ -39,7 +39,7 @@ IRSA_ADDONS: dict[str, tuple[str, str]] = {
 #        pod-identity v1.3.10, ebs-csi v1.57.1);
 #   1.36 from a public EKS stack pinning 1.36 (vpc-cni v1.22.3, kube-proxy v1.36.0, coredns v1.14.3,
 #        pod-identity v1.3.10, ebs-csi v1.63.1).
-# Confirm before a real deployment (README "Deploying for real"):
+# Confirm before a real deployment (docs/deploying.md):
 #   aws eks describe-addon-versions --kubernetes-version <v> --addon-name <name> \
 #     --query 'addons[].addonVersions[].addonVersion'
 DEFAULT_ADDON_VERSIONS: dict[str, dict[str, str]] = {

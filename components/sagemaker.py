@@ -282,7 +282,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         """Target tracking on invocations per instance.
         https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-code-define.html
         Changing a variant's instance type while it is a scaling target makes UpdateEndpoint fail
-        (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-update.html): README."""
+        (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-update.html): docs/sagemaker.md."""
         target = aws.appautoscaling.Target(
             f"{name}-scaling-{track}",
             service_namespace="sagemaker",

@@ -1,4 +1,4 @@
-"""Post-deploy checks: `python -m mlserve.checks smoke|status|gate` (README "Post-deploy checks").
+"""Post-deploy checks: `python -m mlserve.checks smoke|status|gate` (docs/operations.md "Post-deploy checks").
 
 - smoke: sends the model's sample rows to the deployed target (SageMaker runtime or the EKS
   ingress URL) and checks the answer's shape and the model version that answered;

@@ -1,4 +1,4 @@
-"""`publish`, `list`, `show` against S3 in process (moto), and the README walk-through end to end:
+"""`publish`, `list`, `show` against S3 in process (moto), and the docs/models.md walk-through end to end:
 package -> publish -> list -> the server loads the published URI and answers like the model."""
 
 from __future__ import annotations
@@ -127,16 +127,16 @@ def test_no_credentials_is_one_line_and_its_own_exit_code(tmp_path):
 
 
 def readme_walk_through() -> list[str]:
-    """The commands of README "Bring your own model", continuation lines joined."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Bring your own model"):]
+    """The commands of docs/models.md, continuation lines joined."""
+    text = (ROOT / "docs" / "models.md").read_text()
+    section = text[text.index("# Bring your own model"):]
     block = section[section.index("```sh\n") + 6:]
     block = block[:block.index("```")].replace("\\\n", " ")
     return [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
 
 
 def test_the_readme_walk_through(s3, tmp_path, data, sample_csv, capsys, monkeypatch):
-    """README "Bring your own model", command by command as written there: package, publish and
+    """docs/models.md, command by command as written there: package, publish and
     list run here (the bucket's name in place of `pulumi stack output`), then the server loads
     the URI the stack resolves `models.stable: fraud-model/3` to and answers like the model.
     The last two commands need the Pulumi CLI; tests/stack/test_model_store.py covers what they do."""

@@ -1,4 +1,4 @@
-"""The README's promotion walk-through, step by step: each step is a settings change to prod and
+"""The promotion walk-through of docs/operations.md, step by step: each step is a settings change to prod and
 one `pulumi up`; `make preview` prints the route weights and the versions of each."""
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ def cross_field_problems(settings: Settings) -> list[str]:
     ):
         problems.append(
             f"{NAMESPACE}:cluster: a private-only API endpoint needs privateAccessCidrs or privateAccessSecurityGroupIds, "
-            "the deploy runner's way in (pulumi up talks to the API; README 'Deploying for real')"
+            "the deploy runner's way in (pulumi up talks to the API; docs/deploying.md)"
         )
     if settings.registry.force_delete and settings.cluster.deletion_protection:
         problems.append(
