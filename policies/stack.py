@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 from components import serving_contract
-from policies import cost
+from policies import cost, prices
 from policies.names import ACCOUNT_SINGLETONS, physical_name
 from policies.nodes import is_gpu_pool
-from policies.rules import as_list, get, resource_rule, setting, stack_of, stack_rule
+from policies.rules import ADVISORY, as_list, get, resource_rule, setting, stack_of, stack_rule
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -119,14 +119,32 @@ def region_of(args) -> str:
     return str(next((r for r in regions if r), "us-east-1"))
 
 
+def _estimate(args) -> cost.Estimate:
+    return cost.estimate(_resources(args), region_of(args))
+
+
 def _budget(args):
     budget = float(setting(args, BUDGET_CONFIG, "monthlyBudgetUsd"))
-    result = cost.estimate(_resources(args), region_of(args))
-    if result.unpriced:
-        yield f"cannot check the budget: no price for {result.unpriced} (add them to policies/prices.py)", None
+    try:
+        result = _estimate(args)
+    except ValueError as error:  # a malformed cost_assumptions output
+        yield f"cannot estimate the cost: {error}", None
+        return
     if result.monthly_max > budget:
-        yield (f"estimated monthly cost at maximum scale is ${result.monthly_max:,.2f}, above the budget "
-               f"${budget:,.2f}: lower pool maxima or raise monthlyBudgetUsd in the policy config"), None
+        least = "" if result.complete else " at least (parts of the plan are unpriced, see cost-estimate-complete)"
+        yield (f"estimated monthly cost at maximum scale is{least} ${result.monthly_max:,.2f} (prices as of "
+               f"{prices.PRICES_AS_OF}), above the budget ${budget:,.2f}: lower pool maxima or raise monthlyBudgetUsd "
+               "in the policy config"), None
+
+
+def _estimate_complete(args):
+    try:
+        result = _estimate(args)
+    except ValueError:
+        return  # cost-guard-monthly-budget reports it
+    if not result.complete:
+        yield (f"the cost estimate could not price {'; '.join(result.unpriced)}: cost-guard-monthly-budget checked only "
+               f"the priced part (${result.monthly_max:,.2f} at maximum scale); add the missing prices to policies/prices.json"), None
 
 
 RULES = [
@@ -149,6 +167,12 @@ RULES = [
     stack_rule("cost-guard-gpu-nodes", "GPU pools together stay under the configured node maximum (mlserve cost guard).",
                _gpu_nodes, config=GPU_CONFIG),
     stack_rule("cost-guard-monthly-budget",
-               "The estimated monthly cost at maximum scale stays under the configured budget (mlserve cost guard, policies/cost.py).",
+               "The estimated monthly cost at maximum scale stays under the configured budget (mlserve cost guard, policies/cost/).",
                _budget, config=BUDGET_CONFIG),
+    # Advisory by default: a region or instance type the price table lacks is a valid choice (the table lags
+    # AWS, not the stack), so it must not block a deploy; the budget rule still refuses a priced part that is
+    # over budget. A policy config can make this mandatory for a stack that must be fully priced.
+    stack_rule("cost-estimate-complete",
+               "Every resource the cost estimate models has a price, so the budget check saw the whole plan (mlserve cost guard).",
+               _estimate_complete, enforcement=ADVISORY),
 ]

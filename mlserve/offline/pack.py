@@ -7,6 +7,11 @@ its type, name, URN, inputs (camelCase, wrapped in the analyzer's unknown-checki
 resource's outputs, parent and dependencies. Enforcement levels and parameters come from a
 `--policy-pack-config` file (policies/config/<env>.json), validated against the rules first.
 
+Stack rules also get the root `pulumi:pulumi:Stack` resource with the stack's outputs as its
+properties, as the real engine sends it (pulumi/pulumi pkg/resource/deploy/step_generator.go,
+AnalyzeResources: every registered resource, the root stack included); the cost rules read the
+`cost_assumptions` output there.
+
 Where it differs from `pulumi preview --policy-pack`: no value is unknown here (the mocks resolve
 every output), and a resource's property dependencies are not recorded (stack rules read
 `dependencies`, which the real engine also gives).
@@ -126,11 +131,23 @@ def _options(resource: engine.RecordedResource) -> PolicyResourceOptions:
                                  PolicyCustomTimeouts(0, 0, 0), [], resource.parent or None)
 
 
+def _stack_options() -> PolicyResourceOptions:
+    return PolicyResourceOptions(False, [], False, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+
+
 def _provider(resource: engine.RecordedResource, by_urn: Mapping[str, engine.RecordedResource]) -> PolicyProviderResource | None:
     provider = by_urn.get(resource.provider.rsplit("::", 1)[0]) if resource.provider else None
     if provider is None:
         return None
     return PolicyProviderResource(provider.type, unknown_checking_proxy(provider.inputs), provider.urn, provider.name)
+
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def root_stack_urn(plan: engine.Plan) -> str:
+    """The URN the engine gives the program's root stack resource."""
+    return f"urn:pulumi:{plan.stack}::{engine.PROJECT}::{STACK_TYPE}::{engine.PROJECT}-{plan.stack}"
 
 
 def check(plan: engine.Plan, config: Mapping[str, Any] | None = None, rules: list[Any] | None = None) -> Report:
@@ -161,6 +178,9 @@ def check(plan: engine.Plan, config: Mapping[str, Any] | None = None, rules: lis
             for r in plan.resources:
                 resources[r.urn].parent = resources.get(r.parent)
                 resources[r.urn].dependencies = [resources[d] for d in r.dependencies if d in resources]
+            root = root_stack_urn(plan)
+            resources[root] = PolicyResource(STACK_TYPE, unknown_checking_proxy(dict(plan.exports)), root,
+                                             f"{engine.PROJECT}-{plan.stack}", _stack_options(), None, None, [], {})
 
             def report_stack(message: str, urn: str | None = None) -> None:
                 target = by_urn.get(urn or "")

@@ -46,7 +46,12 @@ def region(plan: engine.Plan) -> str:
 
 
 def cost_resources(plan: engine.Plan) -> list[cost.Resource]:
-    return [cost.Resource(type=r.type, name=r.name, props=r.inputs, urn=r.urn, dependencies=r.dependencies) for r in plan.resources]
+    """The plan as the estimate reads it, the root stack (with the stack's outputs, where the usage
+    assumptions travel) included, as the policy analyzer gives it to the budget rule."""
+    root = cost.Resource(type=policy_check.STACK_TYPE, name=f"{engine.PROJECT}-{plan.stack}", props=dict(plan.exports),
+                         urn=policy_check.root_stack_urn(plan))
+    return [root, *(cost.Resource(type=r.type, name=r.name, props=r.inputs, urn=r.urn, dependencies=r.dependencies)
+                    for r in plan.resources)]
 
 
 def evaluate(plan: engine.Plan, policy_config: Path) -> Checks:

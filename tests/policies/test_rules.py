@@ -131,7 +131,7 @@ def test_one_changed_property_gives_the_violation(compliant_plan, rule, resource
 
 
 STACK_RULE_TESTS = ["s3-bucket-guardrails-present", "vpc-flow-logs-enabled", "serving-autoscaler-and-pdb",
-                    "mesh-strict-mtls", "cost-guard-gpu-nodes", "cost-guard-monthly-budget"]
+                    "mesh-strict-mtls", "cost-guard-gpu-nodes", "cost-guard-monthly-budget", "cost-estimate-complete"]
 
 
 def test_only_a_bucket_receiving_s3_access_logs_may_use_sse_s3(compliant_plan):

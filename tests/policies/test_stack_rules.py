@@ -7,6 +7,9 @@ import dataclasses
 
 import pytest
 
+from mlserve.offline import pack as policy_check
+from mlserve.offline.verdict import cost_resources
+from policies import all_rules, cost, prices
 from policies.stack import is_taggable
 from tests.policies.conftest import DELETE, changed, messages
 
@@ -18,7 +21,8 @@ def without(plan, name):
 
 
 @pytest.mark.parametrize("rule", ["s3-bucket-guardrails-present", "vpc-flow-logs-enabled", "serving-autoscaler-and-pdb",
-                                  "mesh-strict-mtls", "cost-guard-gpu-nodes", "cost-guard-monthly-budget"])
+                                  "mesh-strict-mtls", "cost-guard-gpu-nodes", "cost-guard-monthly-budget",
+                                  "cost-estimate-complete"])
 def test_the_compliant_stack_passes(compliant_plan, rule):
     # The compliant stack may reach ~$5,400 a month (4 GPU nodes, 2 ml.g5.xlarge): above the default budget.
     config = {"monthlyBudgetUsd": 6000} if rule == "cost-guard-monthly-budget" else None
@@ -58,9 +62,40 @@ def test_gpu_node_maximum(compliant_plan):
 
 def test_monthly_budget(compliant_plan):
     found = messages(compliant_plan, "cost-guard-monthly-budget", {"monthlyBudgetUsd": 100})
-    assert len(found) == 1 and "above the budget $100.00" in found[0]
+    assert len(found) == 1 and "above the budget $100.00" in found[0] and f"(prices as of {prices.PRICES_AS_OF})" in found[0]
+    assert " at least " not in found[0]
     unpriced = changed(compliant_plan, "gpu", {"instanceTypes": ["g7.future"]})
-    assert "no price for ['EC2 g7.future (node group gpu)']" in messages(unpriced, "cost-guard-monthly-budget")[0]
+    # What is priced is still checked: over budget even without the GPU pool, and said to be a lower bound.
+    lower_bound = messages(unpriced, "cost-guard-monthly-budget", {"monthlyBudgetUsd": 100})
+    assert len(lower_bound) == 1 and "is at least (parts of the plan are unpriced, see cost-estimate-complete) $" in lower_bound[0]
+    # An unpriced type under a budget the priced part meets is not a budget failure: the advisory rule says what is missing.
+    assert messages(unpriced, "cost-guard-monthly-budget", {"monthlyBudgetUsd": 6000}) == []
+    assert messages(compliant_plan, "cost-estimate-complete") == []
+    missing = messages(unpriced, "cost-estimate-complete")
+    assert len(missing) == 1 and missing[0].startswith(
+        "None: the cost estimate could not price EC2 g7.future (node group gpu): cost-guard-monthly-budget checked only the priced part")
+
+
+def test_an_unpriced_region_is_advisory_and_the_budget_rule_passes(compliant_plan):
+    plan = changed(compliant_plan, "aws", {"region": "eu-west-1"})
+    assert messages(plan, "cost-guard-monthly-budget", {"monthlyBudgetUsd": 100}) == []
+    assert "could not price region eu-west-1" in messages(plan, "cost-estimate-complete")[0]
+    report = policy_check.check(plan, {}, rules=[r for r in all_rules() if r.name.startswith("cost-")])
+    assert {(v.rule, v.level) for v in report.violations} == {("cost-estimate-complete", "advisory")}
+
+
+def test_the_budget_reads_the_usage_assumptions_the_stack_exports(compliant_plan):
+    """The analyzer gets the root stack with its outputs; the budget moves with cost_assumptions."""
+    base = cost.estimate(cost_resources(compliant_plan), "us-west-2").monthly_max
+    plan = copy.deepcopy(compliant_plan)
+    plan.exports["cost_assumptions"] = {"bucketGb": 10050.0}  # one bucket: 10,000 GB more x $0.023 = $230 more
+    assert cost.estimate(cost_resources(plan), "us-west-2").monthly_max == pytest.approx(base + 230, abs=0.01)
+    budget = {"monthlyBudgetUsd": base + 1}
+    assert messages(compliant_plan, "cost-guard-monthly-budget", budget) == []
+    assert len(messages(plan, "cost-guard-monthly-budget", budget)) == 1
+    plan.exports["cost_assumptions"] = {"bucketGB": 1}
+    assert messages(plan, "cost-guard-monthly-budget")[0].startswith(
+        "None: cannot estimate the cost: cost_assumptions: unknown key(s) ['bucketGB']")
 
 
 def test_one_per_account_resources_belong_to_the_stack_that_owns_them(compliant_plan):

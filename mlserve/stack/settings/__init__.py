@@ -7,7 +7,7 @@ and `pulumi up` alike with one `SettingsError` that lists every bad key, its val
 is allowed, and the stack file it came from.
 
 One module per section (`cluster`, `network`, `registry`, `models`, `model_store`, `serving`,
-`sagemaker`, `alarms`); `root` holds the whole and the rules that span sections; `loader` reads it.
+`sagemaker`, `alarms`, `cost`); `root` holds the whole and the rules that span sections; `loader` reads it.
 """
 
 from mlserve.stack.settings.loader import SettingsError, load, parse

@@ -10,6 +10,7 @@ from pydantic import Field
 from mlserve.stack.settings.alarms import AlarmSettings
 from mlserve.stack.settings.base import NAMESPACE, _Model
 from mlserve.stack.settings.cluster import ClusterSettings, NodePool
+from mlserve.stack.settings.cost import CostSettings
 from mlserve.stack.settings.model_store import ModelStoreSettings, model_store_problems
 from mlserve.stack.settings.models import Models, Rollout, model_problems
 from mlserve.stack.settings.network import NetworkSettings
@@ -56,6 +57,8 @@ class Settings(_Model):
     """The model server on EKS (`mlserve/settings_serving.py`): image, pools, replicas, limits per track."""
     mesh: MeshSettings = Field(default_factory=MeshSettings)
     """The Istio ingress: load balancer scheme, TLS, optional JWT."""
+    cost: CostSettings = Field(default_factory=CostSettings)
+    """Usage assumptions of the cost estimate (`mlserve/stack/settings/cost.py`); exported as `cost_assumptions`."""
 
 
 def cross_field_problems(settings: Settings) -> list[str]:
