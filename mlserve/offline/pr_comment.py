@@ -33,6 +33,13 @@ MAX_CHANGES = 12  # changed inputs listed per resource
 POLICY_DIR = "policies/"
 
 
+def _safe(text: Any) -> str:
+    """Text from the pull request (resource names, file paths, messages quoting values) as inert
+    Markdown: no code-span or table breaks, no line breaks, no @-mentions."""
+    return (str(text).replace("`", "'").replace("|", "/").replace("\n", " ").replace("\r", " ")
+            .replace("@", "@\u200b").replace("<", "&lt;"))
+
+
 def load(path: Path) -> dict[str, Any] | None:
     """A plan JSON, or None where there is none or it is not JSON."""
     try:
@@ -64,9 +71,9 @@ def _listing(title: str, rows: list[plan_diff.ResourceChange]) -> list[str]:
         return []
     lines = [f"**{title} ({len(rows)})**", ""]
     for row in rows[:MAX_LISTED]:
-        lines.append(f"- `{row.type}` **{row.name}**")
+        lines.append(f"- `{_safe(row.type)}` **{_safe(row.name)}**")
         for change in row.changes[:MAX_CHANGES]:
-            lines.append(f"  - `{change.path}`: `{change.old}` → `{change.new}`")
+            lines.append(f"  - `{_safe(change.path)}`: `{change.old}` → `{change.new}`")
         if len(row.changes) > MAX_CHANGES:
             lines.append(f"  - ... and {len(row.changes) - MAX_CHANGES} more inputs")
     if len(rows) > MAX_LISTED:
@@ -80,20 +87,20 @@ def _cost_lines(estimate: dict[str, Any], base_cost: dict[str, Any] | None) -> l
              "| Item | At min size | At max size | Change (min) | Change (max) |", "|---|---:|---:|---:|---:|"]
     for line in estimate["lines"]:
         previous = old.get((line["category"], line["item"])) or {}
-        lines.append(f"| {line['category']}: {line['item']} ({line['detail']}) | {_money(line['monthlyMin'])} | "
+        lines.append(f"| {_safe(line['category'])}: {_safe(line['item'])} ({_safe(line['detail'])}) | {_money(line['monthlyMin'])} | "
                      f"{_money(line['monthlyMax'])} | {_delta(line['monthlyMin'], previous.get('monthlyMin'))} | "
                      f"{_delta(line['monthlyMax'], previous.get('monthlyMax'))} |")
     gone = [key for key in old if key not in {(l["category"], l["item"]) for l in estimate["lines"]}]
     for category, item in gone:
-        lines.append(f"| {category}: {item} (removed) | - | - | -{_money(old[(category, item)]['monthlyMin'])} | "
+        lines.append(f"| {_safe(category)}: {_safe(item)} (removed) | - | - | -{_money(old[(category, item)]['monthlyMin'])} | "
                      f"-{_money(old[(category, item)]['monthlyMax'])} |")
     base_cost = base_cost or {}
     lines.append(f"| **total** | **{_money(estimate['monthlyMin'])}** | **{_money(estimate['monthlyMax'])}** | "
                  f"**{_delta(estimate['monthlyMin'], base_cost.get('monthlyMin'))}** | "
                  f"**{_delta(estimate['monthlyMax'], base_cost.get('monthlyMax'))}** |")
-    lines += ["", "Assumptions: " + "; ".join(estimate["assumptions"]) + "."]
+    lines += ["", "Assumptions: " + "; ".join(map(_safe, estimate["assumptions"])) + "."]
     if estimate.get("unpriced"):
-        lines.append("Not priced: " + ", ".join(estimate["unpriced"]) + ".")
+        lines.append("Not priced: " + ", ".join(map(_safe, estimate["unpriced"])) + ".")
     return lines
 
 
@@ -113,8 +120,8 @@ def stack_section(stack: str, base: dict[str, Any] | None, judged: Judged) -> li
     if policy["violations"]:
         lines += ["**Policy violations**", "", "| Level | Rule | Resource | How to fix |", "|---|---|---|---|"]
         for v in sorted(policy["violations"], key=lambda v: (v["level"] != "mandatory", v["rule"])):
-            where = f"`{v['resourceType']}` {v['resourceName']}" if v.get("resourceType") else "(stack)"
-            lines.append(f"| {v['level']} | `{v['rule']}` | {where} | {v['message'].replace('|', '/')} |")
+            where = f"`{_safe(v['resourceType'])}` {_safe(v['resourceName'])}" if v.get("resourceType") else "(stack)"
+            lines.append(f"| {v['level']} | `{v['rule']}` | {where} | {_safe(v['message'])} |")
         lines.append("")
     if estimate.get("lines"):
         lines += _cost_lines(estimate, (base or {}).get("cost"))
@@ -136,7 +143,7 @@ def banners(*, tests_status: str | None, changed_files: list[str], run_conclusio
             lines.append(f"❌ **{item.stack}: no verdict**: {item.error}.")
     policy_files = [f for f in changed_files if f.startswith(POLICY_DIR)]
     if policy_files:
-        shown = ", ".join(f"`{f}`" for f in policy_files[:10]) + (f" and {len(policy_files) - 10} more" if len(policy_files) > 10 else "")
+        shown = ", ".join(f"`{_safe(f)}`" for f in policy_files[:10]) + (f" and {len(policy_files) - 10} more" if len(policy_files) > 10 else "")
         lines.append(f"⚠️ **This pull request changes the policy pack** ({shown}). The verdict below comes from the "
                      f"pack and config of the base commit{f' {base_commit[:12]}' if base_commit else ''}; the changed "
                      "rules judge pull requests only once merged. Review them as code that guards production.")

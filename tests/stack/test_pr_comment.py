@@ -162,3 +162,11 @@ def test_violations_and_a_missing_base(head):
     assert "_No base plan for this stack: every resource counts as added._" in text
     assert "| mandatory | `no-spot-gpu-pools` |" in text
     assert f"| prod | {bad['summary']['total']} | {len(bad['resources'])} | 0 | 0 |" in text and "| new / new |" in text
+
+
+def test_text_from_the_pull_request_cannot_break_the_markdown_or_mention_anyone(tmp_path, head):
+    renamed = copy.deepcopy(head)
+    next(r for r in renamed["resources"] if r["name"] == "cluster-gpu")["name"] = "gpu`| @security-team\n# heading"
+    text = pr_comment.render({"dev": (head, judge("dev", renamed))}, changed_files=["policies/`x`|@y.py"])
+    assert "@security-team" not in text and "@y" not in text and "\n# heading" not in text
+    assert "gpu'/ @\u200bsecurity-team # heading" in text and "`policies/'x'/@\u200by.py`" in text
