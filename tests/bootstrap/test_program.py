@@ -87,7 +87,7 @@ def test_an_account_with_a_github_provider_reuses_it(run_bootstrap):
     plan = run_bootstrap(shipped_config(**{"mlserve-bootstrap:existingOidcProviderArn": existing,
                                            "mlserve-bootstrap:environments": '["prod"]'}))
     assert plan.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider") == []
-    assert [r.inputs["name"] for r in plan.of_type("aws:iam/role:Role")] == ["mlserve-prod-github-preview", "mlserve-prod-github-deploy"]
+    assert sorted(r.inputs["name"] for r in plan.of_type("aws:iam/role:Role")) == ["mlserve-prod-github-deploy", "mlserve-prod-github-preview"]
     assert _trust(plan, "mlserve-prod-github-deploy")["Statement"][0]["Principal"] == {"Federated": existing}
 
 

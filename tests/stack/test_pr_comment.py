@@ -9,16 +9,20 @@ import json
 import pytest
 
 from mlserve.offline import plan as plan_cli
-from mlserve.offline import pr_comment
+from mlserve.offline import pr_comment, verdict
 from mlserve.offline.judge import judge
 from tests.conftest import ROOT
+from tests.stack import conftest as stack_conftest
 
 
 @pytest.fixture(scope="module")
-def head(tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("head") / "plan-dev.json"
-    assert plan_cli.main(["--stack", "dev", "--json-out", str(out)]) == 0
-    return json.loads(out.read_text())
+def head() -> dict:
+    """dev's plan JSON as `make preview` writes it (the worker's cached plan: tests/stack/conftest.py)."""
+    if "dev" not in stack_conftest._PLANS:
+        stack_conftest._PLANS["dev"] = plan_cli.build("dev")
+    plan = stack_conftest._PLANS["dev"]
+    checks = verdict.evaluate(plan, ROOT / "policies" / "config" / "dev.json")
+    return json.loads(json.dumps({**plan_cli.to_json(plan), **checks.to_json()}, default=str))
 
 
 def _base(head: dict) -> dict:
