@@ -144,8 +144,9 @@ def banners(*, tests_status: str | None, changed_files: list[str], run_conclusio
     policy_files = [f for f in changed_files if f.startswith(POLICY_DIR)]
     if policy_files:
         shown = ", ".join(f"`{_safe(f)}`" for f in policy_files[:10]) + (f" and {len(policy_files) - 10} more" if len(policy_files) > 10 else "")
+        judge_of = f"the base commit {base_commit[:12]}" if base_commit else "the base commit"
         lines.append(f"⚠️ **This pull request changes the policy pack** ({shown}). The verdict below comes from the "
-                     f"pack and config of the base commit{f' {base_commit[:12]}' if base_commit else ''}; the changed "
+                     f"pack and config of {judge_of}; the changed "
                      "rules judge pull requests only once merged. Review them as code that guards production.")
     return [*lines, ""] if lines else []
 
@@ -170,9 +171,9 @@ def render(plans: dict[str, tuple[dict[str, Any] | None, Judged]], *, commit: st
                      f"{_money(estimate.get('monthlyMin', 0))} - {_money(estimate.get('monthlyMax', 0))} | "
                      f"{_delta(estimate.get('monthlyMin'), base_cost.get('monthlyMin'))} / "
                      f"{_delta(estimate.get('monthlyMax'), base_cost.get('monthlyMax'))} |")
+    judge_of = f"the base commit {base_commit[:12]}" if base_commit else "this checkout"
     lines += ["", "Offline plan of this branch's `__main__.py` under Pulumi mocks (`make preview`, no cloud credentials), "
-              f"judged and priced by the policy pack and config of the base commit{f' {base_commit[:12]}' if base_commit else ''} "
-              "(docs/ci.md).", ""]
+              f"judged and priced by the policy pack and config of {judge_of} (docs/ci.md).", ""]
     for stack, (base, item) in plans.items():
         lines += stack_section(stack, base, item)
     return "\n".join(lines)
