@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.stack.conftest import built_plan  # noqa: F401 (the cached whole-program plans)
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 ACTIONS = sorted((ROOT / ".github" / "actions").glob("*/action.yml"))
@@ -246,3 +247,23 @@ def test_the_deploy_jobs_call_the_checks_with_flags_the_checks_accept():
                 values = {"target": target, "track": track}
                 line = re.sub(r'"?\$\{?(\w+)\}?"?', lambda m: values.get(m.group(1), "x"), command.replace("\\\n", " "))
                 parser().parse_args(shlex.split(line))  # SystemExit(2) on an unknown or missing flag
+
+
+def test_the_image_record_reads_the_digests_the_stack_exports(tmp_path, built_plan):
+    """The action's first step, run on `image_refs` as the prod stack exports it (dev builds from a
+    local directory): every variant's name and digest come out, and a tag instead of a digest stops it."""
+    import os
+
+    step = yaml.safe_load(ACTIONS[0].read_text())["runs"]["steps"][0]
+    exports = built_plan("prod").exports
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"image_refs": exports["image_refs"]}))
+    env = {**os.environ, "OUTPUTS": str(outputs), "OUT_DIR": str(tmp_path / "out"), "GITHUB_OUTPUT": str(tmp_path / "gh")}
+    assert subprocess.run(["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True).returncode == 0
+    written = dict(line.split("=", 1) for line in (tmp_path / "gh").read_text().splitlines())
+    for variant, ref in exports["image_refs"].items():
+        assert written[f"{variant}-ref"] == ref and ref == f"{written[f'{variant}-name']}@{written[f'{variant}-digest']}"
+    assert json.loads((tmp_path / "out" / "image-refs.json").read_text()) == exports["image_refs"]
+    outputs.write_text(json.dumps({"image_refs": {"cpu": "repo:git-0123"}}))
+    failed = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True)
+    assert failed.returncode == 1 and "image_refs.cpu is not <repository>@sha256:<digest>" in failed.stderr
