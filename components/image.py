@@ -6,6 +6,11 @@ never by tag: a digest names exactly the bytes that were scanned and tested.
 The repository's tags are IMMUTABLE (components/registry.py), so a tag is pushed once: the tag
 derives from the git commit of serving_app/, and a working tree with uncommitted changes there
 is refused unless the stack allows it (dev), in which case the tag carries a hash of the diff.
+
+The base image is pinned by digest in the Dockerfile. SBOM and provenance are recorded beside the
+image, not attached by the build: the deploy workflow signs them for the digests this component
+outputs (.github/actions/record-image). BuildKit attestations would turn the image into an OCI
+index, and SageMaker's CreateModel refuses OCI media types (docs/ci.md).
 """
 
 from __future__ import annotations

@@ -55,6 +55,8 @@ class RecordedResource:
     """Input paths the engine leaves alone after creation (`ignore_changes`)."""
     dependencies: list[str] = field(default_factory=list)
     """URNs this resource waits for: explicit `depends_on` plus the resources its inputs came from."""
+    secret_inputs: list[str] = field(default_factory=list)
+    """Dotted paths of the inputs the program marked secret (`Output.secret`): the PR comment masks them."""
 
     @property
     def package(self) -> str:
@@ -145,6 +147,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     delete_before_replace=bool(request.deleteBeforeReplace),
                     ignore_changes=sorted(request.ignoreChanges),
                     dependencies=sorted(set(request.dependencies)),
+                    secret_inputs=_secret_paths(inputs),
                 )
             )
         return response
@@ -202,10 +205,24 @@ def _docker_image(inputs: dict[str, Any]) -> dict[str, Any]:
             "dockerfile": inputs.get("build", {}).get("dockerfile", "")}
 
 
+_SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")  # pulumi.runtime.rpc
+
+
+def _secret_paths(value: Any, path: str = "") -> list[str]:
+    """Where the engine's secret wrapper sits in deserialized inputs, as dotted paths ("registry.password")."""
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG[0]) == _SECRET_SIG[1]:
+            return [path]
+        return [p for key, item in value.items() for p in _secret_paths(item, f"{path}.{key}" if path else str(key))]
+    if isinstance(value, (list, tuple)):
+        return [p for index, item in enumerate(value) for p in _secret_paths(item, f"{path}[{index}]")]
+    return []
+
+
 def _plain(value: Any) -> Any:
     """Drop the engine's secret/unknown wrappers so plans compare and serialise as plain data."""
     if isinstance(value, dict):
-        if value.get("4dabf18193072939515e22adb298388d") == "1b47061264138c4ac30d75fd1eb44270":
+        if value.get(_SECRET_SIG[0]) == _SECRET_SIG[1]:
             return _plain(value.get("value"))
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -321,17 +338,19 @@ def run(
     config: dict[str, str],
     preview: bool = False,
     plan: Plan | None = None,
+    project: str = PROJECT,
 ) -> Plan:
     """Run `program` (a callable that declares resources) against the mock engine.
 
-    Pass your own `plan` to inspect what was registered even when the program raises."""
+    Pass your own `plan` to inspect what was registered even when the program raises. `project`
+    is the Pulumi project the program belongs to (the bootstrap program is its own project)."""
     plan = plan if plan is not None else Plan(stack=stack)
     _ensure_open_event_loop()
-    region = config.get("mlserve:region") or config.get("aws:region") or "us-east-1"
-    pulumi_settings.reset_options(project=PROJECT, stack=stack, preview=preview)
+    region = config.get(f"{project}:region") or config.get("mlserve:region") or config.get("aws:region") or "us-east-1"
+    pulumi_settings.reset_options(project=project, stack=stack, preview=preview)
     pulumi.runtime.set_all_config(dict(config), [])
     mocks = _RecordingMocks(region)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=_RecordingMonitor(mocks, plan))
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=_RecordingMonitor(mocks, plan))
     root = pulumi_settings.get_root_resource()
 
     _sync_await(run_pulumi_func(program))
@@ -358,7 +377,8 @@ def _resolve(value: Any) -> Any:
 
 
 def run_program(program_path: Path, *, stack: str, config: dict[str, str], preview: bool = False,
-                plan: Plan | None = None) -> Plan:
-    """Run a Pulumi program file (the real `__main__.py`) against the mock engine."""
+                plan: Plan | None = None, project: str = PROJECT) -> Plan:
+    """Run a Pulumi program file (the real `__main__.py`, or `bootstrap/__main__.py` with
+    project="mlserve-bootstrap") against the mock engine."""
     return run(lambda: runpy.run_path(str(program_path), run_name="__main__"), stack=stack, config=config,
-               preview=preview, plan=plan)
+               preview=preview, plan=plan, project=project)

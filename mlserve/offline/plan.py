@@ -103,16 +103,41 @@ def summary(plan: engine.Plan) -> dict[str, int]:
 
 
 def to_json(plan: engine.Plan) -> dict[str, Any]:
+    """The plan as data: everything the pack reads (inputs, outputs, options, provider, dependencies),
+    so another checkout's pack can judge it without running this program (`from_json`)."""
     return {
         "stack": plan.stack,
         "summary": summary(plan),
         "resources": [
             {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "provider": r.provider,
-             "custom": r.custom, "inputs": r.inputs, "protect": r.protect, "deleteBeforeReplace": r.delete_before_replace}
+             "custom": r.custom, "id": r.id, "inputs": r.inputs, "outputs": r.outputs, "protect": r.protect,
+             "deleteBeforeReplace": r.delete_before_replace, "ignoreChanges": r.ignore_changes,
+             "dependencies": r.dependencies, "secretInputs": r.secret_inputs}
             for r in sorted(plan.resources, key=lambda r: r.urn)
         ],
         "exports": plan.exports,
     }
+
+
+def from_json(data: dict[str, Any]) -> engine.Plan:
+    """A plan JSON (`to_json`, e.g. from a pull request's artifact) back as a Plan, read as data only.
+    Raises ValueError naming the first malformed resource."""
+    if not isinstance(data, dict) or not isinstance(data.get("resources"), list):
+        raise ValueError("not a plan: no 'resources' list")
+    resources = []
+    for index, r in enumerate(data["resources"]):
+        try:
+            resources.append(engine.RecordedResource(
+                urn=str(r["urn"]), type=str(r["type"]), name=str(r["name"]), inputs=dict(r["inputs"]),
+                outputs=dict(r.get("outputs") or r["inputs"]), parent=str(r.get("parent") or ""),
+                provider=str(r.get("provider") or ""), custom=bool(r.get("custom", True)), id=str(r.get("id") or ""),
+                protect=bool(r.get("protect")), delete_before_replace=bool(r.get("deleteBeforeReplace")),
+                ignore_changes=[str(p) for p in r.get("ignoreChanges") or []],
+                dependencies=[str(u) for u in r.get("dependencies") or []],
+                secret_inputs=[str(p) for p in r.get("secretInputs") or []]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"resource {index} of the plan is malformed: {error!r}") from error
+    return engine.Plan(stack=str(data.get("stack", "")), resources=resources, exports=dict(data.get("exports") or {}))
 
 
 def build(stack: str, program: Path = ROOT / "__main__.py", stack_file: Path | None = None) -> engine.Plan:
@@ -150,14 +175,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{counts['total']} resources to create ({detail}) in {elapsed:.1f}s")
     print("Outputs: " + ", ".join(sorted(plan.exports)))
 
+    # The plan is written before the pack runs, so another checkout's pack can judge it even when
+    # this one's fails (mlserve/offline/judge.py), then again with this pack's verdict and cost.
+    out = args.json_out or ROOT / "build" / f"plan-{args.stack}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(to_json(plan), indent=2, sort_keys=True, default=str))
     try:
         checks = preview_checks.evaluate(plan, args.policy_config or ROOT / "policies" / "config" / f"{args.stack}.json")
     except (PolicyConfigError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-
-    out = args.json_out or ROOT / "build" / f"plan-{args.stack}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**to_json(plan), **checks.to_json()}, indent=2, sort_keys=True, default=str))
     print(f"Plan written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     print("\n" + "\n".join(checks.lines(args.stack)))

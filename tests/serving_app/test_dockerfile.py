@@ -43,9 +43,20 @@ def test_multi_stage_on_slim_python_311(stages):
     arg = DockerfileParser(str(CONTEXT / "Dockerfile")).structure
     default_base = next(item["value"] for item in arg if item["instruction"] == "ARG"
                         and item["value"].startswith("PYTHON_IMAGE="))
-    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11[.\d]*-slim(-\w+)?", default_base)
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11[.\d]*-slim(-\w+)?@sha256:[0-9a-f]{64}", default_base)
     for stage in stages:
         assert _values(stage, "FROM")[0].startswith("${PYTHON_IMAGE}")
+
+
+def test_the_base_is_pinned_by_digest_with_its_tag_and_the_way_to_bump_it():
+    """A tag moves under a rebuild; a digest names bytes. The tag stays readable beside the digest,
+    and the Dockerfile says how to read the tag's current digest."""
+    text = (CONTEXT / "Dockerfile").read_text()
+    (pin,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
+    tag, _, digest = pin.partition("@")
+    assert tag == "python:3.11-slim-bookworm" and re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
+    assert f"docker buildx imagetools inspect {tag}" in text
+    assert not re.search(r"^FROM (?!\$\{PYTHON_IMAGE\})", text, re.M), "every stage starts from the pinned base"
 
 
 def test_final_stage_runs_as_numeric_non_root_user(stages):
