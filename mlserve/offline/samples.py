@@ -174,12 +174,28 @@ def fill(text: str, name: str, content: str) -> str:
 def regenerate(plans: Plans, names: list[str] | None = None) -> dict[str, str]:
     """The new text of every file that holds a sample, by path relative to the repository."""
     files: dict[str, str] = {}
-    for name, (path, make) in SAMPLES.items():
-        if names and name not in names:
-            continue
-        text = files.get(path) or (plans.root / path).read_text()
-        files[path] = fill(text, name, make(plans))
+    with _clean_image_commit():
+        for name, (path, make) in SAMPLES.items():
+            if names and name not in names:
+                continue
+            text = files.get(path) or (plans.root / path).read_text()
+            files[path] = fill(text, name, make(plans))
     return files
+
+
+@contextlib.contextmanager
+def _clean_image_commit():
+    """Plan as if serving_app/ were committed: prod refuses an image no commit can rebuild, and no
+    sample shows the image tag, so the docs can be regenerated from a tree with uncommitted work
+    (the tests plan the same way, tests/conftest.py)."""
+    import components.image
+
+    original = components.image.read_git_state
+    components.image.read_git_state = lambda context: components.image.GitState(commit="0" * 40)
+    try:
+        yield
+    finally:
+        components.image.read_git_state = original
 
 
 def _replace(text: str, pattern: str, new: str, what: str) -> str:
