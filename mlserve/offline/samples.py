@@ -55,6 +55,7 @@ class Plans:
 
     root: Path = ROOT
     built: dict[str, engine.Plan] = field(default_factory=dict)
+    _json: dict[str, dict] = field(default_factory=dict)
 
     def plan(self, stack: str, config: dict[str, str] | None = None) -> engine.Plan:
         if config is not None:
@@ -65,9 +66,14 @@ class Plans:
 
     def plan_json(self, stack: str, config: dict[str, str] | None = None) -> dict:
         """What `make preview` writes to build/plan-<stack>.json (the PR comment's input), read back."""
+        if config is None and stack in self._json:
+            return self._json[stack]
         plan = self.plan(stack, config)
         checks = verdict.evaluate(plan, self.root / "policies" / "config" / f"{stack}.json")
-        return json.loads(json.dumps({**plan_cli.to_json(plan), **checks.to_json()}, sort_keys=True, default=str))
+        written = json.loads(json.dumps({**plan_cli.to_json(plan), **checks.to_json()}, sort_keys=True, default=str))
+        if config is None:
+            self._json[stack] = written
+        return written
 
 
 # -- the samples -----------------------------------------------------------------------------------

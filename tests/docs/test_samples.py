@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlserve.offline import samples
-from tests.docs.conftest import plan_of
+from tests.docs.conftest import shared_plans
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,8 +23,7 @@ def normalised(text: str) -> str:
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory, demo_model_in_repo) -> Path:
     out = tmp_path_factory.mktemp("docs")
-    plans = samples.Plans(built={"dev": plan_of("dev"), "prod": plan_of("prod")})
-    assert samples.main(["--out", str(out)], plans=plans) == 0
+    assert samples.main(["--out", str(out)], plans=shared_plans()) == 0
     return out
 
 

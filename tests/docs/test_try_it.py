@@ -1,0 +1,185 @@
+"""README's "Try the server", as a newcomer does it: the server started as `make serve` starts it, then
+every command of the block after `make serve` run as written (bash, curl, real HTTP on 127.0.0.1; only
+the port differs, so parallel runs do not collide). Each must answer 2xx with the demo model's own
+prediction for the row it sends, computed here from model.joblib; the row must be row 0 of the demo
+model's sample.json.
+
+Only what is stable is pinned: the label of the first row (a bare value, or a `label` field once
+/predict answers label and probabilities), the probabilities wherever they are given, and V2's
+`label` output tensor."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import joblib
+import numpy as np
+import pytest
+
+from tests.serving_app.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+ADDRESS = "127.0.0.1:8080"
+PROBABILITY_TOLERANCE = 1e-5  # ONNX Runtime's float32 trees against scikit-learn's float64 averages
+
+
+def try_it_block() -> str:
+    """The first shell block after the one that runs `make serve`."""
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S)
+    serve = next(i for i, block in enumerate(blocks) if re.search(r"^make serve\b", block, flags=re.M))
+    return blocks[serve + 1]
+
+
+def statements(block: str) -> list[str]:
+    """The block's shell statements: continuation lines joined, a quoted string kept across lines,
+    comments and blank lines dropped."""
+    result, pending = [], ""
+    for line in block.splitlines():
+        pending += line + "\n"
+        if pending.endswith("\\\n"):
+            continue
+        try:
+            words = shlex.split(pending, comments=True)
+        except ValueError:  # an open quote: the statement goes on
+            continue
+        if words:
+            result.append(pending.strip())
+        pending = ""
+    assert not pending.strip(), f"unterminated statement: {pending!r}"
+    return result
+
+
+def serve_command(port: int) -> list[str]:
+    """`make serve`'s recipe, with this interpreter, the port swapped."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^serve:.*\n\t(.+)$", makefile, flags=re.M)[1]
+    assert "--port 8080" in recipe and "--host 127.0.0.1" in recipe, recipe
+    recipe = recipe.replace("$(PY)", shlex.quote(sys.executable)).replace("$(DEMO_MODEL)", "build/demo-model")
+    return shlex.split(recipe.replace("--port 8080", f"--port {port}"))
+
+
+@pytest.fixture(scope="module")
+def server(demo_model_in_repo, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(serve_command(port), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 60  # a busy machine converts the forest to ONNX slowly
+        while not _ready(port):
+            if process.poll() is not None:
+                raise AssertionError(f"make serve's command exited {process.returncode}:\n{log.read_text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server not ready in 60 s:\n{log.read_text()}")
+            time.sleep(0.05)
+        yield port
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def model_answer(demo_model_in_repo):
+    """The trained model's own answer for row 0 of the sample: (row, label, probabilities)."""
+    row = json.loads((demo_model_in_repo / "sample.json").read_text())["rows"][0]
+    model = joblib.load(demo_model_in_repo / "model.joblib")
+    rows = np.asarray([row])
+    return row, model.predict(rows)[0].item(), model.predict_proba(rows)[0].tolist()
+
+
+def run(statement: str, assignments: list[str], port: int, curl_home: Path) -> tuple[int, str]:
+    """One statement after the block's assignments, in bash; curl's config (not the command) adds the
+    HTTP status as the last line of what it prints."""
+    assert ADDRESS in statement, statement
+    env = {**os.environ, "CURL_HOME": str(curl_home), "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
+    script = "\n".join([*assignments, statement.replace(ADDRESS, f"127.0.0.1:{port}")])
+    result = subprocess.run(["bash", "-e", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{statement}\n{result.stderr}"
+    body, _, status = result.stdout.rpartition("\n")
+    return int(status), body
+
+
+def label_and_probabilities(prediction) -> tuple[object, list[float] | None]:
+    if isinstance(prediction, dict):
+        return prediction["label"], prediction.get("probabilities")
+    return prediction, None
+
+
+def check(label, probabilities, expected) -> None:
+    _, expected_label, expected_probabilities = expected
+    assert label == expected_label
+    if probabilities is not None:
+        assert np.allclose(probabilities, expected_probabilities, atol=PROBABILITY_TOLERANCE)
+
+
+@pytest.fixture(scope="module")
+def answers(server, tmp_path_factory) -> dict[str, tuple[int, str]]:
+    """Every request statement of the block, run once, keyed by route and content type."""
+    curl_home = tmp_path_factory.mktemp("curl")
+    (curl_home / ".curlrc").write_text('write-out = "\\n%{http_code}"\n')
+    found = statements(try_it_block())
+    assignments = [s for s in found if re.match(r"^[A-Z_]+=", s)]
+    requests = [s for s in found if s not in assignments]
+    assert requests and all(s.startswith("curl ") for s in requests), requests
+    result = {}
+    for statement in requests:
+        route = re.search(rf"{re.escape(ADDRESS)}(\S+)", statement)[1]
+        kind = "csv" if "Content-Type: text/csv" in statement else "json"
+        result[f"{route} {kind}"] = run(statement, assignments, server, curl_home)
+    return result
+
+
+def test_the_block_sends_row_0_of_the_demo_sample(model_answer):
+    found = statements(try_it_block())
+    assignments = [s for s in found if re.match(r"^[A-Z_]+=", s)]
+    shown = subprocess.run(["bash", "-c", "\n".join([*assignments, 'printf %s "$ROW"'])],
+                           capture_output=True, text=True, check=True).stdout
+    assert json.loads(shown) == model_answer[0]
+
+
+def test_the_block_calls_the_four_ways_in(answers):
+    assert sorted(answers) == ["/invocations csv", "/invocations json", "/predict json", "/v2/models/demo-rf/infer json"]
+
+
+def test_predict_answers_the_models_prediction(answers, model_answer):
+    status, body = answers["/predict json"]
+    assert 200 <= status < 300, body
+    check(*label_and_probabilities(json.loads(body)["predictions"][0]), model_answer)
+
+
+def test_invocations_json_answers_the_models_prediction(answers, model_answer):
+    status, body = answers["/invocations json"]
+    assert 200 <= status < 300, body
+    check(*label_and_probabilities(json.loads(body)["predictions"][0]), model_answer)
+
+
+def test_invocations_csv_answers_the_models_prediction(answers, model_answer):
+    status, body = answers["/invocations csv"]
+    assert 200 <= status < 300, body
+    first, *rest = body.splitlines()[0].split(",")
+    check(int(first), [float(value) for value in rest] or None, model_answer)
+
+
+def test_v2_infer_answers_the_models_prediction(answers, model_answer):
+    status, body = answers["/v2/models/demo-rf/infer json"]
+    assert 200 <= status < 300, body
+    outputs = {output["name"]: output for output in json.loads(body)["outputs"]}
+    probabilities = outputs.get("probabilities")
+    check(np.ravel(outputs["label"]["data"])[0].item(),
+          np.ravel(probabilities["data"]).tolist() if probabilities else None, model_answer)
