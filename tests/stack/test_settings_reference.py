@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mlserve.stack.settings import SettingsError, parse, reference
+from mlserve.stack.settings.base import _Model
 from mlserve.stack.settings.root import Settings
 from tests.stack.test_settings import as_config, stack_values
 
@@ -29,13 +30,16 @@ def model_keys(model: type[BaseModel] = Settings, prefix: str = "") -> dict[str,
     for info in model.model_fields.values():
         path = prefix + info.alias
         keys[path] = info
-        inner = info.annotation
-        for _ in range(2):  # Optional[...] and list[...] around a section
-            args = [a for a in typing.get_args(inner) if a is not type(None)]
-            if typing.get_origin(inner) in (list, typing.Union) or type(inner).__name__ == "UnionType":
-                inner = args[0] if len(args) == 1 else inner
+        inner, suffix = info.annotation, "."
+        for _ in range(2):  # Optional[...], then list[...] or dict[str, ...] around a section
+            origin, args = typing.get_origin(inner), [a for a in typing.get_args(inner) if a is not type(None)]
+            if origin is list or origin is dict:
+                suffix = "[]." if origin is list else ".{name}."
+                inner = args[-1]
+            elif len(args) == 1:
+                inner = args[0]
         if isinstance(inner, type) and issubclass(inner, BaseModel):
-            keys.update(model_keys(inner, path + ("[]." if typing.get_origin(info.annotation) is list else ".")))
+            keys.update(model_keys(inner, path + suffix))
     return keys
 
 
@@ -126,3 +130,47 @@ def test_the_command_writes_the_file(tmp_path, capsys):
     assert reference.main(["--out", str(out)]) == 0
     assert out.read_text() == DOC.read_text()
     assert f"{len(model_keys())} keys" in capsys.readouterr().out
+
+
+class _Limit(_Model):
+    """A throwaway section."""
+
+    size: int = Field(default=1, ge=1, le=9)
+    """How big."""
+
+
+class _Other(_Model):
+    """Another."""
+
+    name: str = "x"
+    """A name."""
+
+
+class _Sections(_Model):
+    """Sections in the shapes a new key may take."""
+
+    per_track: dict[str, _Limit] = Field(default_factory=dict)
+    """One block per track name."""
+    pools: list[_Limit] = Field(default_factory=list)
+    """A list of blocks."""
+    maybe: _Other | None = None
+    """An optional block."""
+
+
+def test_maps_lists_and_optional_sections_each_get_a_table():
+    text = reference.render(_Sections)
+    rows = documented(text)
+    assert [key for key, _ in rows] == ["perTrack", "pools", "maybe", "perTrack.{name}.size", "pools[].size", "maybe.name"]
+    assert sorted(key for key, _ in rows) == sorted(model_keys(_Sections))
+    assert "## perTrack.{name}, pools[]" in text
+    assert dict(rows)["perTrack"]["allowed"] == "a map of text to [perTrack.{name}, pools[]](#pertrackname-pools) entries"
+    assert dict(rows)["pools[].size"]["allowed"] == "an integer, 1-9" and dict(rows)["pools[].size"]["meaning"] == "How big."
+
+
+def test_a_union_of_sections_is_refused_by_name():
+    class Either(_Model):
+        either: _Limit | _Other = Field(default_factory=_Limit)
+        """One or the other."""
+
+    with pytest.raises(TypeError, match="a union of sections"):
+        reference.render(Either)

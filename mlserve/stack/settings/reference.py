@@ -76,10 +76,10 @@ def sections(root: type[BaseModel] = Settings) -> list[Section]:
 
     def walk(model: type[BaseModel], prefix: str) -> None:
         for info in model.model_fields.values():
-            nested, is_list = _nested_model(info.annotation)
+            nested, suffix = _nested_model(info.annotation)
             if nested is None:
                 continue
-            path = f"{prefix}{_alias(info)}" + ("[]" if is_list else "")
+            path = f"{prefix}{_alias(info)}{suffix}"
             section = found.setdefault(nested, Section(nested))
             section.paths.append(path)
             walk(nested, path + ".")
@@ -97,13 +97,15 @@ def leaf_keys(root: type[BaseModel] = Settings) -> list[str]:
     return keys
 
 
-def rows(section: Section) -> list[Row]:
-    """The table of one section: one row per field, in declaration order."""
+def rows(section: Section, headings: dict[type[BaseModel], str] | None = None) -> list[Row]:
+    """The table of one section: one row per field, in declaration order. `headings`: each section
+    model's heading, for links (default: the sections of `Settings`)."""
+    headings = headings or {s.model: s.heading for s in sections()}
     model = section.model
     checks = _validator_docs(model)
     result = []
     for name, info in model.model_fields.items():
-        allowed = _allowed(info.annotation, info.metadata)
+        allowed = _allowed(info.annotation, info.metadata, headings)
         extra = [doc for doc in checks.get(name, ()) if doc]
         result.append(Row(
             key=_alias(info),
@@ -123,6 +125,7 @@ def rules(model: type[BaseModel]) -> list[str]:
 def render(root: type[BaseModel] = Settings) -> str:
     """The whole of docs/settings.md."""
     all_sections = sections(root)
+    headings = {s.model: s.heading for s in all_sections}
     lines = [INTRO, "Sections: " + ", ".join(f"[{s.paths[0]}](#{slug(s.heading)})" for s in all_sections[1:]) + ".", ""]
     for section in all_sections:
         lines += [f"## {section.heading}", ""]
@@ -130,7 +133,7 @@ def render(root: type[BaseModel] = Settings) -> str:
         if doc:
             lines += [doc, ""]
         lines += ["| Key | Default | Allowed | Meaning |", "|---|---|---|---|"]
-        for row in rows(section):
+        for row in rows(section, headings):
             lines.append(f"| `{row.key}` | {_cell(row.default)} | {_cell(row.allowed)} | {_cell(row.meaning)} |")
         section_rules = rules(section.model)
         if section_rules:
@@ -153,13 +156,17 @@ def _alias(info: FieldInfo) -> str:
     return info.alias
 
 
-def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
-    """(model, is_list) when a field holds a section, a list of sections or an optional section."""
+def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, str]:
+    """(model, path suffix) when a field holds a section (""), an optional section (""), a list of
+    sections ("[]") or a map of sections (".{name}"); (None, "") for a plain value."""
     inner = _strip_optional(_strip_annotated(annotation))
-    if typing.get_origin(inner) is list:
-        item = _strip_annotated(typing.get_args(inner)[0])
-        return (item, True) if _is_model(item) else (None, False)
-    return (inner, False) if _is_model(inner) else (None, False)
+    origin = typing.get_origin(inner)
+    if origin in (list, dict):
+        item = _strip_annotated(typing.get_args(inner)[-1])
+        return (item, "[]" if origin is list else ".{name}") if _is_model(item) else (None, "")
+    if origin in (typing.Union, types.UnionType) and any(_is_model(arg) for arg in typing.get_args(inner)):
+        raise TypeError(f"{annotation}: a union of sections; reference.py documents one section type per key")
+    return (inner, "") if _is_model(inner) else (None, "")
 
 
 def _is_model(annotation: Any) -> bool:
@@ -202,36 +209,38 @@ def _yaml(value: Any) -> str:
     return text.removesuffix("\n...").strip()
 
 
-def _allowed(annotation: Any, metadata: list[Any]) -> str:
+def _allowed(annotation: Any, metadata: list[Any], headings: dict[type[BaseModel], str]) -> str:
     """What a value may be, from its type and its constraints."""
     if typing.get_origin(annotation) is typing.Annotated:
         inner, *more = typing.get_args(annotation)
-        return _allowed(inner, [*more, *metadata])
+        return _allowed(inner, [*more, *metadata], headings)
     bounds = _bounds(metadata)
     optional = _strip_optional(annotation)
     if optional is not annotation:
-        return _allowed(optional, metadata)
+        return _allowed(optional, metadata, headings)
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
         return _choices(typing.get_args(annotation))
     if origin is list:
         item = _strip_annotated(typing.get_args(annotation)[0])
         if _is_model(item):
-            text = f"a list of {_section_link(item)} entries"
+            text = f"a list of {_section_link(item, headings)} entries"
         else:
-            text = "a list of " + (_allowed(typing.get_args(annotation)[0], []) or "values")
+            text = "a list of " + (_allowed(typing.get_args(annotation)[0], [], headings) or "values")
         return _join(text, _sized(bounds, "items"))
     if origin is dict:
-        return _join("a map of " + " to ".join(_allowed(a, []) for a in typing.get_args(annotation)), _sized(bounds, "keys"))
+        key, value = (_strip_annotated(arg) for arg in typing.get_args(annotation))
+        shown = (f"{_section_link(value, headings)} entries" if _is_model(value)
+                 else _allowed(typing.get_args(annotation)[1], [], headings))
+        return _join(f"a map of {_allowed(key, [], headings)} to {shown}", _sized(bounds, "keys"))
     if _is_model(annotation):
-        return f"a section: {_section_link(annotation)}"
+        return f"a section: {_section_link(annotation, headings)}"
     base = {bool: "`true` or `false`", int: "an integer", float: "a number", str: "text"}.get(annotation, "")
     return _join(base, _sized(bounds, "characters") if annotation is str else bounds)
 
 
-def _section_link(model: type[BaseModel]) -> str:
-    heading = next(s.heading for s in sections() if s.model is model)
-    return f"[{heading}](#{slug(heading)})"
+def _section_link(model: type[BaseModel], headings: dict[type[BaseModel], str]) -> str:
+    return f"[{headings[model]}](#{slug(headings[model])})"
 
 
 def _sized(bounds: list[str], unit: str) -> list[str]:
