@@ -102,7 +102,6 @@ def test_constraints_and_checks_reach_the_allowed_column():
     assert "2 or 3 distinct zones" in rows["network.availabilityZones"]["allowed"]
     assert "3653" in rows["cluster.logRetentionDays"]["allowed"]  # from the table the validator checks
     assert "`vpc-cni`" in rows["cluster.addonVersions"]["allowed"]
-    assert "each at most once" in rows["cluster.adminRoleArns"]["allowed"]
 
 
 def test_the_alarm_share_keys_are_spelled_as_documented():
@@ -114,14 +113,6 @@ def test_the_alarm_share_keys_are_spelled_as_documented():
     assert (settings.alarms.error_5xx_percent, settings.alarms.error_4xx_percent) == (2, 20)
     values["mlserve:alarms"] = {"error5XxPercent": 2}
     with pytest.raises(SettingsError, match="unknown key"):
-        parse(as_config(values), stack_file="Pulumi.dev.yaml")
-
-
-def test_an_admin_role_listed_twice_is_refused():
-    values = copy.deepcopy(stack_values("dev"))
-    arn = "arn:aws:iam::123456789012:role/platform"
-    values.setdefault("mlserve:cluster", {})["adminRoleArns"] = [arn, arn]
-    with pytest.raises(SettingsError, match=r"adminRoleArns .*each value at most once"):
         parse(as_config(values), stack_file="Pulumi.dev.yaml")
 
 

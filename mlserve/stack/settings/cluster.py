@@ -144,8 +144,9 @@ class ClusterSettings(_Model):
     keys, the log groups and the model store (buckets, trail): `pulumi destroy` stops before them (prod).
     Cannot be combined with `registry.forceDelete` or `modelStore.forceDestroy`."""
     admin_role_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")]] = Field(default_factory=list)
-    """IAM roles given cluster-admin through EKS access entries. The identity running `pulumi up` gets
-    its own entry unless listed here; list every person or runner that must keep access."""
+    """IAM roles given cluster-admin through EKS access entries, each at most once (`ClusterArgs` refuses a
+    repeat before anything is declared). The identity running `pulumi up` gets its own entry unless
+    listed here; list every person or runner that must keep access."""
     addon_versions: dict[str, str] = Field(default_factory=dict)
     """Overrides of single pinned EKS add-on versions (the tables are in
     `components/managed_addons.py`), e.g. `{vpc-cni: v1.20.4-eksbuild.1}`."""
@@ -168,12 +169,6 @@ class ClusterSettings(_Model):
     def _security_groups(cls, group_ids: list[str]) -> list[str]:
         """security group ids such as `sg-0123456789abcdef0`, each at most once"""
         return _each(group_ids, security_group_problem)
-
-    @field_validator("admin_role_arns")
-    @classmethod
-    def _admins_once(cls, arns: list[str]) -> list[str]:
-        """each at most once (EKS refuses a second access entry for one principal)"""
-        return _each(arns, lambda arn: None)
 
     @field_validator("addon_versions")
     @classmethod
