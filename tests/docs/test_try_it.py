@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -131,6 +132,7 @@ def check(label, probabilities, expected) -> None:
 @pytest.fixture(scope="module")
 def answers(server, tmp_path_factory) -> dict[str, tuple[int, str]]:
     """Every request statement of the block, run once, keyed by route and content type."""
+    assert shutil.which("curl"), "the README's requests need curl (sudo apt-get install -y curl)"
     curl_home = tmp_path_factory.mktemp("curl")
     (curl_home / ".curlrc").write_text('write-out = "\\n%{http_code}"\n')
     found = statements(try_it_block())

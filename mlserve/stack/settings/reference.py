@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import annotated_types
 import yaml
 from pydantic import AfterValidator, BaseModel
 from pydantic.fields import FieldInfo
@@ -259,13 +258,14 @@ def _bounds(metadata: list[Any]) -> list[str]:
     for item in metadata:
         if isinstance(item, FieldInfo):
             bounds += _bounds(item.metadata)
-        elif isinstance(item, (annotated_types.Ge, annotated_types.Gt)):
-            low = f">= {item.ge}" if isinstance(item, annotated_types.Ge) else f"> {item.gt}"
-        elif isinstance(item, (annotated_types.Le, annotated_types.Lt)):
-            high = f"<= {item.le}" if isinstance(item, annotated_types.Le) else f"< {item.lt}"
-        elif isinstance(item, annotated_types.MinLen):
+        # pydantic's bounds are annotated_types' Ge, Gt, Le, Lt, MinLen, MaxLen: one attribute each.
+        elif getattr(item, "ge", None) is not None or getattr(item, "gt", None) is not None:
+            low = f">= {item.ge}" if getattr(item, "ge", None) is not None else f"> {item.gt}"
+        elif getattr(item, "le", None) is not None or getattr(item, "lt", None) is not None:
+            high = f"<= {item.le}" if getattr(item, "le", None) is not None else f"< {item.lt}"
+        elif getattr(item, "min_length", None) is not None:
             bounds.append(f"at least {item.min_length}")
-        elif isinstance(item, annotated_types.MaxLen):
+        elif getattr(item, "max_length", None) is not None:
             bounds.append(f"at most {item.max_length}")
         elif getattr(item, "pattern", None):
             bounds.append(f"matching `{item.pattern}`")
