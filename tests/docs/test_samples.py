@@ -4,6 +4,7 @@ commit ids aside."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
@@ -20,31 +21,29 @@ def normalised(text: str) -> str:
     return re.sub(r"(## mlserve preview for )[0-9a-f]{12}", r"\1<commit>", text)
 
 
-@pytest.fixture(scope="module")
-def regenerated(tmp_path_factory, demo_model_in_repo) -> Path:
-    out = tmp_path_factory.mktemp("docs")
-    assert samples.main(["--out", str(out)], plans=shared_plans()) == 0
-    return out
+def region(text: str, name: str) -> str:
+    return text[text.index(f"<!-- sample:{name} -->"):text.index(f"<!-- /sample:{name} -->")]
 
 
-@pytest.mark.parametrize("path", sorted({path for path, _ in samples.SAMPLES.values()}))
-def test_the_committed_docs_show_what_the_programs_print(regenerated, path):
-    assert normalised((regenerated / path).read_text()) == normalised((ROOT / path).read_text()), (
-        f"{path}: a sample is stale; run `make docs` and commit the result")
-
-
-def test_the_bad_example_shows_the_budget_the_program_computes(regenerated):
-    shown = (regenerated / "docs/policies-and-cost.md").read_text()
-    sample = shown[shown.index("<!-- sample:bad-example -->"):shown.index("<!-- /sample:bad-example -->")]
-    assert "Policies: " in sample and "cost-guard-monthly-budget" in sample
-    assert re.search(r"estimated monthly cost at maximum scale is \$[\d,]+\.\d\d, above the budget", sample)
-
-
-def test_the_settings_error_names_both_mistakes(regenerated):
-    shown = (regenerated / "README.md").read_text()
-    sample = shown[shown.index("<!-- sample:settings-error -->"):shown.index("<!-- /sample:settings-error -->")]
-    assert "error: 2 invalid setting(s) in Pulumi.dev.yaml:" in sample
-    assert "mlserve:network.availabilityZones" in sample and "(name: gpu): a GPU pool needs the taint" in sample
+def test_the_committed_docs_show_what_the_programs_print(tmp_path, demo_model_in_repo):
+    """One test, so the samples are made once however the suite is spread over workers."""
+    assert samples.main(["--out", str(tmp_path)], plans=shared_plans()) == 0
+    stale = [path for path in sorted({path for path, _ in samples.SAMPLES.values()})
+             if normalised((tmp_path / path).read_text()) != normalised((ROOT / path).read_text())]
+    diff = "".join(line for path in stale for line in difflib.unified_diff(
+        (ROOT / path).read_text().splitlines(True), (tmp_path / path).read_text().splitlines(True), path, "regenerated"))
+    assert stale == [], f"a sample is stale; run `make docs` and commit the result:\n{diff[:4000]}"
+    # What each sample must show, whatever its numbers.
+    readme, policies = (tmp_path / "README.md").read_text(), (tmp_path / "docs/policies-and-cost.md").read_text()
+    settings_error = region(readme, "settings-error")
+    assert "error: 2 invalid setting(s) in Pulumi.dev.yaml:" in settings_error
+    assert "mlserve:network.availabilityZones" in settings_error and "(name: gpu): a GPU pool needs the taint" in settings_error
+    bad = region(policies, "bad-example")
+    assert re.search(r"estimated monthly cost at maximum scale is \$[\d,]+\.\d\d, above the budget", bad)
+    assert re.search(r"Policies: \d+ rules run, \d+ passed, 0 advisory and 4 mandatory violations", bad)
+    comment = region(policies, "pr-comment")
+    assert "- `aws:eks/nodeGroup:NodeGroup` **cluster-gpu**: `scalingConfig`" in comment
+    assert comment.rstrip().endswith("(prod's section follows in the same shape.)")
 
 
 def test_a_region_is_filled_once_and_a_missing_one_is_named():

@@ -68,7 +68,7 @@ def serve_command(port: int) -> list[str]:
     return shlex.split(recipe.replace("--port 8080", f"--port {port}"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def server(demo_model_in_repo, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "server.log"
@@ -95,7 +95,7 @@ def _ready(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def model_answer(demo_model_in_repo):
     """The trained model's own answer for row 0 of the sample: (row, label, probabilities)."""
     row = json.loads((demo_model_in_repo / "sample.json").read_text())["rows"][0]
@@ -129,59 +129,75 @@ def check(label, probabilities, expected) -> None:
         assert np.allclose(probabilities, expected_probabilities, atol=PROBABILITY_TOLERANCE)
 
 
-@pytest.fixture(scope="module")
-def answers(server, tmp_path_factory) -> dict[str, tuple[int, str]]:
-    """Every request statement of the block, run once, keyed by route and content type."""
-    assert shutil.which("curl"), "the README's requests need curl (sudo apt-get install -y curl)"
-    curl_home = tmp_path_factory.mktemp("curl")
-    (curl_home / ".curlrc").write_text('write-out = "\\n%{http_code}"\n')
+def requests_in_block() -> tuple[list[str], list[str]]:
+    """(assignments, curl statements) of the block."""
     found = statements(try_it_block())
     assignments = [s for s in found if re.match(r"^[A-Z_]+=", s)]
     requests = [s for s in found if s not in assignments]
     assert requests and all(s.startswith("curl ") for s in requests), requests
-    result = {}
-    for statement in requests:
-        route = re.search(rf"{re.escape(ADDRESS)}(\S+)", statement)[1]
-        kind = "csv" if "Content-Type: text/csv" in statement else "json"
-        result[f"{route} {kind}"] = run(statement, assignments, server, curl_home)
-    return result
+    return assignments, requests
+
+
+def route_of(statement: str) -> str:
+    route = re.search(rf"{re.escape(ADDRESS)}(\S+)", statement)[1]
+    return f"{route} {'csv' if 'Content-Type: text/csv' in statement else 'json'}"
+
+
+def answer_problems(route: str, status: int, body: str, expected) -> list[str]:
+    """What is wrong with one answer ([] when it is 2xx with the model's prediction)."""
+    if not 200 <= status < 300:
+        return [f"{route}: HTTP {status}: {body}"]
+    try:
+        if route.startswith("/invocations csv"):
+            first, *rest = body.splitlines()[0].split(",")
+            check(int(first), [float(value) for value in rest] or None, expected)
+        elif route.startswith("/v2/"):
+            outputs = {output["name"]: output for output in json.loads(body)["outputs"]}
+            probabilities = outputs.get("probabilities")
+            check(np.ravel(outputs["label"]["data"])[0].item(),
+                  np.ravel(probabilities["data"]).tolist() if probabilities else None, expected)
+        else:
+            check(*label_and_probabilities(json.loads(body)["predictions"][0]), expected)
+    except (AssertionError, KeyError, IndexError, ValueError) as error:
+        return [f"{route}: {body!r} is not the model's answer {expected[1:]} ({error!r})"]
+    return []
 
 
 def test_the_block_sends_row_0_of_the_demo_sample(model_answer):
-    found = statements(try_it_block())
-    assignments = [s for s in found if re.match(r"^[A-Z_]+=", s)]
+    assignments, _ = requests_in_block()
     shown = subprocess.run(["bash", "-c", "\n".join([*assignments, 'printf %s "$ROW"'])],
                            capture_output=True, text=True, check=True).stdout
     assert json.loads(shown) == model_answer[0]
 
 
-def test_the_block_calls_the_four_ways_in(answers):
-    assert sorted(answers) == ["/invocations csv", "/invocations json", "/predict json", "/v2/models/demo-rf/infer json"]
+def test_the_block_calls_the_four_ways_in():
+    _, requests = requests_in_block()
+    assert sorted(map(route_of, requests)) == [
+        "/invocations csv", "/invocations json", "/predict json", "/v2/models/demo-rf/infer json"]
 
 
-def test_predict_answers_the_models_prediction(answers, model_answer):
-    status, body = answers["/predict json"]
-    assert 200 <= status < 300, body
-    check(*label_and_probabilities(json.loads(body)["predictions"][0]), model_answer)
+def test_every_request_answers_the_models_prediction(server, model_answer, tmp_path):
+    """One test, so the server starts once however the suite is spread over workers."""
+    assert shutil.which("curl"), "the README's requests need curl (sudo apt-get install -y curl)"
+    (tmp_path / ".curlrc").write_text('write-out = "\\n%{http_code}"\n')
+    assignments, requests = requests_in_block()
+    problems = []
+    for statement in requests:
+        status, body = run(statement, assignments, server, tmp_path)
+        problems += answer_problems(route_of(statement), status, body, model_answer)
+    assert problems == []
 
 
-def test_invocations_json_answers_the_models_prediction(answers, model_answer):
-    status, body = answers["/invocations json"]
-    assert 200 <= status < 300, body
-    check(*label_and_probabilities(json.loads(body)["predictions"][0]), model_answer)
-
-
-def test_invocations_csv_answers_the_models_prediction(answers, model_answer):
-    status, body = answers["/invocations csv"]
-    assert 200 <= status < 300, body
-    first, *rest = body.splitlines()[0].split(",")
-    check(int(first), [float(value) for value in rest] or None, model_answer)
-
-
-def test_v2_infer_answers_the_models_prediction(answers, model_answer):
-    status, body = answers["/v2/models/demo-rf/infer json"]
-    assert 200 <= status < 300, body
-    outputs = {output["name"]: output for output in json.loads(body)["outputs"]}
-    probabilities = outputs.get("probabilities")
-    check(np.ravel(outputs["label"]["data"])[0].item(),
-          np.ravel(probabilities["data"]).tolist() if probabilities else None, model_answer)
+def test_a_wrong_answer_is_reported(model_answer):
+    row, label, probabilities = model_answer
+    other = (label + 1) % len(probabilities)
+    assert answer_problems("/predict json", 200, json.dumps({"predictions": [label]}), model_answer) == []
+    assert answer_problems("/predict json", 200, json.dumps({"predictions": [{"label": label, "probabilities": probabilities}]}),
+                           model_answer) == []
+    assert answer_problems("/predict json", 200, json.dumps({"predictions": [other]}), model_answer)
+    assert answer_problems("/invocations csv", 200, f"{other}\n", model_answer)
+    assert answer_problems("/v2/models/demo-rf/infer json", 200,
+                           json.dumps({"outputs": [{"name": "label", "data": [other]}]}), model_answer)
+    assert answer_problems("/predict json", 200, json.dumps({"predictions": [{"label": label, "probabilities": [1.0] * 3}]}),
+                           model_answer)
+    assert answer_problems("/predict json", 400, '{"error": "bad"}', model_answer) == ['/predict json: HTTP 400: {"error": "bad"}']
