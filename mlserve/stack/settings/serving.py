@@ -25,7 +25,10 @@ _SERVER_DEFAULTS = server_settings.Settings()
 def _server_docs() -> dict[str, str]:
     """The docstring of each field of the server's `Settings` (serving_app/settings.py): the one
     description of its limits, which docs/settings.md shows for `serving.*.server` too."""
-    body = ast.parse(inspect.getsource(server_settings.Settings)).body[0].body
+    try:
+        body = ast.parse(inspect.getsource(server_settings.Settings)).body[0].body
+    except (OSError, TypeError):  # no source (a bytecode-only install): the fields go undescribed
+        return {}
     return {node.target.id: inspect.cleandoc(doc.value.value) for node, doc in zip(body, body[1:])
             if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
             and isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)}
@@ -82,15 +85,15 @@ class ServerLimits(_Model):
     """The server's batching and limit settings, passed to the pods as `MLSERVE_*` variables.
     Defaults are the server's own (`serving_app/settings.py`)."""
 
-    max_batch_size: int = Field(default=_SERVER_DEFAULTS.max_batch_size, description=_SERVER_DOCS["max_batch_size"])
+    max_batch_size: int = Field(default=_SERVER_DEFAULTS.max_batch_size, description=_SERVER_DOCS.get("max_batch_size"))
     max_batch_wait_ms: float = Field(default=_SERVER_DEFAULTS.max_batch_wait_ms,
-                                     description=_SERVER_DOCS["max_batch_wait_ms"])
-    max_body_bytes: int = Field(default=_SERVER_DEFAULTS.max_body_bytes, description=_SERVER_DOCS["max_body_bytes"])
+                                     description=_SERVER_DOCS.get("max_batch_wait_ms"))
+    max_body_bytes: int = Field(default=_SERVER_DEFAULTS.max_body_bytes, description=_SERVER_DOCS.get("max_body_bytes"))
     max_rows_per_request: int = Field(default=_SERVER_DEFAULTS.max_rows_per_request,
-                                      description=_SERVER_DOCS["max_rows_per_request"])
-    max_queued_rows: int = Field(default=_SERVER_DEFAULTS.max_queued_rows, description=_SERVER_DOCS["max_queued_rows"])
+                                      description=_SERVER_DOCS.get("max_rows_per_request"))
+    max_queued_rows: int = Field(default=_SERVER_DEFAULTS.max_queued_rows, description=_SERVER_DOCS.get("max_queued_rows"))
     request_timeout_s: float = Field(default=_SERVER_DEFAULTS.request_timeout_s,
-                                     description=_SERVER_DOCS["request_timeout_s"])
+                                     description=_SERVER_DOCS.get("request_timeout_s"))
     shutdown_grace_s: float = Field(default=_SERVER_DEFAULTS.shutdown_grace_s, le=300)
     """After SIGTERM, how long in-flight requests may finish; the pod's grace period is derived from it."""
 
