@@ -39,7 +39,7 @@ def test_the_committed_docs_show_what_the_programs_print(tmp_path, demo_model_in
     assert "error: 2 invalid setting(s) in Pulumi.dev.yaml:" in settings_error
     assert "mlserve:network.availabilityZones" in settings_error and "(name: gpu): a GPU pool needs the taint" in settings_error
     bad = region(policies, "bad-example")
-    assert re.search(r"estimated monthly cost at maximum scale is \$[\d,]+\.\d\d, above the budget", bad)
+    assert re.search(r"estimated monthly cost at maximum scale is \$[\d,]+\.\d\d\b.*, above the budget", bad)
     assert re.search(r"Policies: \d+ rules run, \d+ passed, 0 advisory and 4 mandatory violations", bad)
     comment = region(policies, "pr-comment")
     assert "- `aws:eks/nodeGroup:NodeGroup` **cluster-gpu**: `scalingConfig`" in comment
