@@ -4,9 +4,9 @@ the port differs, so parallel runs do not collide). Each must answer 2xx with th
 prediction for the row it sends, computed here from model.joblib; the row must be row 0 of the demo
 model's sample.json.
 
-Only what is stable is pinned: the label of the first row (a bare value, or a `label` field once
-/predict answers label and probabilities), the probabilities wherever they are given, and V2's
-`label` output tensor."""
+Only what is stable is pinned: the label of the first row (a bare value in `predictions`, or a
+`label` field there), the probabilities wherever they are given (in the row, or as an output
+`probabilities` beside `predictions`), and V2's `label` output tensor."""
 
 from __future__ import annotations
 
@@ -157,7 +157,11 @@ def answer_problems(route: str, status: int, body: str, expected) -> list[str]:
             check(np.ravel(outputs["label"]["data"])[0].item(),
                   np.ravel(probabilities["data"]).tolist() if probabilities else None, expected)
         else:
-            check(*label_and_probabilities(json.loads(body)["predictions"][0]), expected)
+            answer = json.loads(body)
+            label, probabilities = label_and_probabilities(answer["predictions"][0])
+            if probabilities is None and "probabilities" in answer:  # an output beside `predictions`
+                probabilities = answer["probabilities"][0]
+            check(label, probabilities, expected)
     except (AssertionError, KeyError, IndexError, ValueError) as error:
         return [f"{route}: {body!r} is not the model's answer {expected[1:]} ({error!r})"]
     return []
@@ -199,5 +203,9 @@ def test_a_wrong_answer_is_reported(model_answer):
     assert answer_problems("/v2/models/demo-rf/infer json", 200,
                            json.dumps({"outputs": [{"name": "label", "data": [other]}]}), model_answer)
     assert answer_problems("/predict json", 200, json.dumps({"predictions": [{"label": label, "probabilities": [1.0] * 3}]}),
+                           model_answer)
+    assert answer_problems("/predict json", 200, json.dumps({"predictions": [label], "probabilities": [probabilities]}),
+                           model_answer) == []
+    assert answer_problems("/predict json", 200, json.dumps({"predictions": [label], "probabilities": [[1.0] * 3]}),
                            model_answer)
     assert answer_problems("/predict json", 400, '{"error": "bad"}', model_answer) == ['/predict json: HTTP 400: {"error": "bad"}']
