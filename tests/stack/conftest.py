@@ -34,14 +34,15 @@ def demo_model_in_repo() -> Path:
     return target
 
 
+def plan_of(stack: str) -> engine.Plan:
+    """The plan of the real __main__.py for a stack, built once per worker (for module-scoped fixtures)."""
+    if stack not in _PLANS:
+        _PLANS[stack] = plan_cli.build(stack)
+    return _PLANS[stack]
+
+
 @pytest.fixture
 def built_plan():
     """`built_plan("prod")`: the plan of the real __main__.py for a stack, built once per worker.
     Tests must not modify it; tests about building itself call `plan_cli.build` directly."""
-
-    def _get(stack: str) -> engine.Plan:
-        if stack not in _PLANS:
-            _PLANS[stack] = plan_cli.build(stack)
-        return _PLANS[stack]
-
-    return _get
+    return plan_of

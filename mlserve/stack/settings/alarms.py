@@ -14,12 +14,14 @@ class Subscription(_Model):
     """One subscriber of the stack's alarm topic."""
 
     protocol: Literal["email", "https"]
+    """How SNS delivers: `email` (the address confirms the subscription) or `https`."""
     endpoint: str = Field(min_length=3)
     """An e-mail address, or an https:// URL (PagerDuty, Opsgenie, a chat webhook)."""
 
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
+        """an e-mail address for `email`, an `https://` URL for `https`"""
         if "@" not in value and not value.startswith("https://"):
             raise ValueError("an e-mail address (protocol email) or an https:// URL (protocol https)")
         return value
@@ -31,12 +33,14 @@ class AlarmSettings(_Model):
     actions_enabled: bool = False
     """True: alarms notify the topic (prod pages). False: alarms only record state (dev)."""
     subscriptions: list[Subscription] = Field(default_factory=list)
+    """Who the stack's alarm topic notifies."""
     p99_latency_ms: float = Field(default=250, gt=0, le=60_000)
     """Model latency p99 above this for `evaluationPeriods` minutes alarms (per variant/track)."""
-    error_5xx_percent: float = Field(default=1, gt=0, le=100)
+    # Explicit aliases: the generated camelCase would be "error5XxPercent".
+    error_5xx_percent: float = Field(default=1, gt=0, le=100, alias="error5xxPercent")
     """Share of requests answered 5xx above this alarms."""
-    error_4xx_percent: float = Field(default=10, gt=0, le=100)
-    """Share of requests answered 4xx above this alarms (a client or schema change)."""
+    error_4xx_percent: float = Field(default=10, gt=0, le=100, alias="error4xxPercent")
+    """Share of requests answered 4xx above this alarms (a client or schema change; SageMaker)."""
     cpu_percent: float = Field(default=85, gt=0, le=100)
     """Average CPU use of the variant's instances (all cores) above this alarms."""
     gpu_percent: float = Field(default=90, gt=0, le=100)

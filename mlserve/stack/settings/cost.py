@@ -62,6 +62,7 @@ class CostSettings(_Model):
     never_expiring_log_months: float = Field(default=_USAGE.never_expiring_log_months, ge=0)
     """Months of data priced for a log group without retention."""
     log_ingestion_gb: LogIngestionSettings = Field(default_factory=LogIngestionSettings)
+    """GB a month each CloudWatch log group ingests, by its role (the per-node groups scale with the pools)."""
 
     def usage(self) -> Usage:
         """The pack's view of these settings (what the stack exports as `cost_assumptions`)."""

@@ -22,9 +22,9 @@ class ModelStoreSettings(_Model):
     noncurrent_version_expiry_days: int = Field(default=90, ge=1, le=3650)
     """Days an overwritten or deleted object version is kept before S3 expires it (recovery window)."""
     access_logging: Literal[ACCESS_LOGGING_MODES] = "s3-access-logs"  # type: ignore[valid-type]
-    """"s3-access-logs": S3 server access logs (best effort, free but the storage) or
-    "cloudtrail": a trail of the bucket's object-level data events (who, with which IAM identity;
-    $0.10 per 100,000 events). Both write to a log bucket of the stack's own."""
+    """`s3-access-logs`: S3 server access logs (best effort, free but the storage) or `cloudtrail`: a
+    trail of the store's object-level data events with the caller's IAM identity ($0.10 per 100,000
+    events). Both write to a log bucket of the stack's own."""
     log_retention_days: int = Field(default=365, ge=1, le=3650)
     """Days access logs or trail files are kept in the log bucket."""
     force_destroy: bool = False

@@ -55,13 +55,16 @@ class Models(_Model):
     """The model versions that serve. `stable` takes the traffic the canary does not."""
 
     stable: str
-    """"name/version" in the model store, or "./dir" (a local artifact directory; dev)."""
+    """The version that serves: `name/version` in the model store (`fraud-model/3`, published with
+    `python -m mlserve.models publish`), or `./dir`, a local artifact directory the stack checks and
+    uploads as version `local-<digest>` (dev: the demo model). Required with `sagemaker`."""
     canary: str | None = None
-    """Optional second version, same forms. Must differ from `stable`."""
+    """A second version, same forms, different from `stable`; `rollout` sends it traffic."""
 
     @field_validator("stable", "canary")
     @classmethod
     def _ref(cls, text: str | None) -> str | None:
+        """`name/version` (name: lower-case letters, digits, `-`) or `./dir` inside the repository"""
         if text is not None:
             parse_model_ref(text)
         return text
@@ -87,11 +90,13 @@ class Rollout(_Model):
     """How traffic reaches the canary. Without a canary every value must stay at its default."""
 
     canary_weight: int = Field(default=0, ge=0, le=100)
-    """Percent of requests routed to the canary (0-100); stable gets the rest."""
+    """Percent of requests routed to the canary; stable gets the rest. Above 0 needs `models.canary`."""
     canary_header_route: bool = False
-    """Requests with header `x-mlserve-canary: always` go to the canary whatever the weight (QA)."""
+    """Requests with header `x-mlserve-canary: always` go to the canary whatever the weight (QA).
+    Needs `models.canary`."""
     mirror_percent: float = Field(default=0, ge=0, le=100)
-    """Percent of stable traffic copied to the canary, answers discarded (shadow testing)."""
+    """Percent of stable's requests copied to the canary, answers discarded (shadow testing). Needs
+    `models.canary`."""
 
 
 def model_problems(models: Models | None, rollout: Rollout) -> list[str]:

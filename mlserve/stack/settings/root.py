@@ -27,8 +27,11 @@ class Tags(_Model):
     """Cost-allocation tags applied to every taggable AWS resource (provider default_tags)."""
 
     environment: str = Field(min_length=1)
+    """The environment (`dev`, `prod`); `prod` also forbids a serverless SageMaker variant."""
     owner: str = Field(min_length=1)
+    """The team or person who answers for the stack."""
     cost_center: str = Field(alias="cost-center", min_length=1)
+    """The cost center the bill goes to."""
 
     def as_dict(self) -> dict[str, str]:
         return {"environment": self.environment, "owner": self.owner, "cost-center": self.cost_center}
@@ -38,23 +41,34 @@ class Settings(_Model):
     """Everything one stack can set, under the `mlserve:` namespace."""
 
     region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    """AWS region of every resource (the explicit AWS provider's region)."""
     tags: Tags
+    """Applied to every taggable AWS resource (provider `default_tags`), and to instances and volumes
+    through the launch templates."""
     targets: list[Literal["eks", "sagemaker"]] = Field(default_factory=lambda: ["eks"], min_length=1)
+    """The serving targets that are on. Without `eks` no cluster is created; with `sagemaker` the
+    endpoint `mlserve-<stack>` (docs/sagemaker.md), which needs `models.stable`."""
     network: NetworkSettings
+    """The VPC (`network.py`)."""
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    """The EKS control plane (`cluster.py`)."""
     node_pools: list[NodePool] = Field(min_length=1)
+    """One managed node group each. With `eks` on, one CPU pool must have no taints and `minSize >= 1`
+    (CoreDNS and the other system pods run there); names are unique."""
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    """The ECR repository of the serving image (`registry.py`)."""
     models: Models | None = None
-    """The serving versions (`mlserve/settings_models.py`); None until a target serves a model."""
+    """The versions that serve (`models.py`); none: nothing is served and no model store is created."""
     rollout: Rollout = Field(default_factory=Rollout)
+    """How traffic splits between `models.stable` and `models.canary`, on both targets (`models.py`)."""
     model_store: ModelStoreSettings = Field(default_factory=ModelStoreSettings)
-    """The model store bucket (`mlserve/settings_model_store.py`); created whenever `models` is set."""
+    """The model store bucket (`model_store.py`); created whenever `models` is set."""
     sagemaker: SageMakerSettings = Field(default_factory=SageMakerSettings)
-    """The SageMaker endpoint (`mlserve/settings_sagemaker.py`); used when `targets` has `sagemaker`."""
+    """The SageMaker endpoint (`sagemaker.py`); used when `targets` has `sagemaker`."""
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
-    """Alarm thresholds, the topic's subscribers, paging on or off (`mlserve/settings_alarms.py`)."""
+    """Alarm thresholds, the topic's subscribers, paging on or off (`alarms.py`)."""
     serving: ServingSettings = Field(default_factory=ServingSettings)
-    """The model server on EKS (`mlserve/settings_serving.py`): image, pools, replicas, limits per track."""
+    """The model server on EKS (`serving.py`): image, pools, replicas, limits per track."""
     mesh: MeshSettings = Field(default_factory=MeshSettings)
     """The Istio ingress: load balancer scheme, TLS, optional JWT."""
     cost: CostSettings = Field(default_factory=CostSettings)

@@ -19,7 +19,7 @@ from pydantic import Field, field_validator, model_validator
 
 from components import sagemaker_instances
 from components.sagemaker import MAX_DEPLOYMENT_TIMEOUT_S, deployment_timeout_s
-from mlserve.stack.settings.base import NAMESPACE, _Model
+from mlserve.stack.settings.base import NAMESPACE, _Model, allows
 from mlserve.stack.settings.models import Models
 
 # What serverless endpoints cannot do: GPUs, VPC/network isolation, data capture, more than
@@ -35,10 +35,13 @@ class Variant(_Model):
     """A real-time instance type, e.g. ml.m7i.large (CPU) or ml.g6.xlarge (GPU); families in
     components/sagemaker_instances.py."""
     instance_count: int = Field(default=1, ge=1, le=100)
-    """Instances at creation; the autoscaling target owns the count afterwards."""
+    """Instances at creation, within `autoscaling.minInstances`..`maxInstances`; the autoscaling target
+    owns the count afterwards."""
 
     @field_validator("instance_type")
     @classmethod
+    @allows("`ml.<family>.<size>`, family one of " + ", ".join(sagemaker_instances.CPU_FAMILIES
+                                                            + sagemaker_instances.GPU_FAMILIES))
     def _known_type(cls, value: str) -> str:
         sagemaker_instances.vcpus(value)  # raises naming the supported families and sizes
         return value
@@ -49,23 +52,28 @@ class Serverless(_Model):
     one variant, no GPU)."""
 
     memory_mb: Literal[SERVERLESS_MEMORY_MB] = 2048  # type: ignore[valid-type]
-    """1024-6144 in 1 GB steps."""
+    """Memory of the serverless variant, in MB (1 GB steps)."""
     max_concurrency: int = Field(default=5, ge=1, le=200)
-    """Concurrent invocations before throttling (1-200)."""
+    """Concurrent invocations before SageMaker throttles."""
 
 
 class Autoscaling(_Model):
     """Application Auto Scaling per instance variant: target tracking on invocations per instance."""
 
     min_instances: int = Field(default=1, ge=1, le=100)
+    """Fewest instances per variant."""
     max_instances: int = Field(default=4, ge=1, le=100)
+    """Most instances per variant."""
     target_invocations_per_instance: int = Field(default=300, ge=1, le=100_000)
     """SageMakerVariantInvocationsPerInstance per minute that target tracking holds."""
     scale_in_cooldown_s: int = Field(default=300, ge=0, le=3600)
+    """Seconds after a scale-in before the next one."""
     scale_out_cooldown_s: int = Field(default=60, ge=0, le=3600)
+    """Seconds after a scale-out before the next one."""
 
     @model_validator(mode="after")
     def _bounds(self) -> Autoscaling:
+        """`minInstances <= maxInstances`."""
         if self.min_instances > self.max_instances:
             raise ValueError(f"need minInstances <= maxInstances, got {self.min_instances} > {self.max_instances}")
         return self
@@ -86,13 +94,18 @@ class SageMakerSettings(_Model):
     """The SageMaker real-time endpoint (`targets` contains `sagemaker`)."""
 
     stable: Variant = Field(default_factory=Variant)
+    """The instances of the variant serving `models.stable`."""
     canary: Variant = Field(default_factory=Variant)
+    """The instances of the variant serving `models.canary` (used only when it is set)."""
     serverless: Serverless | None = None
-    """Set: the stable variant is serverless (dev only); `stable`/`canary` instances are unused."""
+    """One serverless variant instead of instances (dev only): not with `models.canary`, data capture
+    or `tags.environment: prod`; `stable` and `canary` are then unused."""
     data_capture_percent: int = Field(default=10, ge=0, le=100)
-    """Percent of requests and responses captured to S3 (0: off)."""
+    """Percent of requests and responses captured to `s3://<store>/data-capture/<endpoint>/`; 0: off."""
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    """Target tracking per instance variant."""
     guardrails: Guardrails = Field(default_factory=Guardrails)
+    """Blue/green traffic shifting of an endpoint update, rolled back on the alarms."""
     max_batch_size: int = Field(default=64, ge=1, le=4096)
     """Rows per model call in the server (MLSERVE_MAX_BATCH_SIZE)."""
     max_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)

@@ -8,6 +8,8 @@ checked by that same class, so a value the server would refuse fails `make previ
 
 from __future__ import annotations
 
+import ast
+import inspect
 import re
 from dataclasses import fields
 from typing import Literal
@@ -18,6 +20,21 @@ from mlserve.stack.settings.base import NAMESPACE, _Model
 from serving_app import settings as server_settings
 
 _SERVER_DEFAULTS = server_settings.Settings()
+
+
+def _server_docs() -> dict[str, str]:
+    """The docstring of each field of the server's `Settings` (serving_app/settings.py): the one
+    description of its limits, which docs/settings.md shows for `serving.*.server` too."""
+    try:
+        body = ast.parse(inspect.getsource(server_settings.Settings)).body[0].body
+    except (OSError, TypeError):  # no source (a bytecode-only install): the fields go undescribed
+        return {}
+    return {node.target.id: inspect.cleandoc(doc.value.value) for node, doc in zip(body, body[1:])
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+            and isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)}
+
+
+_SERVER_DOCS = _server_docs()
 # CPU as Kubernetes writes it: "500m" or "2" / "1.5"; memory in Mi or Gi (what the docs use).
 # https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/#resource-units-in-kubernetes
 _CPU = re.compile(r"^(?P<milli>[1-9]\d*)m$|^(?P<cores>\d+(\.\d{1,3})?)$")
@@ -45,17 +62,21 @@ class Resources(_Model):
     """A container's CPU and memory (Kubernetes quantities)."""
 
     cpu: str
+    """CPU cores."""
     memory: str
+    """Memory."""
 
     @field_validator("cpu")
     @classmethod
     def _cpu(cls, text: str) -> str:
+        """a quantity such as `500m` or `2` (quoted in YAML: `'2'`)"""
         cpu_millicores(text)
         return text
 
     @field_validator("memory")
     @classmethod
     def _memory(cls, text: str) -> str:
+        """a quantity in `Mi` or `Gi`, such as `512Mi` or `2Gi`"""
         memory_mebibytes(text)
         return text
 
@@ -64,17 +85,22 @@ class ServerLimits(_Model):
     """The server's batching and limit settings, passed to the pods as `MLSERVE_*` variables.
     Defaults are the server's own (`serving_app/settings.py`)."""
 
-    max_batch_size: int = _SERVER_DEFAULTS.max_batch_size
-    max_batch_wait_ms: float = _SERVER_DEFAULTS.max_batch_wait_ms
-    max_body_bytes: int = _SERVER_DEFAULTS.max_body_bytes
-    max_rows_per_request: int = _SERVER_DEFAULTS.max_rows_per_request
-    max_queued_rows: int = _SERVER_DEFAULTS.max_queued_rows
-    request_timeout_s: float = _SERVER_DEFAULTS.request_timeout_s
+    max_batch_size: int = Field(default=_SERVER_DEFAULTS.max_batch_size, description=_SERVER_DOCS.get("max_batch_size"))
+    max_batch_wait_ms: float = Field(default=_SERVER_DEFAULTS.max_batch_wait_ms,
+                                     description=_SERVER_DOCS.get("max_batch_wait_ms"))
+    max_body_bytes: int = Field(default=_SERVER_DEFAULTS.max_body_bytes, description=_SERVER_DOCS.get("max_body_bytes"))
+    max_rows_per_request: int = Field(default=_SERVER_DEFAULTS.max_rows_per_request,
+                                      description=_SERVER_DOCS.get("max_rows_per_request"))
+    max_queued_rows: int = Field(default=_SERVER_DEFAULTS.max_queued_rows, description=_SERVER_DOCS.get("max_queued_rows"))
+    request_timeout_s: float = Field(default=_SERVER_DEFAULTS.request_timeout_s,
+                                     description=_SERVER_DOCS.get("request_timeout_s"))
     shutdown_grace_s: float = Field(default=_SERVER_DEFAULTS.shutdown_grace_s, le=300)
     """After SIGTERM, how long in-flight requests may finish; the pod's grace period is derived from it."""
 
     @model_validator(mode="after")
     def _server_accepts(self) -> ServerLimits:
+        """What the server's own `Settings` accepts (`serving_app/settings.py`): counts >= 1, times >= 0,
+        `maxQueuedRows >= maxRowsPerRequest`."""
         # The server's own validation, so a combination it refuses at start fails here.
         try:
             server_settings.Settings(**self.model_dump())
@@ -97,15 +123,21 @@ class TrackServing(_Model):
     gpus: int = Field(default=0, ge=0, le=8)
     """`nvidia.com/gpu` per pod; above 0 only on a GPU pool."""
     min_replicas: int = Field(default=2, ge=1, le=500)
+    """Fewest pods (the HorizontalPodAutoscaler's minimum; prod's policy wants at least 2)."""
     max_replicas: int = Field(default=6, ge=1, le=500)
+    """Most pods (the HorizontalPodAutoscaler's maximum)."""
     cpu_target_percent: int = Field(default=70, ge=10, le=95)
     """The HPA's average CPU utilization target, in percent of the CPU request."""
     requests: Resources = Field(default_factory=lambda: Resources(cpu="1", memory="1Gi"))
+    """What the scheduler reserves per pod (the HPA's CPU percentages are of this)."""
     limits: Resources = Field(default_factory=lambda: Resources(cpu="2", memory="1Gi"))
+    """The most a pod may use (CPU throttled, memory above it kills the container)."""
     server: ServerLimits = Field(default_factory=ServerLimits)
+    """The server's batching and limits in these pods."""
 
     @model_validator(mode="after")
     def _consistent(self) -> TrackServing:
+        """`minReplicas <= maxReplicas`; `requests` at most `limits`, for CPU and memory."""
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"need minReplicas <= maxReplicas, got {self.min_replicas} > {self.max_replicas}")
         if cpu_millicores(self.requests.cpu) > cpu_millicores(self.limits.cpu):
@@ -119,19 +151,22 @@ class ImageSettings(_Model):
     """The serving image built from `serving_app/Dockerfile`."""
 
     tag: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,120}$")
-    """Default: "git-<commit>" of the working tree. The repository is immutable: a new image needs a new tag."""
+    """The image tag (variants append `-cpu`/`-gpu`); none: `git-<commit>` of the working tree. The
+    repository's tags are immutable: a new image needs a new tag."""
     allow_dirty_tree: bool = False
-    """Default false: with no `tag`, a working tree with uncommitted changes under serving_app/ is refused
-    (the tag would name an image no commit can rebuild). dev sets true."""
+    """With no `tag`, allow uncommitted changes under serving_app/ (tag `git-<commit>-dirty-<hash>`);
+    false refuses them, since the tag would name an image no commit can rebuild. dev sets true."""
 
 
 class ServingSettings(_Model):
     """The model server on EKS: the image and one block per track."""
 
     image: ImageSettings = Field(default_factory=ImageSettings)
+    """The serving image: its tag and whether a dirty tree may build it."""
     stable: TrackServing = Field(default_factory=TrackServing)
+    """How the pods serving `models.stable` run."""
     canary: TrackServing = Field(default_factory=TrackServing)
-    """Used only when `models.canary` is set."""
+    """How the pods serving `models.canary` run (used only when it is set)."""
 
 
 class MeshSettings(_Model):
@@ -146,14 +181,17 @@ class MeshSettings(_Model):
     jwt_issuer: str | None = None
     """When set (with `jwksUri`), every request needs a valid JWT from this issuer."""
     jwks_uri: str | None = None
+    """Where Istio fetches the issuer's signing keys; set with `jwtIssuer`, or neither."""
     replicas: int = Field(default=2, ge=1, le=10)
-    """Fewest pods of istiod, the ingress gateway and the load balancer controller (dev: 1)."""
+    """Fewest pods of istiod, the ingress gateway and the load balancer controller (dev: 1). Their PDBs
+    let one pod go at a time, so one replica never blocks a node drain."""
     metrics_scraper: str = Field(default="monitoring/prometheus", pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")
     """"<namespace>/<service account>" of the Prometheus allowed to GET /metrics through the mesh."""
 
     @field_validator("certificate_arn")
     @classmethod
     def _certificate(cls, arn: str | None) -> str | None:
+        """an ACM certificate ARN such as `arn:aws:acm:us-west-2:123456789012:certificate/<uuid>`"""
         if arn is not None and not re.fullmatch(ACM_CERTIFICATE_ARN, arn):
             raise ValueError("not an ACM certificate ARN such as arn:aws:acm:us-west-2:123456789012:certificate/<uuid>")
         return arn
@@ -161,12 +199,14 @@ class MeshSettings(_Model):
     @field_validator("jwt_issuer", "jwks_uri")
     @classmethod
     def _https(cls, url: str | None) -> str | None:
+        """an `https://` URL"""
         if url is not None and not re.fullmatch(r"https://[^\s/]+(/\S*)?", url):
             raise ValueError("an https:// URL (Istio fetches keys and checks issuers over TLS only)")
         return url
 
     @model_validator(mode="after")
     def _consistent(self) -> MeshSettings:
+        """`jwtIssuer` and `jwksUri` go together; `ingressScheme: internet-facing` needs `certificateArn`."""
         if (self.jwt_issuer is None) != (self.jwks_uri is None):
             raise ValueError("jwtIssuer and jwksUri go together: set both or neither")
         if self.ingress_scheme == "internet-facing" and self.certificate_arn is None:
