@@ -134,7 +134,7 @@ def test_the_checker_refuses_what_would_not_run():
 def test_the_pr_comment_command_runs_as_printed(tmp_path, demo_model_in_repo):
     """As CI runs it: both stacks' plans under build/, the base's under base/build (here the same plans,
     so no changes)."""
-    [command] = {c for _, c, _ in all_commands() if "mlserve.offline.pr_comment" in c}
+    [command] = {c for _, c, _ in all_commands() if "mlserve.offline.pr_comment" in c and "--out" in c}
     argv = shlex.split(command)
     out = tmp_path / argv[argv.index("--out") + 1]
     plans = shared_plans()

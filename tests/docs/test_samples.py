@@ -42,7 +42,7 @@ def test_the_committed_docs_show_what_the_programs_print(tmp_path, demo_model_in
     assert re.search(r"estimated monthly cost at maximum scale is \$[\d,]+\.\d\d\b.*, above the budget", bad)
     assert re.search(r"Policies: \d+ rules run, \d+ passed, 0 advisory and 4 mandatory violations", bad)
     comment = region(policies, "pr-comment")
-    assert "- `aws:eks/nodeGroup:NodeGroup` **cluster-gpu**: `scalingConfig`" in comment
+    assert "- `aws:eks/nodeGroup:NodeGroup` **cluster-gpu**\n  - `scalingConfig.maxSize`: `1` → `2`" in comment
     assert comment.rstrip().endswith("(prod's section follows in the same shape.)")
 
 
