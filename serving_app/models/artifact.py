@@ -60,7 +60,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from serving_app.models.base import ModelLoadError, ModelMetadata, OutputSpec
+from serving_app.models.base import PACKAGE_HINT, ModelLoadError, ModelMetadata, OutputSpec
 
 METADATA_FILE = "metadata.json"
 SAMPLE_FILE = "sample.json"
@@ -253,7 +253,7 @@ def parse_metadata(path: Path) -> ArtifactMetadata:
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ModelLoadError("metadata file missing", where) from None
+        raise ModelLoadError("metadata file missing", where, f"not an artifact directory: {PACKAGE_HINT}") from None
     except OSError as exc:
         raise ModelLoadError("metadata file unreadable", where, str(exc)) from exc
     try:
