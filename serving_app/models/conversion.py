@@ -173,6 +173,7 @@ def convert_checked(estimator: object, metadata: ModelMetadata, rows: np.ndarray
     """The first candidate graph (module docstring) that reproduces `estimator` on `rows`, checked
     with a CPU session; ConversionFailed naming why each candidate was refused."""
     methods = output_methods(metadata.outputs, where=where)
+    check_feature_names(estimator, metadata, where=where)
     reference = reference_outputs(estimator, rows, metadata.outputs, where=where)
     refused = []
     for graph_input, make in _candidates(estimator, metadata.n_features, metadata.input_dtype):
@@ -201,7 +202,6 @@ def prepare_candidate(artifact: Artifact, sample: np.ndarray) -> OnnxCandidate:
     where = str(artifact.model_path)
     output_methods(artifact.metadata.outputs, where=where)
     estimator = load_estimator(artifact.model_path)
-    check_feature_names(estimator, artifact.metadata, where=where)
     return convert_checked(estimator, artifact.metadata, sample, where=where)
 
 

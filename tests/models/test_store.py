@@ -22,6 +22,7 @@ from tests.conftest import ROOT
 from tests.serving_app.conftest import serve
 
 BUCKET = "mlserve-test-models-123456789012-us-west-2"
+ARTIFACT_FILES = ("model.joblib", "sample.json", "converted.onnx", "converted-check.json", "metadata.json")
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_publish_uploads_every_file_encrypted_and_checksummed(s3, trained):
     assert published.archive_uri == f"s3://{BUCKET}/models/fraud-model/3/model.tar.gz"
     assert published.keys[-1] == "models/fraud-model/3/metadata.json"  # last: marks the version complete
     keys = {item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
-    assert keys == {f"models/fraud-model/3/{f}" for f in ("model.joblib", "sample.json", "model.tar.gz", "metadata.json")}
+    assert keys == {f"models/fraud-model/3/{f}" for f in ARTIFACT_FILES + ("model.tar.gz",)}
     head = s3.head_object(Bucket=BUCKET, Key="models/fraud-model/3/model.joblib", ChecksumMode="ENABLED")
     assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == s3.kms_key
     assert head["ChecksumSHA256"] and head["Metadata"]["published-by"].startswith("arn:aws:")
@@ -104,7 +105,7 @@ def test_list_and_show_report_framework_checksum_time_and_publisher(s3, trained,
     assert line["sha256"] == metadata["sha256"] and line["framework"] == "sklearn"
     assert main(["show", "fraud-model/3", "--bucket", BUCKET]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert set(shown["files"]) == {"model.joblib", "sample.json", "model.tar.gz", "metadata.json"}
+    assert set(shown["files"]) == set(ARTIFACT_FILES) | {"model.tar.gz"}
     assert shown["outputs"][0]["name"] == "label"
     with pytest.raises(NotFound):
         store.show("fraud-model", "4", bucket=BUCKET, s3=s3)
@@ -164,7 +165,9 @@ def test_the_readme_walk_through(s3, tmp_path, data, sample_csv, capsys, monkeyp
     rows = np.random.default_rng(5).standard_normal((8, 5)).astype(np.float32)
     with serve(model) as server:
         answer = server.client.post("/predict", json={"instances": rows.tolist()}).json()
-    assert answer == {"predictions": forest.predict(rows).tolist(), "model": {"name": "fraud-model", "version": "3"}}
+    assert answer["predictions"] == forest.predict(rows).tolist()
+    assert answer["model"] == {"name": "fraud-model", "version": "3"}
+    np.testing.assert_allclose(answer["probabilities"], forest.predict_proba(rows), atol=1e-5)
 
 
 def test_the_server_downloads_the_files_of_a_version_not_its_archive_too(s3, trained, tmp_path):
@@ -172,9 +175,9 @@ def test_the_server_downloads_the_files_of_a_version_not_its_archive_too(s3, tra
 
     published = store.publish(trained[0], bucket=BUCKET, s3=s3)
     directory = resolve_source(published.model_uri, cache_dir=str(tmp_path)).directory
-    assert sorted(p.name for p in directory.iterdir()) == ["metadata.json", "model.joblib", "sample.json"]
+    assert sorted(p.name for p in directory.iterdir()) == sorted(ARTIFACT_FILES)
     archive = resolve_source(published.archive_uri, cache_dir=str(tmp_path)).directory  # SageMaker's form
-    assert sorted(p.name for p in archive.iterdir()) == ["metadata.json", "model.joblib", "sample.json"]
+    assert sorted(p.name for p in archive.iterdir()) == sorted(ARTIFACT_FILES)
 
 
 def test_a_damaged_artifact_is_refused_before_anything_is_uploaded(s3, trained, tmp_path, capsys):
