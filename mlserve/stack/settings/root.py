@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from mlserve.stack.settings.alarms import AlarmSettings
 from mlserve.stack.settings.base import NAMESPACE, _Model
@@ -13,6 +13,7 @@ from mlserve.stack.settings.cluster import ClusterSettings, NodePool
 from mlserve.stack.settings.model_store import ModelStoreSettings, model_store_problems
 from mlserve.stack.settings.models import Models, Rollout, model_problems
 from mlserve.stack.settings.network import NetworkSettings
+from mlserve.stack.settings.regions import check_region
 from mlserve.stack.settings.registry import RegistrySettings
 from mlserve.stack.settings.sagemaker import SageMakerSettings, sagemaker_problems
 from mlserve.stack.settings.serving import (
@@ -36,7 +37,8 @@ class Tags(_Model):
 class Settings(_Model):
     """Everything one stack can set, under the `mlserve:` namespace."""
 
-    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    region: Annotated[str, AfterValidator(check_region)]
+    """An AWS region botocore's endpoint data lists (`regions.py`), e.g. us-west-2."""
     tags: Tags
     targets: list[Literal["eks", "sagemaker"]] = Field(default_factory=lambda: ["eks"], min_length=1)
     network: NetworkSettings
