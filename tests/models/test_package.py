@@ -139,8 +139,9 @@ def test_an_mlflow_directory_written_by_mlflow_round_trips(tmp_path, data, sampl
              else GradientBoostingClassifier(n_estimators=20, random_state=0)).fit(frame, classes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # pip_requirements given: MLflow's own inference of them runs pip in a subprocess (10 s, 100 s on a busy machine)
         mlflow.sklearn.save_model(model, str(tmp_path / "mlflow-model"), serialization_format=serialization_format,
-                                  signature=infer_signature(frame, model.predict(frame)))
+                                  signature=infer_signature(frame, model.predict(frame)), pip_requirements=["scikit-learn"])
     assert (tmp_path / "mlflow-model" / "MLmodel").is_file()
     package(tmp_path / "mlflow-model", tmp_path / "art", name="gbm", version="2", sample_path=sample_csv,
             drop_columns=("label",))
@@ -363,7 +364,8 @@ def test_an_mlflow_directory_with_the_onnx_flavour_round_trips(tmp_path, data, s
     regression = LinearRegression().fit(features.astype(np.float32), target)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mlflow.onnx.save_model(to_onnx(regression, features[:1].astype(np.float32)), str(tmp_path / "mlflow-onnx"))
+        mlflow.onnx.save_model(to_onnx(regression, features[:1].astype(np.float32)), str(tmp_path / "mlflow-onnx"),
+                               pip_requirements=["onnx"])
     package(tmp_path / "mlflow-onnx", tmp_path / "art", name="onnx-lr", version="1", sample_path=sample_csv,
             drop_columns=("label",))
     assert json.loads((tmp_path / "art" / "metadata.json").read_text())["framework"] == "onnx"
