@@ -31,7 +31,7 @@ import numpy as np
 
 from components.model_store_layout import LOCAL_VERSION_PREFIX, NAME_PATTERN, VERSION_PATTERN
 from mlserve.models.errors import BadInput, CannotPackage
-from mlserve.models.formats import SKLEARN_SUFFIXES, Source, read_source  # noqa: F401 (SKLEARN_SUFFIXES: public name)
+from mlserve.models.formats import Source, read_source
 from mlserve.models.samples import Sample, read_sample, synthesize
 from serving_app.models.artifact import MODEL_FILES, CheckRecord, ConversionRecord, OutputCheck, write_metadata, write_sample
 from serving_app.models.base import ModelLoadError, OutputSpec
@@ -257,7 +257,7 @@ def _package(source_path: Path, out: Path, *, name: str, version: str, sample_pa
             notes.append(f"--dtype {input_dtype} changes the answers on the sample as given: " + "; ".join(
                 f"{out_name} differs on {c.rows_differing} of {len(rows)} rows"
                 + (f" (max |diff| {c.max_abs_diff:.3g})" if c.max_abs_diff is not None else "")
-                for out_name, c in differing.items()) + f"; recorded in metadata.json; leave --dtype out to keep them")
+                for out_name, c in differing.items()) + "; recorded in metadata.json; leave --dtype out to keep them")
         elif input_dtype != reference_dtype:
             notes.append(f"--dtype {input_dtype}: no difference on the {len(rows)} sample rows (recorded in metadata.json)")
         write_metadata(scratch, name=name, version=version, framework=source.framework, feature_names=feature_names,

@@ -7,7 +7,6 @@ given: labels exactly, numbers within the tolerance package wrote into metadata.
 from __future__ import annotations
 
 import csv
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path

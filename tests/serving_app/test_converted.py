@@ -99,7 +99,7 @@ def test_within_the_tolerance_the_stored_graph_still_serves(demo_copy):
     assert load_model(str(demo_copy)).metadata.runtime.startswith("onnxruntime")
 
 
-def _small_regression(directory: Path, *, convert: bool) -> LinearRegression:  # noqa: F821
+def _small_regression(directory: Path, *, convert: bool):
     from sklearn.linear_model import LinearRegression
 
     rng = np.random.default_rng(0)

@@ -6,7 +6,6 @@ All cases load in one child (one interpreter start for the module)."""
 
 from __future__ import annotations
 
-import json
 import pickle
 import shutil
 from pathlib import Path
