@@ -19,6 +19,7 @@ leaves nothing behind.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -285,8 +286,13 @@ def _load_served(scratch: Path, feature_names, input_dtype, name, version, frame
 
     write_metadata(scratch, name=name, version=version, framework=framework, feature_names=feature_names,
                    input_dtype=input_dtype, outputs=specs, conversion=conversion)
+    loader_log = logging.getLogger("serving_app.models.loader")
+    level = loader_log.level
+    loader_log.setLevel(logging.ERROR)  # its "serving with scikit-learn" warning is one of package's notes
     try:
         # In this process: the tool has scikit-learn loaded anyway, a child would only add start-up time.
         return load_model(str(scratch), isolate_conversion=False, use_gpu=False)
     except ModelLoadError as exc:
         raise CannotPackage(f"the server's loader rejects the result: {exc}") from None
+    finally:
+        loader_log.setLevel(level)
