@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import joblib
@@ -16,8 +17,9 @@ import pytest
 
 from serving_app.demo_model import build_demo_artifact
 from serving_app.models import ModelLoadError, OutputSpec, conversion, load_model
-from serving_app.models.artifact import file_sha256, write_metadata, write_sample
+from serving_app.models.artifact import write_metadata, write_sample
 from serving_app.models.converted import store_conversion
+from tests.serving_app.artifact_edits import reseal
 from tests.serving_app.conftest import ROOT
 
 
@@ -30,15 +32,6 @@ def packaged_demo(tmp_path_factory) -> Path:
 @pytest.fixture
 def demo_copy(packaged_demo, tmp_path) -> Path:
     return Path(shutil.copytree(packaged_demo, tmp_path / "model"))
-
-
-def reseal(directory: Path) -> None:
-    """Recompute every checksum in metadata.json after a test changed a file on purpose."""
-    path = directory / "metadata.json"
-    document = json.loads(path.read_text())
-    document["sha256"] = file_sha256(directory / ("model.joblib" if document["framework"] == "sklearn" else "model.onnx"))
-    document["files"] = {name: file_sha256(directory / name) for name in document.get("files", {})}
-    path.write_text(json.dumps(document))
 
 
 def _no_conversion(*args, **kwargs):
@@ -229,7 +222,10 @@ def test_float64_input_to_a_forest_is_served_by_a_float32_graph_behind_a_cast(tm
 
 def test_with_two_workers_each_loads_the_stored_graph_none_converts(packaged_demo, spawn):
     server = spawn("-m", "serving_app", "--model", str(packaged_demo), "--workers", "2")
-    server.wait_ready(timeout_s=60)
+    server.wait_ready(timeout_s=60)  # one worker answers; the other may still be loading
+    deadline = time.monotonic() + 60
+    while server.stderr().count("Application startup complete") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     server.stop()
     log = server.stderr()
     assert log.count("graph: the artifact's converted.onnx") == 2, log[-3000:]

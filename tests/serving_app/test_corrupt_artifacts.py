@@ -17,7 +17,7 @@ from serving_app.demo_model import build_demo_artifact
 from serving_app.models import OutputSpec
 from serving_app.models.artifact import write_metadata
 from tests.serving_app.limited import ADDRESS_SPACE_LIMIT, run_limited
-from tests.serving_app.test_converted import reseal
+from tests.serving_app.artifact_edits import reseal
 
 N_FEATURES = 20
 
