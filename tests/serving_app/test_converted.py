@@ -230,3 +230,18 @@ def test_with_two_workers_each_loads_the_stored_graph_none_converts(packaged_dem
     log = server.stderr()
     assert log.count("graph: the artifact's converted.onnx") == 2, log[-3000:]
     assert "converted at load" not in log and "serving with scikit-learn" not in log
+
+
+def test_a_format_1_artifact_still_loads_and_converts_at_load(tmp_path):
+    """Artifacts written before format 2 (no files map, sample not covered) keep loading."""
+    directory = build_demo_artifact(tmp_path / "old", convert=False)
+    metadata = json.loads((directory / "metadata.json").read_text())
+    metadata["format_version"] = 1
+    del metadata["files"]
+    (directory / "metadata.json").write_text(json.dumps(metadata))
+    model = load_model(str(directory), isolate_conversion=False)
+    assert model.metadata.runtime.startswith("onnxruntime") and model.graph_origin == "converted at load"
+    metadata["files"] = {"sample.json": "0" * 64}
+    (directory / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ModelLoadError, match="files, check and conversion need format_version 2"):
+        load_model(str(directory))
