@@ -5,7 +5,8 @@ format into rows (lists of numbers) and call `DataPlane.predict`; they never tou
 model or the batcher. The shape of KServe's `protocol/dataplane.py`.
 
 Validation is split by cost. On the event loop, per request: the structure (a non-empty
-list of rows, each exactly `n_features` long) and each value's JSON type (int or float;
+list of rows, each exactly `n_features` long, or an object keyed by the model's feature
+names, in any order, turned into that list) and each value's JSON type (int or float;
 strings, booleans and nulls are refused). On the worker thread, once per batch: one numpy
 array for the whole batch in the model's dtype, one finiteness check (a value can overflow
 float32), one `predict`, then views for each request's rows.
@@ -32,6 +33,11 @@ logger = logging.getLogger(__name__)
 _NUMBER_TYPES = frozenset((int, float))
 
 
+def _listed(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(name) for name in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
 class DataPlane:
     """One model behind a micro-batcher, with readiness and validation.
 
@@ -47,6 +53,7 @@ class DataPlane:
         self.n_features = self.metadata.n_features
         self.input_dtype = np.dtype(self.metadata.input_dtype)
         self.output_names = tuple(output.name for output in self.metadata.outputs)
+        self._feature_positions = {name: position for position, name in enumerate(self.metadata.feature_names)}
         self.primary_output = self.output_names[0]
         self.batcher = MicroBatcher(
             self._run_batch,
@@ -109,10 +116,11 @@ class DataPlane:
                                 f"the served version is {self.metadata.version!r}")
 
     def check_rows(self, rows: Any) -> int:
-        """Validate the structure and value types of `rows`; return how many there are."""
+        """Validate the structure and value types of `rows`; return how many there are.
+        A row given as an object keyed by feature name is replaced in `rows` by its list."""
         if type(rows) is not list or not rows:
             raise InvalidInput("expected a non-empty list of rows, each a list of "
-                               f"{self.n_features} numbers")
+                               f"{self.n_features} numbers or an object keyed by feature name")
         n = len(rows)
         if n > self.settings.max_rows_per_request:
             raise PayloadTooLarge(f"{n} rows in one request; max_rows_per_request is "
@@ -121,14 +129,37 @@ class DataPlane:
         number_types = _NUMBER_TYPES
         for index, row in enumerate(rows):
             if type(row) is not list or len(row) != n_features:
-                if type(row) is not list:
-                    raise InvalidInput(f"row {index} is not a list of numbers")
-                raise InvalidInput(f"row {index} has {len(row)} values; the model takes {n_features} features")
+                if type(row) is dict:
+                    row = rows[index] = self._by_name(row, index)
+                elif type(row) is not list:
+                    raise InvalidInput(f"row {index} is not a list of {n_features} numbers or an object "
+                                       "keyed by feature name")
+                else:
+                    raise InvalidInput(f"row {index} has {len(row)} values; the model takes {n_features} features")
             if not number_types.issuperset(map(type, row)):
                 for column, value in enumerate(row):
                     if type(value) not in number_types:
-                        raise InvalidInput(f"row {index}, column {column}: {value!r} is not a number")
+                        name = self.metadata.feature_names[column]
+                        raise InvalidInput(f"row {index}, column {column}: {value!r} is not a number (feature {name!r})")
         return n
+
+    def _by_name(self, row: dict[str, Any], index: int) -> list[Any]:
+        """A row given as {feature name: value}, in any order, as the list the model takes; a
+        missing or unknown name is InvalidInput naming it."""
+        names = self.metadata.feature_names
+        if len(row) == len(names):
+            try:
+                return [row[name] for name in names]
+            except KeyError:
+                pass
+        missing = [name for name in names if name not in row]
+        unknown = [name for name in row if name not in self._feature_positions]
+        problems = []
+        if missing:
+            problems.append(f"missing feature{'s' if len(missing) > 1 else ''} {_listed(missing)}")
+        if unknown:
+            problems.append(f"unknown feature{'s' if len(unknown) > 1 else ''} {_listed(unknown)}")
+        raise InvalidInput(f"row {index}: {'; '.join(problems)}; the model takes {_listed(list(names))}")
 
     async def predict(self, rows: list[list[float]]) -> dict[str, Any]:
         """Predict for one request's rows: {output name: this request's slice}, in order.

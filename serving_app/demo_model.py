@@ -3,8 +3,10 @@
     python -m serving_app.demo_model --out build/demo-model
 
 Trains in well under a second on synthetic data from scikit-learn (no download), seeded,
-so every run writes the same model. The artifact holds model.joblib, metadata.json and
-sample.json (8 held-out rows the server's tests and benchmark send).
+so every run writes the same model. The artifact holds model.joblib, sample.json (8 held-out
+rows the server's tests and benchmark send), the verified ONNX graph with its check
+(converted.onnx, converted-check.json: the server loads it without converting) and
+metadata.json, written last with the sha256 of every other file.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from serving_app.models.artifact import MODEL_FILES, write_metadata, write_sample
+from serving_app.models.converted import store_conversion
 from serving_app.models.base import OutputSpec
 
 NAME = "demo-rf"
@@ -27,8 +30,14 @@ N_SAMPLE_ROWS = 8
 FEATURE_NAMES = tuple(f"feature_{i:02d}" for i in range(N_FEATURES))
 
 
-def build_demo_artifact(out_dir: Path | str, *, seed: int = 0) -> Path:
-    """Train the demo forest and write its artifact into `out_dir` (created if needed)."""
+OUTPUTS = (OutputSpec("label", "INT64", ()), OutputSpec("probabilities", "FP32", (N_CLASSES,)))
+
+
+def build_demo_artifact(out_dir: Path | str, *, seed: int = 0, convert: bool = True) -> Path:
+    """Train the demo forest and write its artifact into `out_dir` (created if needed).
+
+    `convert=False` leaves out the stored ONNX graph and its record, so the server converts at
+    load time (what an artifact written by hand gets)."""
     import joblib
     from sklearn.datasets import make_classification
     from sklearn.ensemble import RandomForestClassifier
@@ -49,6 +58,11 @@ def build_demo_artifact(out_dir: Path | str, *, seed: int = 0) -> Path:
     forest = RandomForestClassifier(n_estimators=N_TREES, max_depth=MAX_DEPTH, random_state=seed, n_jobs=1)
     forest.fit(features[train], labels[train])
     joblib.dump(forest, out_dir / MODEL_FILES["sklearn"], compress=3)
+    write_sample(out_dir, features[held_out])
+    conversion = None
+    if convert:
+        conversion = store_conversion(out_dir, forest, feature_names=FEATURE_NAMES, input_dtype="float32",
+                                      outputs=OUTPUTS, sample_rows=features[held_out])
     write_metadata(
         out_dir,
         name=NAME,
@@ -56,9 +70,9 @@ def build_demo_artifact(out_dir: Path | str, *, seed: int = 0) -> Path:
         framework="sklearn",
         feature_names=FEATURE_NAMES,
         input_dtype="float32",
-        outputs=(OutputSpec("label", "INT64", ()), OutputSpec("probabilities", "FP32", (N_CLASSES,))),
+        outputs=OUTPUTS,
+        conversion=conversion,
     )
-    write_sample(out_dir, features[held_out])
     return out_dir
 
 

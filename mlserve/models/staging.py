@@ -36,12 +36,15 @@ class StagedVersion:
 
 
 def artifact_files(directory: Path) -> dict[str, Path]:
-    """The files of a checked artifact that belong in the store: model file, metadata, sample.
+    """The files of a checked artifact that belong in the store: the model file, every file its
+    metadata covers by a checksum (sample, stored ONNX graph and check), and the metadata.
 
     Anything else in the directory (notes, a stale archive) is left out."""
-    artifact = read_artifact(directory)  # metadata valid, model file present, checksum equal
+    artifact = read_artifact(directory)  # metadata valid, every file present, every checksum equal
     files = {artifact.model_path.name: artifact.model_path}
-    if (directory / SAMPLE_FILE).is_file():
+    for name in artifact.files:
+        files[name] = directory / name
+    if SAMPLE_FILE not in files and (directory / SAMPLE_FILE).is_file():  # format 1: no files map
         files[SAMPLE_FILE] = directory / SAMPLE_FILE
     files[METADATA_FILE] = directory / METADATA_FILE
     return files

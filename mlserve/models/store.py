@@ -169,6 +169,15 @@ def list_versions(*, bucket: str, name: str | None = None, region: str | None = 
     return sorted(found, key=lambda v: (v.name, v.created))
 
 
+def verify(name: str, version: str, *, bucket: str, region: str | None = None, s3=None):
+    """Read back every object of one version and check it against the checksums (`verify.py`)."""
+    from mlserve.models.verify import verify_version
+
+    s3 = s3 or client(region)
+    return verify_version(s3, bucket, name, version, lambda bucket_, what, call: _aws_call(
+        bucket_, what, call, not_found=f"{name}/{version} is not in s3://{bucket} (`list` shows what is)"))
+
+
 def show(name: str, version: str, *, bucket: str, region: str | None = None, s3=None) -> VersionInfo:
     """One version's metadata, files, checksum, creation time and publisher."""
     s3 = s3 or client(region)

@@ -14,7 +14,9 @@ https://www.pulumi.com/docs/iac/guides/testing/unit/ for the mechanism.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from mlserve.stack.settings.loader import STACK_FILE_ENV
 
 FAKE_ACCOUNT_ID = "123456789012"
 # Who runs the offline `pulumi up`: a deploy role assumed through STS, as a CI runner or SSO
@@ -311,15 +315,30 @@ def _digest(inputs: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
+class StackFileError(ValueError):
+    """A stack file that is not the YAML mapping Pulumi reads: one line, `file:line:column: problem`."""
+
+
 def stack_config(stack_file: Path) -> dict[str, str]:
     """A stack file's `config:` block as the Pulumi CLI hands it to a program:
-    every value a string, structured values as JSON."""
+    every value a string, structured values as JSON. A YAML error is a StackFileError naming
+    the file, line and column (PyYAML's marks count from 0; editors and this message from 1)."""
     import yaml
 
-    document = yaml.safe_load(stack_file.read_text()) or {}
+    try:
+        document = yaml.safe_load(stack_file.read_text()) or {}
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{stack_file}:{mark.line + 1}:{mark.column + 1}" if mark else str(stack_file)
+        problem = ": ".join(filter(None, [error.context, error.problem]))
+        raise StackFileError(f"{where}: {problem or 'not valid YAML'}") from None
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{stack_file}: not valid YAML ({error})") from None
+    if not isinstance(document, dict):
+        raise StackFileError(f"{stack_file}: a mapping with a 'config' key expected, not {type(document).__name__}")
     config = document.get("config") or {}
     if not isinstance(config, dict):
-        raise ValueError(f"{stack_file.name}: 'config' must be a mapping")
+        raise StackFileError(f"{stack_file}: 'config' must be a mapping")
     return {key: _config_string(value) for key, value in config.items()}
 
 
@@ -339,11 +358,17 @@ def run(
     preview: bool = False,
     plan: Plan | None = None,
     project: str = PROJECT,
+    stack_file: str | None = None,
 ) -> Plan:
     """Run `program` (a callable that declares resources) against the mock engine.
 
     Pass your own `plan` to inspect what was registered even when the program raises. `project`
-    is the Pulumi project the program belongs to (the bootstrap program is its own project)."""
+    is the Pulumi project the program belongs to (the bootstrap program is its own project).
+    `stack_file` is the file the config came from when it is not Pulumi.<stack>.yaml: settings
+    messages name it (through $MLSERVE_STACK_FILE, for the duration of the run)."""
+    if stack_file is not None:
+        with _environment(STACK_FILE_ENV, stack_file):
+            return run(program, stack=stack, config=config, preview=preview, plan=plan, project=project)
     plan = plan if plan is not None else Plan(stack=stack)
     _ensure_open_event_loop()
     region = config.get(f"{project}:region") or config.get("mlserve:region") or config.get("aws:region") or "us-east-1"
@@ -377,8 +402,21 @@ def _resolve(value: Any) -> Any:
 
 
 def run_program(program_path: Path, *, stack: str, config: dict[str, str], preview: bool = False,
-                plan: Plan | None = None, project: str = PROJECT) -> Plan:
+                plan: Plan | None = None, project: str = PROJECT, stack_file: str | None = None) -> Plan:
     """Run a Pulumi program file (the real `__main__.py`, or `bootstrap/__main__.py` with
     project="mlserve-bootstrap") against the mock engine."""
     return run(lambda: runpy.run_path(str(program_path), run_name="__main__"), stack=stack, config=config,
-               preview=preview, plan=plan, project=project)
+               preview=preview, plan=plan, project=project, stack_file=stack_file)
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str):
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous

@@ -141,12 +141,16 @@ def from_json(data: dict[str, Any]) -> engine.Plan:
 
 
 def build(stack: str, program: Path = ROOT / "__main__.py", stack_file: Path | None = None) -> engine.Plan:
-    """Run the program for `stack` with its stack file's config (raises SettingsError)."""
-    stack_file = stack_file or program.parent / f"Pulumi.{stack}.yaml"
+    """Run the program for `stack` with its stack file's config (raises SettingsError, or
+    engine.StackFileError for a file that is not YAML). Messages name the file read: a
+    `stack_file` given is named as given."""
+    default = program.parent / f"Pulumi.{stack}.yaml"
+    stack_file = stack_file or default
     if not stack_file.exists():
-        raise FileNotFoundError(f"no stack file {stack_file.name}; stacks here: "
+        raise FileNotFoundError(f"no stack file {stack_file}; stacks here: "
                                 f"{sorted(p.name for p in program.parent.glob('Pulumi.*.yaml'))}")
-    return engine.run_program(program, stack=stack, config=engine.stack_config(stack_file))
+    named = None if stack_file == default else str(stack_file)
+    return engine.run_program(program, stack=stack, config=engine.stack_config(stack_file), stack_file=named)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         plan = build(args.stack, stack_file=args.stack_file)
-    except (SettingsError, FileNotFoundError) as error:
+    except (SettingsError, engine.StackFileError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - started

@@ -22,6 +22,7 @@ from mlserve.stack.args.sagemaker import sagemaker_args, served_tracks
 from mlserve.stack.args.serving import StoreRefs, routing_args, serving_args
 from mlserve.stack.settings import Settings, SettingsError
 from mlserve.stack.settings.base import NAMESPACE
+from mlserve.stack.settings.loader import stack_file_name
 
 
 def check_component_rules(settings: Settings, stack: str, *, git=None) -> None:
@@ -38,7 +39,7 @@ def check_component_rules(settings: Settings, stack: str, *, git=None) -> None:
         check_sagemaker_rules(settings, stack)
     except ValueError as error:
         problem = str(error) if str(error).startswith(f"{NAMESPACE}:") else f"{NAMESPACE}: {error}"
-        raise SettingsError(f"Pulumi.{stack}.yaml", [problem]) from None
+        raise SettingsError(stack_file_name(stack), [problem]) from None
 
 
 def _placeholder_store(store: ModelStoreArgs) -> StoreRefs:

@@ -13,6 +13,11 @@ from typing import Protocol
 import numpy as np
 
 
+PACKAGE_HINT = ("a model file (.joblib, .pkl, .onnx, an MLflow directory) becomes one with `python -m mlserve.models "
+                "package MODEL --name NAME --version V --sample rows.csv --out DIR`; serve DIR (docs/models.md)")
+"""What a load error says when it was handed a model file or a plain directory instead of an artifact."""
+
+
 class ModelLoadError(Exception):
     """The artifact could not be turned into a ready model.
 

@@ -1,20 +1,27 @@
-"""Load-time optimisation: scikit-learn model -> ONNX, served by ONNX Runtime if it checks equal.
+"""scikit-learn model -> ONNX graph, kept only when it reproduces the model.
 
 Why: one scikit-learn `predict_proba` of a 50-tree forest costs ~2 ms whether it gets 1
 or 64 rows (Python per tree, joblib dispatch); ONNX Runtime runs the same trees in C++ in
 tens of microseconds, which is what lets one core serve thousands of requests a second.
 
-The converted model is used only if, on a check sample, its labels equal the original's
-exactly and its float outputs are within `outputs.RTOL`/`outputs.ATOL`. The sample is the
-artifact's `sample.json` rows plus `SAMPLE_SIZE` rows drawn from a seeded normal
+A graph is kept only if, on a check sample, its labels equal the model's exactly and its
+float outputs are within `outputs.RTOL`/`outputs.ATOL`, at the artifact's input dtype. The
+sample is the artifact's `sample.json` rows plus `SAMPLE_SIZE` rows drawn from a seeded normal
 distribution centred on those rows (per-feature mean and spread; N(0, 1) when the artifact
-ships no sample).
+ships no sample). Candidates, in order:
 
-The conversion runs in a child process by default (`python -m serving_app.models.conversion`):
-converting needs scikit-learn and skl2onnx imported, ~130 MB of resident memory that the
-serving process would otherwise keep for its whole life. The child loads the estimator,
-converts it and computes the original's outputs on the sample; the comparison happens in
-the serving process, against the very session that will serve.
+1. the graph at the input dtype (skl2onnx's `FloatTensorType` or `DoubleTensorType`);
+2. for float64 input to an estimator that rounds its input to float32 itself (scikit-learn's
+   trees, forests and gradient boosting: `sklearn/tree/_classes.py` validates X with
+   `dtype=DTYPE`, float32), the float32 graph behind a Cast: the same arithmetic the
+   estimator does, for the skl2onnx converters whose double graphs ONNX Runtime refuses.
+
+`package` converts once and stores the graph with its check in the artifact (`converted.py`);
+the server converts at load time only an artifact that has no such record. That conversion runs
+in a child process by default (`python -m serving_app.models.conversion`): converting needs
+scikit-learn and skl2onnx imported, ~130 MB of resident memory that the serving process would
+otherwise keep for its whole life. The serving process re-checks the graph against the very
+session that will serve.
 """
 
 from __future__ import annotations
@@ -24,14 +31,16 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from serving_app.models.artifact import Artifact, read_artifact
-from serving_app.models.base import ModelLoadError, ModelMetadata
-from serving_app.models.sklearn_backend import load_estimator, output_methods, raw_outputs
+from serving_app.models.base import ModelLoadError, ModelMetadata, OutputSpec
+from serving_app.models.outputs import OutputMismatch, compare_outputs, conform
+from serving_app.models.sklearn_backend import check_feature_names, load_estimator, output_methods, raw_outputs
 
 SAMPLE_SIZE = 256
 SAMPLE_SEED = 20240501
@@ -40,7 +49,7 @@ CHILD_TIMEOUT_S = 300.0
 
 
 class ConversionFailed(Exception):
-    """The estimator could not be converted (the reason is the message); serve it unconverted."""
+    """No graph reproduces the estimator (the reason is the message); serve it unconverted."""
 
 
 @dataclass(frozen=True)
@@ -49,12 +58,14 @@ class OnnxCandidate:
 
     onnx_model: bytes
     output_names: dict[str, str]  # metadata output name -> ONNX graph output name
-    reference: dict[str, np.ndarray]  # the original estimator's raw outputs on the check sample
+    reference: dict[str, np.ndarray]  # the original estimator's outputs on the check sample, conformed
+    graph_input: str  # the graph's own input dtype ("float32" behind a Cast for float64 input)
 
 
-def check_sample(metadata: ModelMetadata, shipped_rows: np.ndarray | None, *, size: int = SAMPLE_SIZE) -> np.ndarray:
+def check_sample(
+    n_features: int, input_dtype: str, shipped_rows: np.ndarray | None, *, size: int = SAMPLE_SIZE
+) -> np.ndarray:
     """The rows a conversion is checked on: the shipped rows, then `size` seeded random rows around them."""
-    n_features = metadata.n_features
     center, spread = np.zeros(n_features), np.ones(n_features)
     if shipped_rows is not None and len(shipped_rows) >= 1:
         center = shipped_rows.astype(np.float64).mean(axis=0)
@@ -63,11 +74,22 @@ def check_sample(metadata: ModelMetadata, shipped_rows: np.ndarray | None, *, si
             spread[spread == 0] = 1.0
     drawn = np.random.default_rng(SAMPLE_SEED).normal(center, spread, size=(size, n_features))
     parts = [drawn] if shipped_rows is None else [shipped_rows, drawn]
-    return np.concatenate(parts).astype(metadata.input_dtype)
+    return np.concatenate(parts).astype(input_dtype)
+
+
+def rounds_to_float32(estimator: object) -> bool:
+    """True for estimators that cast their input to float32 before predicting (trees, forests,
+    gradient boosting), so float32 arithmetic after a Cast is exactly what they compute.
+    Not a Pipeline: a scaler in front computes in float64 first."""
+    from sklearn.ensemble._forest import BaseForest
+    from sklearn.ensemble._gb import BaseGradientBoosting
+    from sklearn.tree import BaseDecisionTree
+
+    return isinstance(estimator, (BaseForest, BaseGradientBoosting, BaseDecisionTree))
 
 
 def convert_estimator(estimator: object, n_features: int, input_dtype: str) -> tuple[bytes, dict[str, str]]:
-    """Serialized ONNX for `estimator`, and {estimator method: graph output name}.
+    """Serialized ONNX for `estimator` taking `input_dtype`, and {estimator method: graph output name}.
 
     Classifiers are converted without ZipMap (probabilities as a plain (n, n_classes) tensor,
     not a list of dicts).
@@ -89,28 +111,98 @@ def convert_estimator(estimator: object, n_features: int, input_dtype: str) -> t
     return onnx_model.SerializeToString(), dict(zip(methods, graph_outputs, strict=False))
 
 
-def prepare_candidate(artifact: Artifact, sample: np.ndarray) -> OnnxCandidate:
-    """Load the estimator, convert it and run the original on `sample` (in this process)."""
-    where = str(artifact.model_path)
-    methods = output_methods(artifact.metadata.outputs, where=where)
-    estimator = load_estimator(artifact.model_path)
+def behind_cast(graph: bytes) -> bytes:
+    """A float32-input graph made to take float64 input through a Cast node in front."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load_from_string(graph)
+    [graph_input] = model.graph.input
+    inner = "input_as_float32"
+    for node in model.graph.node:
+        node.input[:] = [inner if name == graph_input.name else name for name in node.input]
+    model.graph.node.insert(0, helper.make_node("Cast", [graph_input.name], [inner], to=TensorProto.FLOAT, name="cast_input"))
+    graph_input.type.tensor_type.elem_type = TensorProto.DOUBLE
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _candidates(estimator: object, n_features: int, input_dtype: str) -> Iterator[tuple[str, Callable[[], tuple[bytes, dict]]]]:
+    yield input_dtype, lambda: convert_estimator(estimator, n_features, input_dtype)
+    if input_dtype == "float64" and rounds_to_float32(estimator):
+        def float32_behind_cast() -> tuple[bytes, dict]:
+            graph, outputs = convert_estimator(estimator, n_features, "float32")
+            return behind_cast(graph), outputs
+
+        yield "float32", float32_behind_cast
+
+
+def verify_graph(graph: bytes, output_names: dict[str, str], metadata: ModelMetadata, rows: np.ndarray,
+                 expected: dict[str, np.ndarray], *, where: str, onnx_settings: dict | None = None):
+    """The graph as a served `OnnxModel` if it reproduces `expected` on `rows`; else ConversionFailed."""
+    from serving_app.models.onnx_backend import OnnxModel, create_session
+
     try:
-        reference = raw_outputs(estimator, sample, methods)
+        session = create_session(graph, where=where, **(onnx_settings or {"use_gpu": False}))
+        model = OnnxModel(metadata, session, output_names, where=where)
+        got = model.predict(rows)
+    except ModelLoadError as exc:
+        raise ConversionFailed(f"onnxruntime rejects the graph: {exc.detail}") from None
+    except Exception as exc:  # noqa: BLE001 - the graph fails to run: serve the original
+        raise ConversionFailed(f"the graph fails on the check rows: {type(exc).__name__}: {exc}") from None
+    problems = compare_outputs(got, expected, metadata.outputs)
+    if problems:
+        raise ConversionFailed(f"the graph disagrees with the original on {len(rows)} check rows: " + "; ".join(problems))
+    return model
+
+
+def reference_outputs(estimator: object, rows: np.ndarray, outputs: tuple[OutputSpec, ...], *, where: str) -> dict[str, np.ndarray]:
+    """The estimator's own outputs on `rows`, conformed to the declared outputs."""
+    methods = output_methods(outputs, where=where)
+    try:
+        raw = raw_outputs(estimator, rows, methods)
     except Exception as exc:
         raise ConversionFailed(f"the original model fails on the check sample: {type(exc).__name__}: {exc}") from exc
     try:
-        onnx_model, graph_outputs = convert_estimator(
-            estimator, artifact.metadata.n_features, artifact.metadata.input_dtype
-        )
-    except Exception as exc:  # skl2onnx raises many types for "cannot convert this"
-        raise ConversionFailed(
-            f"skl2onnx cannot convert {type(estimator).__name__}: {type(exc).__name__}: {exc}"
-        ) from exc
-    missing = sorted({method for method in methods.values() if method not in graph_outputs})
-    if missing:
-        raise ConversionFailed(f"the converted graph has no output for {missing}")
-    output_names = {name: graph_outputs[method] for name, method in methods.items()}
-    return OnnxCandidate(onnx_model=onnx_model, output_names=output_names, reference=reference)
+        return {spec.name: conform(raw[spec.name], spec, len(rows)) for spec in outputs}
+    except OutputMismatch as exc:
+        raise ConversionFailed(str(exc)) from None
+
+
+def convert_checked(estimator: object, metadata: ModelMetadata, rows: np.ndarray, *, where: str) -> OnnxCandidate:
+    """The first candidate graph (module docstring) that reproduces `estimator` on `rows`, checked
+    with a CPU session; ConversionFailed naming why each candidate was refused."""
+    methods = output_methods(metadata.outputs, where=where)
+    check_feature_names(estimator, metadata, where=where)
+    reference = reference_outputs(estimator, rows, metadata.outputs, where=where)
+    refused = []
+    for graph_input, make in _candidates(estimator, metadata.n_features, metadata.input_dtype):
+        label = f"{graph_input} graph" + (" behind a Cast" if graph_input != metadata.input_dtype else "")
+        try:
+            graph, graph_outputs = make()
+        except Exception as exc:  # noqa: BLE001 - skl2onnx raises many types for "cannot convert this"
+            refused.append(f"{label}: skl2onnx cannot convert {type(estimator).__name__}: {type(exc).__name__}: {exc}")
+            continue
+        missing = sorted({method for method in methods.values() if method not in graph_outputs})
+        if missing:
+            refused.append(f"{label}: no output for {missing}")
+            continue
+        output_names = {name: graph_outputs[method] for name, method in methods.items()}
+        try:
+            verify_graph(graph, output_names, metadata, rows, reference, where=f"{where} (converted to ONNX)")
+        except ConversionFailed as exc:
+            refused.append(f"{label}: {exc}")
+            continue
+        return OnnxCandidate(graph, output_names, reference, graph_input)
+    raise ConversionFailed("; ".join(refused))
+
+
+def prepare_candidate(artifact: Artifact, sample: np.ndarray) -> OnnxCandidate:
+    """Load the estimator and convert it, checked on `sample` (in this process)."""
+    where = str(artifact.model_path)
+    output_methods(artifact.metadata.outputs, where=where)
+    estimator = load_estimator(artifact.model_path)
+    return convert_checked(estimator, artifact.metadata, sample, where=where)
 
 
 def prepare_candidate_in_subprocess(
@@ -139,10 +231,15 @@ def prepare_candidate_in_subprocess(
             )
         with np.load(work_dir / "reference.npz", allow_pickle=False) as reference:
             reference_arrays = {name: reference[name] for name in reference.files}
+        info = json.loads((work_dir / "candidate.json").read_text())
+        reference_arrays = {
+            spec.name: conform(reference_arrays[spec.name], spec, len(sample)) for spec in artifact.metadata.outputs
+        }
         return OnnxCandidate(
             onnx_model=(work_dir / "model.onnx").read_bytes(),
-            output_names=json.loads((work_dir / "output_names.json").read_text()),
+            output_names=info["output_names"],
             reference=reference_arrays,
+            graph_input=info["graph_input"],
         )
 
 
@@ -160,12 +257,14 @@ def _child_main(artifact_dir: str, work_dir: str) -> int:
     except ConversionFailed as exc:
         (work / "error.json").write_text(json.dumps({"kind": "conversion", "reason": str(exc)}))
         return 0
-    # String labels come back as object arrays; saved as fixed-width unicode so loading needs no pickle.
+    # String labels are object arrays; saved as fixed-width unicode so loading needs no pickle.
     reference = {
         name: (value.astype(str) if value.dtype == object else value) for name, value in candidate.reference.items()
     }
     np.savez(work / "reference.npz", **reference)
-    (work / "output_names.json").write_text(json.dumps(candidate.output_names))
+    (work / "candidate.json").write_text(
+        json.dumps({"output_names": candidate.output_names, "graph_input": candidate.graph_input})
+    )
     (work / "model.onnx").write_bytes(candidate.onnx_model)
     return 0
 

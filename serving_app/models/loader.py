@@ -9,7 +9,7 @@ import numpy as np
 
 from serving_app.models.artifact import Artifact, read_artifact
 from serving_app.models.base import Model, ModelLoadError
-from serving_app.models.outputs import OutputMismatch, compare_outputs, conform
+from serving_app.models.outputs import OutputMismatch
 from serving_app.models.sources import resolve_source
 
 logger = logging.getLogger(__name__)
@@ -32,13 +32,14 @@ def load_model(
             (`/opt/ml/model`), a local `.tar.gz`, `s3://bucket/prefix` or `s3://bucket/key.tar.gz`.
         cache_dir: where downloads and unpacked archives go (a fresh subdirectory per load);
             default a new temporary directory. Unused for a local directory.
-        optimize: convert a scikit-learn model to ONNX and serve it with ONNX Runtime when
-            the conversion checks equal on a sample (see `conversion`); default True. No
-            effect on an ONNX artifact.
+        optimize: serve a scikit-learn model with ONNX Runtime when a graph reproduces it:
+            the graph `package` stored in the artifact (`converted.py`), or, for an artifact
+            without a conversion record, one converted now (`conversion.py`); default True.
+            No effect on an ONNX artifact.
         intra_op_threads, inter_op_threads: ONNX Runtime threads; default 1 each, for one
             server process per core.
         use_gpu: use CUDA when this onnxruntime build offers it; default True.
-        isolate_conversion: convert in a child process so this one never imports
+        isolate_conversion: convert at load time in a child process so this one never imports
             scikit-learn unless it must serve with it (~130 MB less resident memory);
             default True. False converts in-process (faster in tests).
 
@@ -82,8 +83,16 @@ def _load_directory(artifact: Artifact, *, optimize: bool, onnx_settings: dict, 
         output_methods(metadata.outputs, where=where)  # a bad output name fails before any slow work
         model, reason = None, "optimize=False"
         if optimize:
-            # Already run on the whole check sample when it comes back: no warm-up needed.
-            model, reason = _try_converted(artifact, onnx_settings=onnx_settings, isolate=isolate_conversion)
+            # Either way the graph already ran on its whole check sample: no warm-up needed.
+            record = artifact.conversion
+            if record is None:
+                model, reason = _try_converted(artifact, onnx_settings=onnx_settings, isolate=isolate_conversion)
+            elif record.failed is not None:
+                reason = f"package found no ONNX graph that reproduces it ({record.converter}): {record.failed}"
+            else:
+                from serving_app.models.converted import load_stored
+
+                model, reason = load_stored(artifact, record, onnx_settings=onnx_settings)
             if model is None:
                 logger.warning(
                     "model %s %s: serving with scikit-learn, not ONNX Runtime: %s",
@@ -95,44 +104,27 @@ def _load_directory(artifact: Artifact, *, optimize: bool, onnx_settings: dict, 
             model = SklearnModel(metadata, load_estimator(artifact.model_path), where=where, fallback_reason=reason)
             _warm_up(model, artifact, where)
     elapsed = time.perf_counter() - started
-    logger.info("model %s %s: %s, loaded in %.2f s", metadata.name, metadata.version, model.metadata.runtime, elapsed)
+    origin = getattr(model, "graph_origin", "")
+    logger.info("model %s %s: %s%s, loaded in %.2f s", metadata.name, metadata.version, model.metadata.runtime,
+                f" (graph: {origin})" if origin else "", elapsed)
     return model
 
 
 def _try_converted(artifact: Artifact, *, onnx_settings: dict, isolate: bool) -> tuple[Model | None, str]:
     """(the converted model, "") if it reproduces the original on the check sample, else (None, why not)."""
     from serving_app.models import conversion
-    from serving_app.models.onnx_backend import OnnxModel, create_session
 
     metadata = artifact.metadata
-    sample = conversion.check_sample(metadata, artifact.sample_rows)
+    sample = conversion.check_sample(metadata.n_features, metadata.input_dtype, artifact.sample_rows)
     prepare = conversion.prepare_candidate_in_subprocess if isolate else conversion.prepare_candidate
     where = f"{artifact.model_path} (converted to ONNX)"
     try:
         candidate = prepare(artifact, sample)
-        session = create_session(candidate.onnx_model, where=where, **onnx_settings)
-        model = OnnxModel(metadata, session, candidate.output_names, where=where)
-        converted_outputs = model.predict(sample)
+        # Checked again here, against a session with this server's settings: the one that serves.
+        model = conversion.verify_graph(candidate.onnx_model, candidate.output_names, metadata, sample,
+                                        candidate.reference, where=where, onnx_settings=onnx_settings)
     except conversion.ConversionFailed as exc:
         return None, str(exc)
-    except ModelLoadError as exc:
-        if exc.where == where:  # the converted graph is bad; the original may still serve
-            return None, f"onnxruntime rejects the converted model: {exc.detail}"
-        raise
-    except Exception as exc:  # the converted model failed to run: serve the original
-        return None, f"the converted model fails on the check sample: {type(exc).__name__}: {exc}"
-    try:
-        original_outputs = {
-            spec.name: conform(candidate.reference[spec.name], spec, len(sample)) for spec in metadata.outputs
-        }
-    except OutputMismatch as exc:
-        # The original itself does not fit the metadata; the fallback load reports it properly.
-        return None, str(exc)
-    problems = compare_outputs(converted_outputs, original_outputs, metadata.outputs)
-    if problems:
-        return None, f"the converted model disagrees with the original on {len(sample)} check rows: " + "; ".join(
-            problems
-        )
     return model, ""
 
 

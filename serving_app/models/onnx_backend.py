@@ -86,6 +86,8 @@ class OnnxModel:
         self._input_name = session.get_inputs()[0].name
         self._graph_outputs = [output_names[spec.name] for spec in metadata.outputs]
         self._dtype = np.dtype(metadata.input_dtype)
+        self.graph_origin = "the artifact's model.onnx" if metadata.framework == "onnx" else "converted at load"
+        """Where the graph came from (logged at load)."""
 
     @staticmethod
     def _check_graph(

@@ -74,6 +74,25 @@ def conform(value: object, spec: OutputSpec, n_rows: int) -> np.ndarray:
     return array
 
 
+def differences(
+    candidate: dict[str, np.ndarray], reference: dict[str, np.ndarray], specs: tuple[OutputSpec, ...]
+) -> dict[str, tuple[int, float | None]]:
+    """Per output: (rows where `candidate` differs from `reference` beyond RTOL/ATOL, or at all for
+    non-float outputs; the largest absolute difference of a float output, else None)."""
+    measured: dict[str, tuple[int, float | None]] = {}
+    for spec in specs:
+        got, want = candidate[spec.name], reference[spec.name]
+        if spec.datatype in FLOAT_DATATYPES:
+            close = np.isclose(got, want, rtol=RTOL, atol=ATOL, equal_nan=True).reshape(len(got), -1).all(axis=1)
+            both = np.abs(got.astype(np.float64) - want.astype(np.float64))
+            worst = float(np.nanmax(both)) if both.size else 0.0
+            measured[spec.name] = (int((~close).sum()), worst)
+        else:
+            equal = np.asarray(got == want).reshape(len(got), -1).all(axis=1)
+            measured[spec.name] = (int((~equal).sum()), None)
+    return measured
+
+
 def compare_outputs(
     candidate: dict[str, np.ndarray], reference: dict[str, np.ndarray], specs: tuple[OutputSpec, ...]
 ) -> list[str]:

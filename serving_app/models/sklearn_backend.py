@@ -7,6 +7,7 @@ Loading it imports scikit-learn (and SciPy), about 100 MB of resident memory.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +36,35 @@ def load_estimator(path: Path) -> object:
     import joblib  # lazily: the ONNX path never needs it
 
     try:
-        return joblib.load(path)
-    except Exception as exc:  # unpickling can fail in any way: EOFError, UnpicklingError, ModuleNotFoundError, ...
+        estimator = joblib.load(path)
+    except Exception as exc:  # unpickling can fail in any way: EOFError, UnpicklingError, ModuleNotFoundError, MemoryError, ...
         raise ModelLoadError(
             "corrupt model file", str(path), f"joblib cannot load it: {type(exc).__name__}: {exc}"
         ) from exc
+    return estimator
+
+
+def accept_rows_without_names() -> None:
+    """Silence scikit-learn's "X does not have valid feature names, but <Estimator> was fitted
+    with feature names" for this process: the server always passes plain arrays whose columns
+    are in the model's own feature order (`SklearnModel` checks the names against the metadata),
+    so the warning would only repeat on every call of a model fitted on a DataFrame."""
+    warnings.filterwarnings(
+        "ignore", message=r"X does not have valid feature names, but \w+ was fitted with feature names",
+        category=UserWarning,
+    )
+
+
+def check_feature_names(estimator: object, metadata: ModelMetadata, *, where: str) -> None:
+    """A model fitted on named columns must list them in the metadata's order: rows are passed by
+    position. Once that holds, scikit-learn's warning about unnamed rows is silenced."""
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is not None and tuple(str(name) for name in fitted) != tuple(metadata.feature_names):
+        raise ModelLoadError(
+            "model does not match metadata", where,
+            f"the estimator was fitted on columns {list(map(str, fitted))}, metadata lists {list(metadata.feature_names)}",
+        )
+    accept_rows_without_names()
 
 
 def raw_outputs(estimator: object, rows: np.ndarray, methods: dict[str, str]) -> dict[str, np.ndarray]:
@@ -69,7 +94,12 @@ def _predict_is_argmax_of_proba(estimator: object) -> bool:
 
 def _single_threaded(estimator: object) -> None:
     # One server process per core: an estimator saved with n_jobs=-1 would start a thread
-    # per core in every process on every call.
+    # per core in every process on every call, and OpenMP code (HistGradientBoosting's
+    # predict) a thread per core too: on a busy core that costs 13 ms per call instead of
+    # 0.05 ms. threadpoolctl (a scikit-learn dependency) caps OpenMP and BLAS for the process.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
     try:
         params = estimator.get_params(deep=True)
         estimator.set_params(**{key: 1 for key in params if key.split("__")[-1] == "n_jobs"})
@@ -92,6 +122,7 @@ class SklearnModel:
                 where,
                 f"estimator takes {n_features_in} features, metadata says {metadata.n_features}",
             )
+        check_feature_names(estimator, metadata, where=where)
         _single_threaded(estimator)
         self.metadata = dataclasses.replace(metadata, runtime="sklearn")
         self.estimator = estimator

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from serving_app.models.artifact import METADATA_FILE
-from serving_app.models.base import ModelLoadError
+from serving_app.models.base import PACKAGE_HINT, ModelLoadError
 
 ARCHIVE_NAME = "model.tar.gz"
 """The archive SageMaker's ModelDataUrl points to and unpacks into /opt/ml/model."""
@@ -79,7 +79,8 @@ def resolve_source(source: str, *, cache_dir: str | None = None) -> ResolvedSour
         raise ModelLoadError("model directory missing", str(local))
     if local.is_file():
         if not local.name.endswith(_ARCHIVE_SUFFIXES):
-            raise ModelLoadError("not a model directory", str(local), "expected a directory or a .tar.gz archive")
+            raise ModelLoadError("not a model directory", str(local), f"expected an artifact directory or a .tar.gz "
+                                 f"archive of one; {PACKAGE_HINT}")
         return ResolvedSource(unpack_archive(local, _scratch_dir(cache_dir)), origin or str(local))
     if not (local / METADATA_FILE).exists() and (local / ARCHIVE_NAME).is_file():
         return ResolvedSource(

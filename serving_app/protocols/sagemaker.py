@@ -4,7 +4,8 @@ https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.h
 /ping must answer 200 only when the container can serve (SageMaker waits for it before
 sending traffic, and stops sending to an instance that answers anything else).
 
-/invocations reads application/json (`{"instances": [[...]]}` or a bare list of rows) or
+/invocations reads application/json (`{"instances": [...]}` or a bare list of rows, each a list of
+numbers or an object keyed by feature name) or
 text/csv (one row per line, no header, as SageMaker Batch Transform splits files), and
 answers in the Accept type: application/json (default) `{"predictions": [...]}`, or
 text/csv with one line per row. Every answer names the model in the

@@ -43,7 +43,11 @@ class V2Protocol:
             "name": meta.name,
             "versions": [meta.version],
             "platform": meta.runtime or meta.framework,
-            "inputs": [{"name": INPUT_NAME, "datatype": meta.input_datatype, "shape": [-1, meta.n_features]}],
+            # The feature names, in the order of the tensor's columns: what /predict and
+            # /invocations rows keyed by name use. (Parameters beyond the spec's scalars; clients
+            # that do not know it ignore it.)
+            "inputs": [{"name": INPUT_NAME, "datatype": meta.input_datatype, "shape": [-1, meta.n_features],
+                        "parameters": {"feature_names": list(meta.feature_names)}}],
             "outputs": [{"name": output.name, "datatype": output.datatype, "shape": [-1, *output.shape]}
                         for output in meta.outputs],
         }

@@ -145,7 +145,8 @@ def test_a_local_artifact_is_uploaded_encrypted_metadata_last(run_pulumi, tmp_pa
     plan, outputs = build(run_pulumi, tracks={"stable": track, "canary": track})
     objects = {o.inputs["key"]: o for o in plan.of_type("aws:s3/bucketObjectv2:BucketObjectv2")}
     prefix = f"models/demo-rf/{staged.version}/"
-    assert set(objects) == {prefix + k for k in ("model.joblib", "sample.json", "model.tar.gz", "metadata.json")}
+    assert set(objects) == {prefix + k for k in ("model.joblib", "sample.json", "converted.onnx", "converted-check.json",
+                                                 "model.tar.gz", "metadata.json")}
     key_arn = plan.one("aws:kms/key:Key", "model-store-key").outputs["arn"]
     for key, obj in objects.items():
         assert obj.inputs["source"] == {"fileAsset": str(staged.files[key.rsplit("/", 1)[1]])}
@@ -154,7 +155,7 @@ def test_a_local_artifact_is_uploaded_encrypted_metadata_last(run_pulumi, tmp_pa
         assert plan.one("aws:s3/bucketPolicy:BucketPolicy", "model-store-bucket-policy").urn in obj.dependencies
         assert obj.inputs["metadata"] == {"published-by": "pulumi stack dev"}
     metadata = objects[prefix + "metadata.json"]
-    assert {objects[prefix + k].urn for k in ("model.joblib", "model.tar.gz")} <= set(metadata.dependencies)
+    assert {o.urn for k, o in objects.items() if not k.endswith("metadata.json")} <= set(metadata.dependencies)
     assert resolved(outputs["uris"]["canary"]) == f"s3://{BUCKET}/{prefix}"
     assert json.loads((staged.files["metadata.json"]).read_text())["version"] == staged.version
 

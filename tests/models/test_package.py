@@ -10,6 +10,7 @@ import warnings
 import joblib
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from mlserve.models.__main__ import main
 from mlserve.models.errors import BadInput, CannotPackage
@@ -43,12 +44,19 @@ def test_a_classifier_with_probabilities_round_trips(tmp_path, data, sample_csv)
     assert main(["package", str(tmp_path / "forest.joblib"), "--name", "fraud-model", "--version", "3",
                  "--sample", str(sample_csv), "--drop-column", "label", "--out", str(tmp_path / "art")]) == 0
     metadata = json.loads((tmp_path / "art" / "metadata.json").read_text())
-    assert metadata["input"] == {"n_features": 5, "feature_names": COLUMNS, "dtype": "float32"}
+    assert metadata["input"] == {"n_features": 5, "feature_names": COLUMNS, "dtype": "float64"}
     assert metadata["outputs"] == [{"name": "label", "datatype": "INT64", "shape": []},
                                    {"name": "probabilities", "datatype": "FP32", "shape": [3]}]
+    assert metadata["check"] == {"rows": 40, "reference_dtype": "float64", "rtol": 1e-05, "atol": 1e-05,
+                                 "labels": "equal", "outputs": {"label": {"rows_differing": 0},
+                                                                "probabilities": metadata["check"]["outputs"]["probabilities"]}}
+    assert metadata["check"]["outputs"]["probabilities"]["rows_differing"] == 0
+    assert metadata["conversion"]["graph"] == "converted.onnx" and metadata["conversion"]["graph_input"] == "float64"
+    assert set(metadata["files"]) == {"sample.json", "converted.onnx", "converted-check.json"}
     rows = unseen_rows()
     predict, v2 = served_predictions(tmp_path / "art", rows)
     assert predict["predictions"] == forest.predict(rows).tolist()
+    assert np.allclose(predict["probabilities"], forest.predict_proba(rows), atol=1e-5)
     assert predict["model"] == {"name": "fraud-model", "version": "3"}
     assert np.allclose(np.reshape(v2["probabilities"]["data"], (16, 3)), forest.predict_proba(rows), atol=1e-5)
 
@@ -131,8 +139,9 @@ def test_an_mlflow_directory_written_by_mlflow_round_trips(tmp_path, data, sampl
              else GradientBoostingClassifier(n_estimators=20, random_state=0)).fit(frame, classes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # pip_requirements given: MLflow's own inference of them runs pip in a subprocess (10 s, 100 s on a busy machine)
         mlflow.sklearn.save_model(model, str(tmp_path / "mlflow-model"), serialization_format=serialization_format,
-                                  signature=infer_signature(frame, model.predict(frame)))
+                                  signature=infer_signature(frame, model.predict(frame)), pip_requirements=["scikit-learn"])
     assert (tmp_path / "mlflow-model" / "MLmodel").is_file()
     package(tmp_path / "mlflow-model", tmp_path / "art", name="gbm", version="2", sample_path=sample_csv,
             drop_columns=("label",))
@@ -229,10 +238,121 @@ def test_a_model_the_server_does_not_reproduce_is_refused(tmp_path, data, sample
     from tests.models.flaky_model import FlakyClassifier
 
     joblib.dump(FlakyClassifier().fit(data[0], data[1]), tmp_path / "flaky.joblib")
-    with pytest.raises(CannotPackage, match="differ from the model's on the sample"):
+    with pytest.raises(CannotPackage, match="the server's answers differ from the model's on the float64 sample rows"):
         package(tmp_path / "flaky.joblib", tmp_path / "art", name="flaky", version="1", sample_path=sample_csv,
                 drop_columns=("label",))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flaky.joblib"]
+
+
+def test_the_defaults_reproduce_a_model_that_float32_would_change(tmp_path, capsys):
+    """HistGradientBoosting compares in float64: rows of large-magnitude features rounded to float32
+    cross its thresholds. The default keeps float64 and answers exactly; --dtype float32 is
+    allowed, and says (and records) what it changes on the sample."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((800, 3)) * [1e-3, 1, 1] + [1.7e9, 0, 0]  # a timestamp-like first column
+    target = (features[:, 0] - 1.7e9) * 1e5 + features[:, 1]
+    with threadpool_limits(limits=1):  # OpenMP workers spinning on a busy machine make fit 10x slower
+        model = HistGradientBoostingRegressor(max_iter=50, random_state=0).fit(features, target)
+    joblib.dump(model, tmp_path / "hgb.joblib")
+    sample = tmp_path / "rows.csv"
+    sample.write_text("t,a,b\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in features[:16]))
+    as_given = features[:16]
+
+    assert main(["package", str(tmp_path / "hgb.joblib"), "--name", "hgb", "--version", "1", "--sample", str(sample),
+                 "--out", str(tmp_path / "exact")]) == 0
+    assert "answers like the model on the 16 sample rows as given" in capsys.readouterr().out
+    metadata = json.loads((tmp_path / "exact" / "metadata.json").read_text())
+    assert metadata["input"]["dtype"] == "float64"
+    assert metadata["check"]["outputs"]["prediction"]["rows_differing"] == 0
+    predict, _ = served_predictions(tmp_path / "exact", as_given)
+    np.testing.assert_allclose(predict["predictions"], model.predict(as_given), rtol=1e-5, atol=1e-5)
+
+    assert main(["package", str(tmp_path / "hgb.joblib"), "--name", "hgb", "--version", "2", "--sample", str(sample),
+                 "--dtype", "float32", "--out", str(tmp_path / "narrow")]) == 0
+    note = capsys.readouterr().out.split("note: ", 1)[1]
+    narrowed = model.predict(as_given.astype(np.float32))
+    differing = int((~np.isclose(narrowed, model.predict(as_given), rtol=1e-5, atol=1e-5)).sum())
+    assert differing >= 4  # what float32 does to this model: the reason the default is float64
+    assert note.startswith(f"--dtype float32 changes the answers on the sample as given: prediction differs on "
+                           f"{differing} of 16 rows (max |diff| ")
+    recorded = json.loads((tmp_path / "narrow" / "metadata.json").read_text())
+    assert recorded["input"]["dtype"] == "float32"
+    assert recorded["check"]["reference_dtype"] == "float64"
+    assert recorded["check"]["outputs"]["prediction"]["rows_differing"] == differing
+    assert recorded["check"]["outputs"]["prediction"]["max_abs_diff"] == pytest.approx(
+        np.abs(narrowed - model.predict(as_given)).max(), rel=1e-6)
+
+
+def test_dtype_cannot_contradict_an_onnx_graph(tmp_path, data, sample_csv):
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LinearRegression
+
+    features, _, target = data
+    graph = to_onnx(LinearRegression().fit(features.astype(np.float32), target), features[:1].astype(np.float32))
+    (tmp_path / "lr.onnx").write_bytes(graph.SerializeToString())
+    with pytest.raises(BadInput, match="the ONNX graph's input is float32; leave --dtype out"):
+        package(tmp_path / "lr.onnx", tmp_path / "art", name="lr", version="1", sample_path=sample_csv,
+                drop_columns=("label",), dtype="float64")
+
+
+def test_an_mlflow_onnx_flavour_naming_a_missing_file_is_one_line_exit_2(tmp_path, sample_csv, capsys):
+    (tmp_path / "mlflow-model").mkdir()
+    (tmp_path / "mlflow-model" / "MLmodel").write_text("flavors:\n  onnx:\n    data: model.onnx\n")
+    code = main(["package", str(tmp_path / "mlflow-model"), "--name", "m", "--version", "1",
+                 "--sample", str(sample_csv), "--out", str(tmp_path / "art")])
+    error = capsys.readouterr().err
+    assert code == BadInput.exit_code == 2
+    assert error == f"error: {tmp_path / 'mlflow-model' / 'model.onnx'}: named by MLmodel's onnx flavour but missing\n"
+
+
+def test_a_sample_missing_a_column_names_it(tmp_path, data):
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    features, _, target = data
+    model = LinearRegression().fit(pd.DataFrame(features, columns=COLUMNS), target)
+    joblib.dump(model, tmp_path / "lr.joblib")
+    (tmp_path / "rows.csv").write_text("x0,x1,x2,x4,label\n1,2,3,4,0\n")
+    with pytest.raises(BadInput, match=r"the sample has no column 'x3': the model takes x0, x1, x2, x3, x4; "
+                                       r"the sample has x0, x1, x2, x4, label"):
+        package(tmp_path / "lr.joblib", tmp_path / "art", name="lr", version="1", sample_path=tmp_path / "rows.csv")
+
+
+@pytest.mark.parametrize("file_name", ["model.sav", "model.joblib.gz", "model.pkl.xz"])
+def test_the_usual_names_and_compressions_of_a_saved_model_are_read(tmp_path, data, sample_csv, file_name):
+    from sklearn.linear_model import LogisticRegression
+
+    features, classes, _ = data
+    model = LogisticRegression(max_iter=300).fit(features, classes)
+    joblib.dump(model, tmp_path / file_name)  # joblib compresses by the extension (.gz, .xz)
+    result = package(tmp_path / file_name, tmp_path / "art", name="m", version="1", sample_path=sample_csv,
+                     drop_columns=("label",))
+    assert result.framework == "sklearn"
+    predict, _ = served_predictions(tmp_path / "art", unseen_rows().astype(np.float64))
+    assert predict["predictions"] == model.predict(unseen_rows().astype(np.float64)).tolist()
+
+
+def test_a_dataframe_fitted_model_packages_without_a_warning(tmp_path, data, sample_csv):
+    """Run as a user runs it: the tool's whole stderr after a successful package is empty."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from tests.conftest import ROOT
+
+    features, classes, _ = data
+    model = GradientBoostingClassifier(n_estimators=20, random_state=0).fit(pd.DataFrame(features, columns=COLUMNS), classes)
+    joblib.dump(model, tmp_path / "gbm.joblib")
+    result = subprocess.run([sys.executable, "-m", "mlserve.models", "package", str(tmp_path / "gbm.joblib"),
+                             "--name", "gbm", "--version", "1", "--sample", str(sample_csv), "--out", str(tmp_path / "art")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "note: sample columns ['label'] are not features of the model and were left out" in result.stdout
 
 
 def test_an_mlflow_directory_with_the_onnx_flavour_round_trips(tmp_path, data, sample_csv):
@@ -244,7 +364,8 @@ def test_an_mlflow_directory_with_the_onnx_flavour_round_trips(tmp_path, data, s
     regression = LinearRegression().fit(features.astype(np.float32), target)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mlflow.onnx.save_model(to_onnx(regression, features[:1].astype(np.float32)), str(tmp_path / "mlflow-onnx"))
+        mlflow.onnx.save_model(to_onnx(regression, features[:1].astype(np.float32)), str(tmp_path / "mlflow-onnx"),
+                               pip_requirements=["onnx"])
     package(tmp_path / "mlflow-onnx", tmp_path / "art", name="onnx-lr", version="1", sample_path=sample_csv,
             drop_columns=("label",))
     assert json.loads((tmp_path / "art" / "metadata.json").read_text())["framework"] == "onnx"

@@ -22,6 +22,7 @@ from tests.conftest import ROOT
 from tests.serving_app.conftest import serve
 
 BUCKET = "mlserve-test-models-123456789012-us-west-2"
+ARTIFACT_FILES = ("model.joblib", "sample.json", "converted.onnx", "converted-check.json", "metadata.json")
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_publish_uploads_every_file_encrypted_and_checksummed(s3, trained):
     assert published.archive_uri == f"s3://{BUCKET}/models/fraud-model/3/model.tar.gz"
     assert published.keys[-1] == "models/fraud-model/3/metadata.json"  # last: marks the version complete
     keys = {item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
-    assert keys == {f"models/fraud-model/3/{f}" for f in ("model.joblib", "sample.json", "model.tar.gz", "metadata.json")}
+    assert keys == {f"models/fraud-model/3/{f}" for f in ARTIFACT_FILES + ("model.tar.gz",)}
     head = s3.head_object(Bucket=BUCKET, Key="models/fraud-model/3/model.joblib", ChecksumMode="ENABLED")
     assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == s3.kms_key
     assert head["ChecksumSHA256"] and head["Metadata"]["published-by"].startswith("arn:aws:")
@@ -104,7 +105,7 @@ def test_list_and_show_report_framework_checksum_time_and_publisher(s3, trained,
     assert line["sha256"] == metadata["sha256"] and line["framework"] == "sklearn"
     assert main(["show", "fraud-model/3", "--bucket", BUCKET]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert set(shown["files"]) == {"model.joblib", "sample.json", "model.tar.gz", "metadata.json"}
+    assert set(shown["files"]) == set(ARTIFACT_FILES) | {"model.tar.gz"}
     assert shown["outputs"][0]["name"] == "label"
     with pytest.raises(NotFound):
         store.show("fraud-model", "4", bucket=BUCKET, s3=s3)
@@ -165,7 +166,9 @@ def test_the_readme_walk_through(s3, tmp_path, data, sample_csv, capsys, monkeyp
     rows = np.random.default_rng(5).standard_normal((8, 5)).astype(np.float32)
     with serve(model) as server:
         answer = server.client.post("/predict", json={"instances": rows.tolist()}).json()
-    assert answer == {"predictions": forest.predict(rows).tolist(), "model": {"name": "fraud-model", "version": "3"}}
+    assert answer["predictions"] == forest.predict(rows).tolist()
+    assert answer["model"] == {"name": "fraud-model", "version": "3"}
+    np.testing.assert_allclose(answer["probabilities"], forest.predict_proba(rows), atol=1e-5)
 
 
 def test_the_server_downloads_the_files_of_a_version_not_its_archive_too(s3, trained, tmp_path):
@@ -173,9 +176,9 @@ def test_the_server_downloads_the_files_of_a_version_not_its_archive_too(s3, tra
 
     published = store.publish(trained[0], bucket=BUCKET, s3=s3)
     directory = resolve_source(published.model_uri, cache_dir=str(tmp_path)).directory
-    assert sorted(p.name for p in directory.iterdir()) == ["metadata.json", "model.joblib", "sample.json"]
+    assert sorted(p.name for p in directory.iterdir()) == sorted(ARTIFACT_FILES)
     archive = resolve_source(published.archive_uri, cache_dir=str(tmp_path)).directory  # SageMaker's form
-    assert sorted(p.name for p in archive.iterdir()) == ["metadata.json", "model.joblib", "sample.json"]
+    assert sorted(p.name for p in archive.iterdir()) == sorted(ARTIFACT_FILES)
 
 
 def test_a_damaged_artifact_is_refused_before_anything_is_uploaded(s3, trained, tmp_path, capsys):
@@ -187,3 +190,73 @@ def test_a_damaged_artifact_is_refused_before_anything_is_uploaded(s3, trained, 
     assert main(["publish", str(damaged), "--bucket", BUCKET]) == 2
     assert "checksum mismatch" in capsys.readouterr().err
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
+
+
+def _flip_stored_byte(s3, key: str) -> None:
+    """One byte of a stored object flipped, as bit rot or a hand edit would leave it."""
+    data = bytearray(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    data[len(data) // 2] ^= 0x01
+    s3.put_object(Bucket=BUCKET, Key=key, Body=bytes(data))
+
+
+def test_show_verify_passes_an_intact_version_and_names_every_file_it_checked(s3, trained, capsys):
+    store.publish(trained[0], bucket=BUCKET, s3=s3)
+    assert main(["show", "fraud-model/3", "--bucket", BUCKET, "--verify"]) == 0
+    verified = json.loads(capsys.readouterr().out)["verified"]
+    assert sorted(verified["matched"]) == sorted(set(ARTIFACT_FILES) - {"metadata.json"} | {"model.tar.gz"})
+    assert verified["problems"] == {}
+
+
+@pytest.mark.parametrize("file", ["model.joblib", "sample.json", "converted.onnx", "model.tar.gz"])
+def test_show_verify_fails_on_one_flipped_byte_naming_the_file(s3, trained, capsys, file):
+    store.publish(trained[0], bucket=BUCKET, s3=s3)
+    _flip_stored_byte(s3, f"models/fraud-model/3/{file}")
+    assert main(["show", "fraud-model/3", "--bucket", BUCKET]) == 0  # without --verify: metadata only, as before
+    capsys.readouterr()
+    assert main(["show", "fraud-model/3", "--bucket", BUCKET, "--verify"]) == ChecksumMismatch.exit_code
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: fraud-model/3: {file}") and error.count("\n") == 1
+
+
+def test_a_flipped_byte_inside_the_sagemaker_archive_is_found_too(s3, trained, tmp_path):
+    """model.tar.gz is checked member by member: an archive re-made around a changed sample.json
+    fails although it is a valid .tar.gz."""
+    from mlserve.models.staging import write_archive
+
+    store.publish(trained[0], bucket=BUCKET, s3=s3)
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    for name in ARTIFACT_FILES:
+        (changed / name).write_bytes((trained[0] / name).read_bytes())
+    (changed / "sample.json").write_text('{"rows": [[0, 0, 0, 0, 0]]}\n')
+    write_archive({name: changed / name for name in ARTIFACT_FILES}, tmp_path / "model.tar.gz")
+    s3.put_object(Bucket=BUCKET, Key="models/fraud-model/3/model.tar.gz", Body=(tmp_path / "model.tar.gz").read_bytes())
+    verified = store.verify("fraud-model", "3", bucket=BUCKET, s3=s3)
+    assert [file for file, _ in verified.problems] == ["model.tar.gz:sample.json"]
+
+
+def test_an_object_no_checksum_covers_fails_verification(s3, trained):
+    store.publish(trained[0], bucket=BUCKET, s3=s3)
+    s3.put_object(Bucket=BUCKET, Key="models/fraud-model/3/notes.txt", Body=b"added later")
+    verified = store.verify("fraud-model", "3", bucket=BUCKET, s3=s3)
+    assert verified.problems == (("notes.txt", "not covered by a checksum in metadata.json"),)
+
+
+def test_list_verify_marks_each_version_and_exits_non_zero_naming_the_file(s3, trained, tmp_path, capsys):
+    import shutil
+
+    store.publish(trained[0], bucket=BUCKET, s3=s3)
+    second = tmp_path / "v4"
+    shutil.copytree(trained[0], second)
+    metadata = json.loads((second / "metadata.json").read_text())
+    metadata["version"] = "4"
+    (second / "metadata.json").write_text(json.dumps(metadata))
+    store.publish(second, bucket=BUCKET, s3=s3)
+    assert main(["list", "--bucket", BUCKET, "--verify"]) == 0
+    assert [line.rsplit("\t", 1)[1] for line in capsys.readouterr().out.splitlines()] == ["verified", "verified"]
+    _flip_stored_byte(s3, "models/fraud-model/4/model.joblib")
+    assert main(["list", "--bucket", BUCKET, "--verify"]) == ChecksumMismatch.exit_code
+    captured = capsys.readouterr()
+    assert [line.rsplit("\t", 1)[1] for line in captured.out.splitlines()] == ["verified", "MISMATCH model.joblib"]
+    assert captured.err.startswith("error: 1 of 2 versions fail verification: fraud-model/4: model.joblib: the store "
+                                   "holds sha256 ")

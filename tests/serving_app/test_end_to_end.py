@@ -28,8 +28,12 @@ def demo(demo_artifact):
 def test_predict_answers_like_the_model(demo):
     server, meta, rows, expected = demo
     response = server.client.post("/predict", json={"instances": rows[:8]})
-    assert response.json() == {"predictions": expected["label"][:8].tolist(),
-                               "model": {"name": meta.name, "version": meta.version}}
+    answer = response.json()
+    assert list(answer) == ["predictions", "probabilities", "model"]
+    assert answer["predictions"] == expected["label"][:8].tolist()
+    # FP32 written as the shortest text that reads back as the same float32
+    np.testing.assert_array_equal(np.asarray(answer["probabilities"], dtype=np.float32), expected["probabilities"][:8])
+    assert answer["model"] == {"name": meta.name, "version": meta.version}
 
 
 def test_sagemaker_csv_answers_like_the_model(demo):

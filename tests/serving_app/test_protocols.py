@@ -8,15 +8,42 @@ from tests.serving_app.fakes import N_FEATURES, NAME, VERSION, expected_score
 
 ROWS = [[1.0, 2.0, 3.0, 4.0], [0.5, -1.0, 0.0, 2.0], [10, 20, 30, 40]]
 SCORES = [expected_score(row) for row in ROWS]
+PAIRS = [[row[0], 2 * row[1]] for row in ROWS]
+NAMED = [{f"f{i}": row[i] for i in reversed(range(N_FEATURES))} for row in ROWS]  # keys in another order
 
 
 # --- plain /predict ----------------------------------------------------------------------
 
-def test_predict_returns_primary_output_per_row_and_model(fake_server):
+def test_predict_returns_every_output_per_row_and_the_model(fake_server):
+    """`predictions` is the primary output (KServe V1's key); every other output follows by name,
+    as a classifier's `probabilities` do."""
     response = fake_server.client.post("/predict", json={"instances": ROWS})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    assert response.json() == {"predictions": SCORES, "model": {"name": NAME, "version": VERSION}}
+    assert response.json() == {"predictions": SCORES, "pair": PAIRS, "model": {"name": NAME, "version": VERSION}}
+    assert list(response.json()) == ["predictions", "pair", "model"]
+
+
+@pytest.mark.parametrize("route", ["/predict", "/invocations"])
+def test_rows_keyed_by_feature_name_in_any_order(fake_server, route):
+    response = fake_server.client.post(route, json={"instances": NAMED})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == SCORES
+    mixed = fake_server.client.post(route, json={"instances": [NAMED[0], ROWS[1]]})  # one named, one by position
+    assert mixed.json()["predictions"] == SCORES[:2]
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ({"f0": 1, "f1": 2, "f2": 3}, "row 0: missing feature 'f3'; the model takes 'f0', 'f1', 'f2', 'f3'"),
+    ({"f0": 1, "f1": 2, "f2": 3, "f3": 4, "age": 5}, "row 0: unknown feature 'age'"),
+    ({"f0": 1, "f1": 2, "f2": 3, "F3": 4}, "row 0: missing feature 'f3'; unknown feature 'F3'"),
+    ({"f0": 1, "f1": 2, "f2": "3", "f3": 4}, "row 0, column 2: '3' is not a number (feature 'f2')"),
+], ids=["missing", "unknown", "misspelt", "not-a-number"])
+@pytest.mark.parametrize("route", ["/predict", "/invocations"])
+def test_a_named_row_missing_or_adding_a_feature_is_a_400_naming_it(fake_server, route, row, message):
+    response = fake_server.client.post(route, json={"instances": [row]})
+    assert response.status_code == 400
+    assert message in response.json()["error"]
 
 
 def test_predict_accepts_json_with_charset(fake_server):
@@ -85,7 +112,8 @@ def test_v2_model_metadata(fake_server, path):
         "name": NAME,
         "versions": [VERSION],
         "platform": "fake",
-        "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, N_FEATURES]}],
+        "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, N_FEATURES],
+                    "parameters": {"feature_names": [f"f{i}" for i in range(N_FEATURES)]}}],
         "outputs": [{"name": "score", "datatype": "FP64", "shape": [-1]},
                     {"name": "pair", "datatype": "FP32", "shape": [-1, 2]}],
     }

@@ -4,6 +4,7 @@ what is allowed, and the stack file it came from."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from pulumi.errors import RunError
@@ -97,10 +98,21 @@ def _allowed_keys(loc: tuple[Any, ...]) -> str:
     return "none"
 
 
+STACK_FILE_ENV = "MLSERVE_STACK_FILE"
+"""The stack file the config came from, when it is not `Pulumi.<stack>.yaml`: the offline engine
+sets it for `make preview STACK_FILE=...`; set it yourself beside `pulumi up --config-file FILE`
+(the Pulumi CLI does not tell the program which file it read)."""
+
+
+def stack_file_name(stack: str) -> str:
+    """The stack file every settings message names: $MLSERVE_STACK_FILE, else Pulumi.<stack>.yaml."""
+    return os.environ.get(STACK_FILE_ENV) or f"Pulumi.{stack}.yaml"
+
+
 def load() -> Settings:
     """Read the running stack's config (from `pulumi up` or the offline engine alike)."""
     import pulumi
     from pulumi.runtime import config as runtime_config
 
     raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    return parse(raw, stack_file=f"Pulumi.{pulumi.get_stack()}.yaml")
+    return parse(raw, stack_file=stack_file_name(pulumi.get_stack()))

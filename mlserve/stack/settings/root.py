@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from mlserve.stack.settings.alarms import AlarmSettings
 from mlserve.stack.settings.base import NAMESPACE, _Model
@@ -14,6 +14,7 @@ from mlserve.stack.settings.cost import CostSettings
 from mlserve.stack.settings.model_store import ModelStoreSettings, model_store_problems
 from mlserve.stack.settings.models import Models, Rollout, model_problems
 from mlserve.stack.settings.network import NetworkSettings
+from mlserve.stack.settings.regions import check_region
 from mlserve.stack.settings.registry import RegistrySettings
 from mlserve.stack.settings.sagemaker import SageMakerSettings, sagemaker_problems
 from mlserve.stack.settings.serving import (
@@ -40,8 +41,8 @@ class Tags(_Model):
 class Settings(_Model):
     """Everything one stack can set, under the `mlserve:` namespace."""
 
-    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-    """AWS region of every resource (the explicit AWS provider's region)."""
+    region: Annotated[str, AfterValidator(check_region)]
+    """An AWS region botocore's endpoint data lists (`regions.py`), e.g. us-west-2."""
     tags: Tags
     """Applied to every taggable AWS resource (provider `default_tags`), and to instances and volumes
     through the launch templates."""
