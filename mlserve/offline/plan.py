@@ -60,6 +60,11 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "aws:sns/topic:Topic": ("name",),
     "aws:cloudwatch/dashboard:Dashboard": ("dashboardName",),
     "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": ("spec.minReplicas", "spec.maxReplicas"),
+    "kubernetes:keda.sh/v1alpha1:ScaledObject": ("spec.minReplicaCount", "spec.maxReplicaCount"),
+    "kubernetes:flagger.app/v1beta1:Canary": ("spec.targetRef.name", "spec.autoscalerRef.name", "spec.analysis.interval",
+                                              "spec.analysis.stepWeight", "spec.analysis.maxWeight",
+                                              "spec.analysis.threshold"),
+    "kubernetes:storage.k8s.io/v1:StorageClass": ("parameters.type", "parameters.encrypted"),
     "kubernetes:policy/v1:PodDisruptionBudget": ("spec.maxUnavailable",),
     "docker:index/image:Image": ("imageName",),
 }
