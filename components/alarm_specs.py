@@ -39,7 +39,7 @@ class Thresholds:
     """Alarm thresholds (settings `alarms`)."""
 
     p99_latency_ms: float = 250
-    error_5xx_percent: float = 1
+    error_5xx_percent: float = 2
     error_4xx_percent: float = 10
     cpu_percent: float = 85
     gpu_percent: float = 90
