@@ -121,7 +121,8 @@ def acceptance_command(*, url: str, rows: list[list[float]], expected_version: s
     `python -m mlserve.checks smoke` (mlserve/checks/smoke.py)."""
     body = json.dumps({"instances": rows}, separators=(",", ":"))
     check = (f'(.predictions | length) == {len(rows)} and (.model.version | tostring) == {json.dumps(expected_version)}')
-    return (f"curl -sS --fail-with-body --max-time 10 -H 'content-type: application/json' "
+    # pipefail: without it a curl that fails hands jq no input, and `jq -e` of nothing exits 0.
+    return (f"set -o pipefail; curl -sS --fail-with-body --max-time 10 -H 'content-type: application/json' "
             f"--data-raw '{body}' {url}/predict | jq -e '{check}'")
 
 
