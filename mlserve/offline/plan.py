@@ -19,7 +19,7 @@ from typing import Any
 from mlserve.offline import engine
 from mlserve.offline import verdict as preview_checks
 from mlserve.offline.pack import PolicyConfigError
-from mlserve.offline.routes import route_lines
+from mlserve.offline.routes import metrics_lines, route_lines
 from mlserve.stack.settings import SettingsError
 from policies.props import get
 
@@ -150,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     routes = route_lines(plan)
     if routes:
         print("\n" + "\n".join(routes))
+    metrics = metrics_lines(plan)
+    if metrics:
+        print("\n" + "\n".join(metrics))
     counts = summary(plan)
     detail = ", ".join(f"{n} {kind}" for kind, n in counts.items() if kind != "total")
     print(f"\n{counts['total']} resources to create ({detail}) in {elapsed:.1f}s")

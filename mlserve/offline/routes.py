@@ -64,3 +64,27 @@ def route_lines(plan: engine.Plan) -> list[str]:
         for hook in analysis.get("webhooks", []):
             lines.append(f"  webhook {hook['name']} ({hook['type']}) via {hook['url']}")
     return lines
+
+
+def metrics_lines(plan: engine.Plan) -> list[str]:
+    """Prometheus and Grafana (from the kube-prometheus-stack release), Flagger, and each autoscaler's signals."""
+    lines = []
+    for release in plan.of_type("kubernetes:helm.sh/v3:Release"):
+        values, chart = release.inputs.get("values", {}), release.inputs["chart"]
+        if chart == "kube-prometheus-stack":
+            spec = values["prometheus"]["prometheusSpec"]
+            claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
+            lines.append(f"Prometheus {spec['image']['tag']} ({chart} {release.inputs['version']}, namespace "
+                         f"{release.inputs['namespace']}): {int(spec['replicas'])} x {claim['resources']['requests']['storage']} "
+                         f"{claim['storageClassName']}, kept {spec['retention']}")
+            lines.append(f"Grafana {values['grafana']['image']['tag']}: no anonymous access, no Ingress; "
+                         f"kubectl -n {release.inputs['namespace']} port-forward svc/{release.inputs['name']}-grafana 3000:80")
+        elif chart in ("flagger", "keda"):
+            lines.append(f"{ {'flagger': 'Flagger', 'keda': 'KEDA'}[chart]} {release.inputs['version']} (namespace {release.inputs['namespace']})")
+    for scaler in plan.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject"):
+        spec = scaler.inputs["spec"]
+        signals = ", ".join(f"{t['name']} {t['metadata'].get('threshold') or t['metadata'].get('value')}"
+                            + ("/pod" if t["type"] == "prometheus" else "%") for t in spec["triggers"])
+        lines.append(f"Autoscaler {scaler.inputs['metadata']['name']}: {int(spec['minReplicaCount'])}-"
+                     f"{int(spec['maxReplicaCount'])} replicas on {signals}")
+    return lines

@@ -226,3 +226,26 @@ def test_every_chart_and_its_images_are_pinned(built_plan):
     image = releases["loadtester"].inputs["values"]["image"]
     assert (image["repository"], image["tag"]) == flagger.LOADTESTER_IMAGE
     assert releases["flagger"].inputs["values"]["meshProvider"] == "istio"
+
+
+def test_the_preview_lists_prometheus_grafana_flagger_the_canary_and_the_scaler(built_plan):
+    from mlserve.offline.routes import metrics_lines, route_lines
+
+    text = "\n".join(route_lines(built_plan("prod")) + metrics_lines(built_plan("prod")))
+    for expected in ("Automatic rollout (Flagger Canary model-server via istio-ingress/mlserve-gateway)",
+                     "check success-rate (mlserve-success-rate): min 98", "check latency-p99 (mlserve-latency-p99): max 250",
+                     "webhook acceptance (pre-rollout)", "Prometheus v3.14.0-distroless", "Grafana 13.2.0: no anonymous access",
+                     "Flagger 1.44.0", "KEDA 2.20.2", "Autoscaler model-server: 2-8 replicas on queued-requests 4/pod, cpu 70%"):
+        assert expected in text
+    dev = "\n".join(route_lines(built_plan("dev")) + metrics_lines(built_plan("dev")))
+    assert "weighted -> stable 100%" in dev and "Flagger" not in dev and "Autoscaler model-server-stable" in dev
+
+
+def test_under_flagger_the_eks_alarms_watch_the_primary(built_plan):
+    pods = {a.inputs["name"]: a.inputs["dimensions"]["PodName"] for a in built_plan("prod").of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+            if "PodName" in (a.inputs.get("dimensions") or {})}
+    assert pods == {"mlserve-prod-eks-stable-pending": "model-server-primary",
+                    "mlserve-prod-eks-stable-restarts": "model-server-primary"}
+    manual = {a.inputs["dimensions"]["PodName"] for a in built_plan("dev").of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if "PodName" in (a.inputs.get("dimensions") or {})}
+    assert manual == {"model-server-stable"}
