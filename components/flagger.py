@@ -21,6 +21,8 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 
 from components import delivery_specs as specs
+from components import network_policies
+from components.mesh_charts import ISTIO_NAMESPACE
 
 CHART_VERSION = "1.44.0"
 """https://github.com/fluxcd/flagger/tree/v1.44.0/charts/flagger (its CRDs are vendored under tests/data/)."""
@@ -127,6 +129,13 @@ class Flagger(pulumi.ComponentResource):
             repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
             namespace=loadtest_ns.metadata.name, values=loadtester_values(),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[account]))
+
+        kubernetes.networking.v1.NetworkPolicy(
+            f"{name}-loadtester-network", metadata=kubernetes.meta.v1.ObjectMetaArgs(
+                name="flagger-loadtester", namespace=loadtest_ns.metadata.name, labels=part_of),
+            spec=network_policies.loadtester_policy(flagger_namespace=NAMESPACE, serving_namespace=args.serving_namespace,
+                                                    istio_namespace=ISTIO_NAMESPACE),
+            opts=child)
 
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])
         templates = [

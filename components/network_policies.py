@@ -73,3 +73,17 @@ def server_egress(*, istio_namespace: str) -> net.NetworkPolicySpecArgs:
             net.NetworkPolicyEgressRuleArgs(to=[net.NetworkPolicyPeerArgs(ip_block=net.IPBlockArgs(cidr="0.0.0.0/0"))],
                                             ports=_tcp(443)),
         ])
+
+
+def loadtester_policy(*, flagger_namespace: str, serving_namespace: str, istio_namespace: str) -> net.NetworkPolicySpecArgs:
+    """The load tester's namespace: Flagger's webhook calls in (its port 8080), and out only DNS, istiod and
+    the model server's port (the acceptance check and the load test)."""
+    dns = [net.NetworkPolicyPortArgs(protocol=protocol, port=53) for protocol in ("UDP", "TCP")]
+    return net.NetworkPolicySpecArgs(
+        pod_selector=meta.LabelSelectorArgs(), policy_types=["Ingress", "Egress"],
+        ingress=[net.NetworkPolicyIngressRuleArgs(from_=[_peer(flagger_namespace)], ports=_tcp(8080))],
+        egress=[
+            net.NetworkPolicyEgressRuleArgs(to=[_peer("kube-system", {"k8s-app": "kube-dns"})], ports=dns),
+            net.NetworkPolicyEgressRuleArgs(to=[_peer(istio_namespace, {"app": "istiod"})], ports=_tcp(ISTIOD_PORT)),
+            net.NetworkPolicyEgressRuleArgs(to=[_peer(serving_namespace)], ports=_tcp(SERVICE_PORT)),
+        ])

@@ -130,7 +130,7 @@ def test_thresholds_follow_the_settings_and_the_alarms(built_plan):
 def test_changed_settings_change_the_analysis():
     values = copy.deepcopy(stack_values("prod"))
     values["mlserve:alarms"]["p99LatencyMs"] = 120
-    values["mlserve:alarms"]["error5XxPercent"] = 0.5  # to_camel's spelling of error_5xx_percent
+    values["mlserve:alarms"]["error5xxPercent"] = 0.5
     values["mlserve:rollout"]["analysis"].update(stepWeight=5, maxWeight=30, threshold=2, loadTestRps=20)
     plan = engine.run_program(ROOT / "__main__.py", stack="prod", config=as_config(values))
     analysis = plan.one(CANARY).inputs["spec"]["analysis"]
@@ -249,3 +249,14 @@ def test_under_flagger_the_eks_alarms_watch_the_primary(built_plan):
     manual = {a.inputs["dimensions"]["PodName"] for a in built_plan("dev").of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
               if "PodName" in (a.inputs.get("dimensions") or {})}
     assert manual == {"model-server-stable"}
+
+
+def test_the_load_tester_namespace_takes_flaggers_calls_and_reaches_only_the_server(built_plan):
+    [policy] = [p for p in built_plan("prod").of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                if p.inputs["metadata"]["namespace"] == flagger.LOADTESTER_NAMESPACE]
+    spec = policy.inputs["spec"]
+    assert spec["podSelector"] == {} and spec["policyTypes"] == ["Ingress", "Egress"]
+    assert spec["ingress"] == [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": flagger.NAMESPACE}}}],
+                                "ports": [{"protocol": "TCP", "port": 8080}]}]
+    to_server = spec["egress"][-1]
+    assert to_server["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mlserve-serving"}}}]
