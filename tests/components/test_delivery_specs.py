@@ -41,7 +41,7 @@ def test_every_vendored_crd_file_holds_the_kinds_the_stack_declares():
     for operator, files in CRD_FILES.items():
         assert files and all(path.is_file() and (path.parent / "LICENSE").is_file() for path in files), operator
     kinds = {kind for (_, kind) in schemas()}
-    assert {"Canary", "MetricTemplate", "AlertProvider", "ScaledObject", "PodMonitor", "ServiceMonitor"} <= kinds
+    assert {"Canary", "MetricTemplate", "AlertProvider", "ScaledObject", "PodMonitor"} <= kinds
 
 
 def _canary(**overrides):

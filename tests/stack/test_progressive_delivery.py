@@ -260,3 +260,28 @@ def test_the_load_tester_namespace_takes_flaggers_calls_and_reaches_only_the_ser
                                 "ports": [{"protocol": "TCP", "port": 8080}]}]
     to_server = spec["egress"][-1]
     assert to_server["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mlserve-serving"}}}]
+
+
+def test_the_acceptance_check_sends_the_published_versions_sample_rows_and_expects_that_version(built_plan):
+    """prod's rows come from the store (`aws.s3.get_object` of models/fraud-model/4/sample.json, which the
+    offline account answers with the demo model's sample), dev's from its local artifact directory."""
+    import json
+
+    rows = json.loads((ROOT / "build" / "demo-model" / "sample.json").read_text())["rows"]
+    [webhook] = built_plan("prod").one(CANARY).inputs["spec"]["analysis"]["webhooks"]
+    assert webhook["type"] == "pre-rollout" and webhook["url"] == flagger.LOADTESTER_URL
+    assert webhook["metadata"]["cmd"] == delivery_specs.acceptance_command(
+        url="http://model-server-canary.mlserve-serving:8080", rows=rows, expected_version="4")
+    with pytest.raises(NotImplementedError, match="holds no"):
+        engine._published_object("b", "models/fraud-model/4/model.joblib")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_vpc_cni_enforces_network_policies(stack, built_plan):
+    """The NetworkPolicies mean nothing unless the VPC CNI's network policy agent runs: the add-on's
+    configuration turns it on (its schema types the flag as a string)."""
+    import json
+
+    addons = {a.inputs["addonName"]: a.inputs.get("configurationValues") for a in built_plan(stack).of_type("aws:eks/addon:Addon")}
+    assert json.loads(addons["vpc-cni"]) == {"enableNetworkPolicy": "true"}
+    assert built_plan(stack).of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
