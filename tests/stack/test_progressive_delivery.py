@@ -285,3 +285,18 @@ def test_the_vpc_cni_enforces_network_policies(stack, built_plan):
     addons = {a.inputs["addonName"]: a.inputs.get("configurationValues") for a in built_plan(stack).of_type("aws:eks/addon:Addon")}
     assert json.loads(addons["vpc-cni"]) == {"enableNetworkPolicy": "true"}
     assert built_plan(stack).of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+
+
+def test_a_local_model_in_automatic_mode_sends_its_own_sample_and_expects_its_uploaded_version():
+    import json
+
+    values = copy.deepcopy(stack_values("dev"))
+    values["mlserve:rollout"] = {"mode": "automatic"}
+    plan = engine.run_program(ROOT / "__main__.py", stack="dev", config=as_config(values))
+    [webhook] = plan.one(CANARY).inputs["spec"]["analysis"]["webhooks"]
+    rows = json.loads((ROOT / "build" / "demo-model" / "sample.json").read_text())["rows"]
+    version = plan.exports["model_uris"]["stable"].rstrip("/").rsplit("/", 1)[-1]
+    assert version.startswith("local-")
+    assert webhook["metadata"]["cmd"] == delivery_specs.acceptance_command(
+        url="http://model-server-canary.mlserve-serving:8080", rows=rows, expected_version=version)
+    assert [r for r in plan.of_type(RELEASE) if r.inputs["chart"] == "flagger"]
