@@ -10,12 +10,16 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alarms import Alarms
+from components.canary import CanaryRollout
 from components.canary_routing import CanaryRouting
 from components.cluster import Cluster
 from components.cluster_addons import ClusterAddons
 from components.eks_monitoring import EksMonitoring
+from components.flagger import Flagger
 from components.image import ServingImage, read_git_state
+from components.keda import Keda
 from components.mesh import Mesh
+from components.metrics_stack import MetricsStack
 from components.model_store import ModelStore
 from components.network import Network
 from components.registry import Registry
@@ -24,6 +28,7 @@ from components.serving import Serving
 from mlserve.stack import rules as stack_rules
 from mlserve.stack.args.alarms import alarms_args
 from mlserve.stack.args.cluster import cluster_addons_args, cluster_args
+from mlserve.stack.args.delivery import canary_args, flagger_args, metrics_stack_args, sample_rows
 from mlserve.stack.args.image import IMAGE_CONTEXT, image_args
 from mlserve.stack.args.mesh import mesh_args
 from mlserve.stack.args.model_store import model_store_args
@@ -107,15 +112,33 @@ if "eks" in settings.targets:
         settings, cluster_name=cluster.cluster_name, vpc_id=network.vpc_id,
         oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer), opts=k8s_and_aws)
     pulumi.export("ingress_url", mesh.ingress_url)
+    # Prometheus and Grafana (what the analysis, the autoscaler and the dashboard read), then KEDA.
+    after_mesh = pulumi.ResourceOptions(providers=[aws_provider, cluster.provider], depends_on=[mesh])
+    metrics = MetricsStack("metrics", metrics_stack_args(settings), opts=after_mesh)
+    keda = Keda("keda", replicas=settings.mesh.replicas, opts=pulumi.ResourceOptions(providers=[cluster.provider],
+                                                                                     depends_on=[addons]))
     if settings.models is not None:
-        after_mesh = pulumi.ResourceOptions(providers=[aws_provider, cluster.provider], depends_on=[mesh])
         serving = Serving("serving", serving_args(
             settings, image_refs=image.image_refs, store=store_refs(model_store),
-            oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer), opts=after_mesh)
-        routing = CanaryRouting("routing", routing_args(settings, gateway=mesh.gateway),
-                                opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[mesh, serving]))
-        pulumi.export("route_weights", routing.weights)
+            oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer),
+            opts=pulumi.ResourceOptions(providers=[aws_provider, cluster.provider], depends_on=[mesh, keda.release]))
         pulumi.export("serving_roles", serving.role_arns)
+        if settings.rollout.mode == "automatic":  # Flagger moves the traffic: no routes of our own
+            flagger = Flagger("flagger", flagger_args(settings), opts=pulumi.ResourceOptions(
+                providers=[cluster.provider], depends_on=[mesh, metrics.release]))
+            rollout = CanaryRollout("canary", canary_args(
+                settings, gateway=mesh.gateway, autoscaler=serving.autoscalers["stable"],
+                expected_version=model_store.versions["stable"][1],
+                rows=sample_rows(settings, bucket_name=model_store.bucket_name),
+                templates_namespace=flagger.templates_namespace, loadtester_url=flagger.loadtester_url,
+                alert_provider=flagger.alert_provider_name),
+                opts=pulumi.ResourceOptions(providers=[aws_provider, cluster.provider]),
+                depends_on=[*flagger.ready, *serving.workloads])
+            pulumi.export("canary", rollout.canary_ref)
+        else:  # the weights of the stack file
+            routing = CanaryRouting("routing", routing_args(settings, gateway=mesh.gateway),
+                                    opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[mesh, serving]))
+            pulumi.export("route_weights", routing.weights)
 
 # Alarms first: the endpoint's name is fixed per stack, so the alarms can name it before it exists,
 # and the endpoint's guardrails roll back on these alarms (names passed as outputs, never retyped).

@@ -39,7 +39,7 @@ class Thresholds:
     """Alarm thresholds (settings `alarms`)."""
 
     p99_latency_ms: float = 250
-    error_5xx_percent: float = 1
+    error_5xx_percent: float = 2
     error_4xx_percent: float = 10
     cpu_percent: float = 85
     gpu_percent: float = 90
@@ -105,11 +105,15 @@ def sagemaker_alarm_specs(endpoint_name: str, variants: Sequence[tuple[str, str 
     return specs
 
 
-def eks_alarm_specs(cluster_name: str, namespace: str, tracks: Sequence[str], t: Thresholds) -> list[AlarmSpec]:
+def eks_alarm_specs(cluster_name: str, namespace: str, tracks: Sequence[str], t: Thresholds,
+                    workloads: Mapping[str, str] | None = None) -> list[AlarmSpec]:
     """Per track: p99 latency and 5xx share from the pods' own metrics, pods left pending
-    (unschedulable, e.g. no GPU node), container restarts; for the cluster: failed nodes."""
+    (unschedulable, e.g. no GPU node), container restarts; for the cluster: failed nodes.
+    `workloads`: per track, the Deployment whose pods it is (default `deployment_name(track)`; under
+    Flagger the stable track is "model-server-primary")."""
     specs = []
     for track in tracks:
+        workload = (workloads or {}).get(track) or deployment_name(track)
         pods = {"ClusterName": cluster_name, "Namespace": namespace, "track": track}
         errors = {**pods, "status_class": "5xx"}
         others = {**pods, "status_class": "other"}
@@ -128,12 +132,12 @@ def eks_alarm_specs(cluster_name: str, namespace: str, tracks: Sequence[str], t:
             # A pod pending through every sample of 10 minutes (Minimum > 0): no node fits, e.g. no GPU
             # capacity with the pool at its maximum. A pod waiting minutes for a new node does not alarm.
             AlarmSpec(suffix=f"eks-{track}-pending", namespace="ContainerInsights", metric="pod_status_pending",
-                      dimensions={"ClusterName": cluster_name, "Namespace": namespace, "PodName": deployment_name(track)},
+                      dimensions={"ClusterName": cluster_name, "Namespace": namespace, "PodName": workload},
                       statistic="Minimum", threshold=0, period_s=300, evaluation_periods=2, target="eks",
                       description=f"{cluster_name} {track}: serving pods unschedulable for 10 minutes (no node fits, e.g. no GPU)"),
             AlarmSpec(suffix=f"eks-{track}-restarts", namespace="ContainerInsights",
                       metric="pod_number_of_container_restarts", statistic="Maximum", threshold=t.pod_restarts,
-                      dimensions={"ClusterName": cluster_name, "Namespace": namespace, "PodName": deployment_name(track)},
+                      dimensions={"ClusterName": cluster_name, "Namespace": namespace, "PodName": workload},
                       period_s=300, evaluation_periods=1, target="eks",
                       description=f"{cluster_name} {track}: serving containers restarted over {t.pod_restarts} times"),
         ]

@@ -61,13 +61,20 @@ def scrape_config(namespace: str) -> dict[str, Any]:
             "job_name": SCRAPE_JOB,
             "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [namespace]}}],
             "relabel_configs": [
-                {"source_labels": [f"__meta_kubernetes_pod_label_{_label(APP_LABEL)}"], "regex": APP_NAME, "action": "keep"},
+                {"source_labels": [f"__meta_kubernetes_pod_label_{_label(APP_LABEL)}"], "regex": f"{APP_NAME}(-primary)?",
+                 "action": "keep"},
                 {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"], "regex": "true", "action": "keep"},
                 {"source_labels": ["__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"],
                  "regex": r"([^:]+)(?::\d+)?;(\d+)", "replacement": "$1:$2", "target_label": "__address__"},
                 {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"], "regex": "(.+)",
                  "target_label": "__metrics_path__"},
                 {"source_labels": [f"__meta_kubernetes_pod_label_{_label(TRACK_LABEL)}"], "target_label": "track"},
+                # Under Flagger (rollout.mode automatic) pods carry no track label: its primary serves the
+                # promoted version ("stable"), its target the one under analysis ("canary").
+                {"source_labels": ["track", f"__meta_kubernetes_pod_label_{_label(APP_LABEL)}"], "regex": f";{APP_NAME}-primary",
+                 "replacement": "stable", "target_label": "track"},
+                {"source_labels": ["track", f"__meta_kubernetes_pod_label_{_label(APP_LABEL)}"], "regex": f";{APP_NAME}",
+                 "replacement": "canary", "target_label": "track"},
                 {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "Namespace"},
                 {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod_name"},
             ],

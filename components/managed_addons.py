@@ -7,6 +7,7 @@ Helm-installed add-ons (device plugin, metrics-server, cluster-autoscaler) are i
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 
@@ -58,6 +59,15 @@ DEFAULT_ADDON_VERSIONS: dict[str, dict[str, str]] = {
         "aws-ebs-csi-driver": "v1.63.1-eksbuild.1",
     },
 }
+
+ADDON_CONFIGURATION: dict[str, dict[str, str]] = {
+    # The VPC CNI's network policy agent enforces NetworkPolicies (components/network_policies.py); off
+    # unless asked for. The add-on's configuration schema types it as a string ("true"/"false"):
+    #   aws eks describe-addon-configuration --addon-name vpc-cni --addon-version <version>
+    # https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html
+    "vpc-cni": {"enableNetworkPolicy": "true"},
+}
+"""Per add-on, its `configuration_values` (JSON, validated by EKS against the add-on's schema)."""
 
 _ADDON_VERSION = re.compile(r"v\d+\.\d+\.\d+-eksbuild\.\d+")
 
@@ -122,6 +132,8 @@ def create_addons(
                 addon_name=addon_name,
                 addon_version=versions[addon_name],
                 service_account_role_arn=role.arn if role is not None else None,
+                configuration_values=(json.dumps(ADDON_CONFIGURATION[addon_name])
+                                      if addon_name in ADDON_CONFIGURATION else None),
                 # Take over what is in the cluster at creation; keep hand-made changes on later
                 # version updates rather than silently reverting them.
                 # https://docs.aws.amazon.com/eks/latest/APIReference/API_UpdateAddon.html#AmazonEKS-UpdateAddon-request-resolveConflicts

@@ -1,8 +1,9 @@
 """The mesh: Istio (base, cni, istiod, ingress gateway; one pinned version), the AWS Load Balancer
 Controller with its IRSA role, and the serving namespace with its security: sidecar injection,
 Pod Security `restricted` enforced, STRICT mTLS, an AuthorizationPolicy that admits only the
-ingress gateway (and the metrics scraper, for /metrics), an optional JWT requirement, and the
-Gateway the routes attach to.
+ingress gateway (and Flagger's load tester under `rollout: automatic`), NetworkPolicies (deny all,
+then the gateway, the metrics scrapers on the sidecar's merged-metrics port, DNS, istiod and HTTPS
+out), an optional JWT requirement, and the Gateway the routes attach to.
 
 Charts and values are in `components/mesh_charts.py`, the Istio object bodies in
 `components/routing.py`. The Kubernetes and AWS providers come in through `opts`.
@@ -19,10 +20,11 @@ import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
 from components import mesh_charts as charts
+from components import network_policies as policies
 from components import routing
 from components.cluster_addons import _pinned_release
 from components.iam_roles import irsa_trust_policy
-from components.serving_contract import APP_LABEL, APP_NAME, SERVING_NAMESPACE
+from components.serving_contract import SERVING_NAMESPACE
 
 GATEWAY_NAME = "mlserve-gateway"
 
@@ -51,8 +53,11 @@ class MeshArgs:
     """Default none. With `jwks_uri`: every request through the gateway needs a valid token from it."""
     jwks_uri: str | None = None
     """Default none. The issuer's key set URL."""
-    metrics_scraper: str = "monitoring/prometheus"
-    """Default "monitoring/prometheus". "<namespace>/<service account>" of the scraper allowed GET /metrics."""
+    metrics_scrapers: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    """Default none. (namespace, pod labels) of the pods that scrape the sidecars' merged metrics
+    (port 15020): Prometheus and the CloudWatch agent. Admitted by NetworkPolicy only (see routing.py)."""
+    loadtester: tuple[str, str] | None = None
+    """Default none. (namespace, service account) of Flagger's load tester, admitted to POST /predict."""
     replicas: int = 2
     """Default 2. Fewest pods of istiod, the ingress gateway and the load balancer controller (1 in dev)."""
 
@@ -63,8 +68,9 @@ class MeshArgs:
             raise ValueError("ingress_scheme internet-facing needs certificate_arn (no plaintext over the internet)")
         if (self.jwt_issuer is None) != (self.jwks_uri is None):
             raise ValueError("jwt_issuer and jwks_uri go together")
-        if not re.fullmatch(r"[a-z0-9-]+/[a-z0-9-]+", self.metrics_scraper):
-            raise ValueError(f"metrics_scraper {self.metrics_scraper!r}: '<namespace>/<service account>'")
+        for namespace, _ in self.metrics_scrapers + ((self.loadtester,) if self.loadtester else ()):
+            if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", namespace):
+                raise ValueError(f"namespace {namespace!r} is not a Kubernetes namespace name")
         if not 1 <= self.replicas <= 10:
             raise ValueError(f"replicas {self.replicas}: 1..10")
         if not self.hosts:
@@ -166,18 +172,29 @@ class Mesh(pulumi.ComponentResource):
         ns = serving_ns.metadata.name
         _istio_object(f"{name}-mtls", routing.ISTIO_SECURITY, "PeerAuthentication", ns, "default",
                       routing.peer_authentication_spec(), istio_ready)
-        scraper_ns, scraper_sa = args.metrics_scraper.split("/")
         _istio_object(f"{name}-authorization", routing.ISTIO_SECURITY, "AuthorizationPolicy", ns, "model-server-callers",
                       routing.authorization_policy_spec(
-                          selector={APP_LABEL: APP_NAME},
                           ingress_principal=routing.principal(charts.INGRESS_NAMESPACE, charts.INGRESS_RELEASE),
-                          scraper_principal=routing.principal(scraper_ns, scraper_sa), jwt_issuer=args.jwt_issuer),
+                          jwt_issuer=args.jwt_issuer,
+                          loadtester_principal=routing.principal(*args.loadtester) if args.loadtester else None),
                       istio_ready)
         if args.jwt_issuer is not None and args.jwks_uri is not None:
             _istio_object(f"{name}-jwt", routing.ISTIO_SECURITY, "RequestAuthentication", ns, "model-server-jwt",
-                          {"selector": {"matchLabels": {APP_LABEL: APP_NAME}},
-                           **routing.request_authentication_spec(issuer=args.jwt_issuer, jwks_uri=args.jwks_uri)},
+                          routing.request_authentication_spec(issuer=args.jwt_issuer, jwks_uri=args.jwks_uri),
                           istio_ready)
+        callers = [(charts.INGRESS_NAMESPACE, charts.INGRESS_SELECTOR)]
+        if args.loadtester is not None:
+            callers.append((args.loadtester[0], {}))
+        for policy_name, spec in (
+            ("default-deny", policies.default_deny()),
+            ("server-ingress", policies.server_ingress(
+                callers=callers, scrapers=[(scraper_ns, dict(labels)) for scraper_ns, labels in args.metrics_scrapers])),
+            ("server-egress", policies.server_egress(istio_namespace=charts.ISTIO_NAMESPACE)),
+        ):
+            kubernetes.networking.v1.NetworkPolicy(
+                f"{name}-{policy_name}", metadata=kubernetes.meta.v1.ObjectMetaArgs(
+                    name=policy_name, namespace=ns, labels={"app.kubernetes.io/part-of": "mlserve"}),
+                spec=spec, opts=pulumi.ResourceOptions(parent=self))
         _istio_object(f"{name}-gateway", routing.ISTIO_NETWORKING, "Gateway", ingress_ns.metadata.name, GATEWAY_NAME,
                       routing.gateway_spec(hosts=list(args.hosts), selector=charts.INGRESS_SELECTOR), istio_ready)
 

@@ -104,24 +104,28 @@ def request_authentication_spec(*, issuer: str, jwks_uri: str) -> dict[str, Any]
     return {"jwtRules": [{"issuer": issuer, "jwksUri": jwks_uri, "forwardOriginalToken": False}]}
 
 
-def authorization_policy_spec(*, selector: dict[str, str], ingress_principal: str, scraper_principal: str,
-                              jwt_issuer: str | None) -> dict[str, Any]:
-    """ALLOW only: the ingress gateway (every route but /metrics; with a JWT issuer, only with a valid
-    token from it) and the metrics scraper (GET /metrics only). Anything else is denied, since an
-    ALLOW policy denies every request it does not match."""
+def authorization_policy_spec(*, ingress_principal: str, jwt_issuer: str | None,
+                              loadtester_principal: str | None = None) -> dict[str, Any]:
+    """ALLOW only, namespace-wide (Flagger's primary pods carry another app label than the Deployment
+    the stack declares, and the namespace holds nothing but model servers): the ingress gateway on the
+    server's port, every route but /metrics (with a JWT issuer, only with a valid token from it), and,
+    under `rollout: automatic`, Flagger's load tester, POST /predict only (the acceptance check and the
+    load test). Anything else is denied, since an ALLOW policy denies every request it does not match.
+
+    No rule for the metrics scrapers: Prometheus and the CloudWatch agent read the sidecar's merged
+    endpoint (:15020/stats/prometheus), which Istio leaves out of traffic capture, so no request of
+    theirs ever reaches this policy (components/network_policies.py is what admits them). The server's
+    own /metrics on its port is therefore closed to every caller through the mesh."""
     ingress_source: dict[str, Any] = {"principals": [ingress_principal]}
     if jwt_issuer is not None:
         ingress_source["requestPrincipals"] = [f"{jwt_issuer}/*"]
     port = str(SERVICE_PORT)
-    return {
-        "selector": {"matchLabels": dict(selector)},
-        "action": "ALLOW",
-        "rules": [
-            {"from": [{"source": ingress_source}], "to": [{"operation": {"ports": [port], "notPaths": ["/metrics"]}}]},
-            {"from": [{"source": {"principals": [scraper_principal]}}],
-             "to": [{"operation": {"ports": [port], "methods": ["GET"], "paths": ["/metrics"]}}]},
-        ],
-    }
+    rules: list[dict[str, Any]] = [
+        {"from": [{"source": ingress_source}], "to": [{"operation": {"ports": [port], "notPaths": ["/metrics"]}}]}]
+    if loadtester_principal is not None:
+        rules.append({"from": [{"source": {"principals": [loadtester_principal]}}],
+                      "to": [{"operation": {"ports": [port], "methods": ["POST"], "paths": ["/predict"]}}]})
+    return {"action": "ALLOW", "rules": rules}
 
 
 def principal(namespace: str, service_account: str) -> str:

@@ -1,6 +1,10 @@
 """The model server on Kubernetes, per track (stable, optional canary): a Deployment on its node pool,
-its HorizontalPodAutoscaler and PodDisruptionBudget, and a ServiceAccount with an IRSA role that
-can read only its own model version; one Service across both tracks.
+its autoscaler (a KEDA ScaledObject: queued requests per pod from Prometheus, then CPU) and
+PodDisruptionBudget, and a ServiceAccount with an IRSA role that can read only its own model version;
+one Service across both tracks.
+
+With `rollout="automatic"` there is one Deployment, `model-server`: Flagger's target (components/canary.py),
+which copies it into `model-server-primary` on promotion and makes the Services itself, so none is declared here.
 
 Pod details (scheduling, hardening, probes, drain) are plain functions in
 `components/serving_pods.py`; names and labels shared with the mesh in
@@ -16,9 +20,12 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
+from components import delivery_specs
 from components import serving_pods as pods
 from components.iam_roles import irsa_trust_policy
-from components.serving_contract import APP_LABEL, APP_NAME, PORT_NAME, SERVICE_NAME, SERVICE_PORT, deployment_name
+from components.prometheus_values import PROMETHEUS_URL
+from components.serving_contract import (APP_LABEL, APP_NAME, PORT_NAME, SERVICE_NAME, SERVICE_PORT, TRACK_LABEL,
+                                         deployment_name)
 
 k8s = kubernetes
 SERVER_CONTAINER = "model-server"
@@ -41,13 +48,17 @@ class TrackArgs:
     max_replicas: int = 6
     """Default 6. The HPA's ceiling."""
     cpu_target_percent: int = 70
-    """Default 70. Average CPU utilization (of requests) the HPA aims for."""
+    """Default 70. Average CPU utilization (of the server container's request) the autoscaler aims for."""
+    queued_requests_target: int = 4
+    """Default 4. Requests waiting in each pod's batch queue the autoscaler aims for (its first signal)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_replicas <= self.max_replicas:
             raise ValueError(f"{self.pod.track}: need 1 <= min_replicas <= max_replicas, got {self.min_replicas}, {self.max_replicas}")
         if not 1 <= self.cpu_target_percent <= 100:
             raise ValueError(f"{self.pod.track}: cpu_target_percent {self.cpu_target_percent} is not 1..100")
+        if self.queued_requests_target < 1:
+            raise ValueError(f"{self.pod.track}: queued_requests_target {self.queued_requests_target} is below 1")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +78,11 @@ class ServingArgs:
     """The cluster's IAM OIDC provider ARN."""
     oidc_issuer: pulumi.Input[str]
     """The OIDC issuer without "https://"."""
+    rollout: str = "manual"
+    """Default "manual": a Deployment per track and the Service. "automatic": one Deployment, Flagger's
+    target, and no Service (Flagger makes them); needs exactly one track."""
+    prometheus_url: str = PROMETHEUS_URL
+    """Default the monitoring stack's. Where the autoscaler reads the queue depth."""
 
     def __post_init__(self) -> None:
         if not self.namespace:
@@ -74,6 +90,10 @@ class ServingArgs:
         names = [t.pod.track for t in self.tracks]
         if names not in (["stable"], ["stable", "canary"]):
             raise ValueError(f"tracks {names}: ['stable'] or ['stable', 'canary']")
+        if self.rollout not in ("manual", "automatic"):
+            raise ValueError(f"rollout {self.rollout!r}: 'manual' or 'automatic'")
+        if self.rollout == "automatic" and names != ["stable"]:
+            raise ValueError("rollout automatic serves one version (Flagger runs the canary): tracks must be ['stable']")
 
 
 def read_policy(read_arn: str, bucket_arn: str, key_arn: str) -> dict:
@@ -100,16 +120,24 @@ class Serving(pulumi.ComponentResource):
     """Per track a Deployment, HPA, PDB and ServiceAccount with its IRSA role; one Service."""
 
     service_name: str
-    """The Service across both tracks (the mesh routes to its subsets)."""
+    """The Service across both tracks (the mesh routes to its subsets; in automatic mode Flagger makes it)."""
     role_arns: dict[str, pulumi.Output[str]]
     """Per track, the IRSA role its pods read the model with."""
+    autoscalers: dict[str, str]
+    """Per track, the name of its ScaledObject (the Canary's `autoscalerRef` in automatic mode)."""
+    workloads: list[pulumi.Resource]
+    """The Deployments and ScaledObjects (a Canary waits for them)."""
 
     def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlserve:serving:Serving", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.role_arns = {}
+        self.role_arns, self.autoscalers, self.workloads = {}, {}, []
         for track in args.tracks:
             self.role_arns[track.pod.track] = self._track(name, args, track, child)
+        self.service_name = SERVICE_NAME
+        if args.rollout == "automatic":
+            self.register_outputs({"service_name": self.service_name, "role_arns": self.role_arns})
+            return
 
         k8s.core.v1.Service(
             f"{name}-service",
@@ -121,12 +149,18 @@ class Serving(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.service_name = SERVICE_NAME
         self.register_outputs({"service_name": self.service_name, "role_arns": self.role_arns})
 
     def _track(self, name: str, args: ServingArgs, track: TrackArgs, child: pulumi.ResourceOptions) -> pulumi.Output[str]:
-        spec, who = track.pod, deployment_name(track.pod.track)
+        automatic = args.rollout == "automatic"
+        spec = track.pod
+        # Flagger's target is named after the app; it derives "<name>-primary" from it.
+        who = APP_NAME if automatic else deployment_name(spec.track)
         prefix = f"{name}-{spec.track}"
+        # Under Flagger the primary keeps running the last promoted version, which the stack no longer
+        # names, with this same service account: the role reads every version of the model.
+        read_arn = (pulumi.Output.from_input(track.read_arn).apply(lambda arn: arn.rstrip("/*").rsplit("/", 1)[0] + "/*")
+                    if automatic else track.read_arn)
         role = aws.iam.Role(
             f"{prefix}-role",
             description=f"model server {spec.track} (IRSA): reads {spec.model_name}/{spec.model_version} only",
@@ -136,7 +170,7 @@ class Serving(pulumi.ComponentResource):
         )
         policy = aws.iam.RolePolicy(
             f"{prefix}-read-model", role=role.id,
-            policy=pulumi.Output.all(track.read_arn, args.bucket_arn, args.model_kms_key_arn).apply(
+            policy=pulumi.Output.all(read_arn, args.bucket_arn, args.model_kms_key_arn).apply(
                 lambda v: json.dumps(read_policy(*v))),
             opts=child,
         )
@@ -148,6 +182,13 @@ class Serving(pulumi.ComponentResource):
             opts=child,
         )
         labels = pods.pod_labels(spec)
+        selector = pods.selector_labels(spec.track)
+        if automatic:
+            # Flagger copies the template to the primary, changing only the selector label's value; a
+            # track label would be copied as is and mislabel the primary, so there is none (the
+            # PodMonitor and the CloudWatch agent tell the two apart by app name).
+            labels = {k: v for k, v in labels.items() if k != TRACK_LABEL}
+            selector = {APP_LABEL: APP_NAME}
         env = [k8s.core.v1.EnvVarArgs(name="MLSERVE_MODEL_URI", value=track.model_uri),
                k8s.core.v1.EnvVarArgs(name="MLSERVE_MODEL_CACHE_DIR", value="/tmp/model"),
                *[k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(spec.server_env.items())]]
@@ -158,7 +199,7 @@ class Serving(pulumi.ComponentResource):
                 # No `replicas`: the HPA owns it. Pulumi sends only the fields it declares (server-side
                 # apply), so an `up` never resets what the HPA scaled to.
                 # https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#migrating-deployments-and-statefulsets-to-horizontal-autoscaling
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pods.selector_labels(spec.track)),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
                     rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge="25%", max_unavailable=0)),
@@ -173,7 +214,7 @@ class Serving(pulumi.ComponentResource):
                         security_context=pods.pod_security_context(),
                         node_selector=pods.node_selector(spec.node_pool),
                         tolerations=pods.tolerations(spec.node_pool),
-                        topology_spread_constraints=pods.topology_spread(spec.track),
+                        topology_spread_constraints=pods.topology_spread(spec.track, selector),
                         termination_grace_period_seconds=pods.termination_grace_seconds(spec.shutdown_grace_s),
                         containers=[k8s.core.v1.ContainerArgs(
                             name=SERVER_CONTAINER,
@@ -195,38 +236,48 @@ class Serving(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, policy]),
+            # Flagger scales its target to zero after each promotion; the stack never declares replicas.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, policy],
+                                        ignore_changes=["spec.replicas"] if automatic else None),
         )
-        k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            f"{prefix}-autoscaler",
+        # KEDA makes and owns the HPA from this. Under Flagger it is the Canary's autoscalerRef: Flagger
+        # copies it for the primary (primaryScalerQueries) and pauses this one while no analysis runs,
+        # by an annotation the stack must leave alone.
+        scaled_object = k8s.apiextensions.CustomResource(
+            f"{prefix}-autoscaler", api_version=delivery_specs.KEDA_API, kind="ScaledObject",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=who, namespace=args.namespace, labels=labels),
-            spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
-                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
-                    api_version="apps/v1", kind="Deployment", name=deployment.metadata.name),
-                min_replicas=track.min_replicas,
-                max_replicas=track.max_replicas,
-                # The server container's CPU only: a pod-level "Resource" metric would average in the
-                # injected sidecar's usage and request. https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#container-resource-metrics
-                metrics=[k8s.autoscaling.v2.MetricSpecArgs(
-                    type="ContainerResource",
-                    container_resource=k8s.autoscaling.v2.ContainerResourceMetricSourceArgs(
-                        name="cpu", container=SERVER_CONTAINER,
-                        target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization",
-                                                                   average_utilization=track.cpu_target_percent)))],
-                behavior=pods.hpa_behavior(),
-            ),
-            opts=child,
+            spec=delivery_specs.scaled_object_spec(
+                deployment=who, namespace=args.namespace,
+                pods={delivery_specs.WORKLOAD_LABEL: APP_NAME} if automatic else {"track": spec.track},
+                container=SERVER_CONTAINER, prometheus_url=args.prometheus_url,
+                min_replicas=track.min_replicas, max_replicas=track.max_replicas,
+                queued_requests_target=track.queued_requests_target, cpu_target_percent=track.cpu_target_percent,
+                behavior=pods.scaling_behavior()),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[deployment],
+                ignore_changes=['metadata.annotations["autoscaling.keda.sh/paused-replicas"]'] if automatic else None),
         )
+        self.autoscalers[spec.track] = who
+        self.workloads += [deployment, scaled_object]
         k8s.policy.v1.PodDisruptionBudget(
             f"{prefix}-disruption-budget",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=who, namespace=args.namespace, labels=labels),
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
                 # One pod at a time: a drain proceeds even at one replica (minAvailable: 1 would block it).
                 max_unavailable=1,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pods.selector_labels(spec.track)),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 unhealthy_pod_eviction_policy="AlwaysAllow",  # a crash-looping pod never blocks a drain
             ),
             opts=child,
         )
+        if automatic:  # Flagger's primary has no budget of its own unless declared here
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{prefix}-primary-disruption-budget",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{who}-primary", namespace=args.namespace, labels=labels),
+                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                    max_unavailable=1, unhealthy_pod_eviction_policy="AlwaysAllow",
+                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels={APP_LABEL: f"{APP_NAME}-primary"})),
+                opts=child,
+            )
         return role.arn
 

@@ -157,29 +157,29 @@ def pod_security_context() -> core.PodSecurityContextArgs:
                                        fs_group=IMAGE_UID, seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"))
 
 
-def topology_spread(track: str) -> list[core.TopologySpreadConstraintArgs]:
+def topology_spread(track: str, selector: Mapping[str, str] | None = None) -> list[core.TopologySpreadConstraintArgs]:
     """Spread each rollout's pods over zones and nodes. Soft (ScheduleAnyway): a pool with nodes in
     fewer zones than replicas still runs them all. `matchLabelKeys` counts one ReplicaSet at a time.
+    `selector`: the Deployment's (default: the track's). Flagger rewrites it for its primary.
     https://kubernetes.io/docs/concepts/scheduling-eviction/topology-spread-constraints/"""
     return [
         core.TopologySpreadConstraintArgs(
             max_skew=1, topology_key=key, when_unsatisfiable="ScheduleAnyway",
-            label_selector=kubernetes.meta.v1.LabelSelectorArgs(match_labels=selector_labels(track)),
+            label_selector=kubernetes.meta.v1.LabelSelectorArgs(match_labels=dict(selector or selector_labels(track))),
             match_label_keys=["pod-template-hash"])
         for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
     ]
 
 
-def hpa_behavior() -> autoscaling.HorizontalPodAutoscalerBehaviorArgs:
+def scaling_behavior() -> dict:
     """Scale up at once (double per 30 s at most); scale down after 5 minutes of lower load, by at
-    most a fifth per minute, so a short lull does not drop the capacity the next burst needs.
+    most a fifth per minute, so a short lull does not drop the capacity the next burst needs. The
+    HPA's `behavior` (KEDA passes it through to the HPA it makes).
     https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#configurable-scaling-behavior"""
-    def rules(window: int, percent: int, period: int) -> autoscaling.HPAScalingRulesArgs:
-        return autoscaling.HPAScalingRulesArgs(
-            stabilization_window_seconds=window,
-            policies=[autoscaling.HPAScalingPolicyArgs(type="Percent", value=percent, period_seconds=period)])
+    def rules(window: int, percent: int, period: int) -> dict:
+        return {"stabilizationWindowSeconds": window, "policies": [{"type": "Percent", "value": percent, "periodSeconds": period}]}
 
-    return autoscaling.HorizontalPodAutoscalerBehaviorArgs(scale_up=rules(0, 100, 30), scale_down=rules(300, 20, 60))
+    return {"scaleUp": rules(0, 100, 30), "scaleDown": rules(300, 20, 60)}
 
 
 def container_ports() -> list[core.ContainerPortArgs]:

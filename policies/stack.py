@@ -17,6 +17,7 @@ from policies.rules import ADVISORY, as_list, get, resource_rule, setting, stack
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 ALARMS = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm")
 
 TAG_CONFIG = {"requiredTagKeys": {"type": "array", "items": {"type": "string"},
@@ -84,11 +85,11 @@ def _serving_replicas(props, args):
     if get(props, "metadata.namespace") != serving_contract.SERVING_NAMESPACE:
         return
     minimum = setting(args, REPLICA_CONFIG, "minServingReplicas")
-    path = "spec.replicas" if args.resource_type == DEPLOYMENT else "spec.minReplicas"
+    path = {DEPLOYMENT: "spec.replicas", SCALED_OBJECT: "spec.minReplicaCount"}.get(args.resource_type, "spec.minReplicas")
     value = get(props, path)
     if value is None and args.resource_type == DEPLOYMENT:
         return  # left to its autoscaler (checked on the HPA's minReplicas)
-    value = 1 if value is None else value  # HPA minReplicas defaults to 1
+    value = (0 if args.resource_type == SCALED_OBJECT else 1) if value is None else value  # KEDA's default 0, the HPA's 1
     if float(value) < minimum:
         yield f"{path} is {int(float(value))}: run at least {minimum} so one node's loss does not stop serving"
 
@@ -160,7 +161,7 @@ RULES = [
                   [NODE_GROUP], _no_spot_gpu, config=SPOT_CONFIG),
     resource_rule("serving-min-replicas",
                   "Serving Deployments and their autoscalers keep the configured minimum replicas (EKS best practices, reliability).",
-                  [DEPLOYMENT, HPA], _serving_replicas, config=REPLICA_CONFIG),
+                  [DEPLOYMENT, HPA, SCALED_OBJECT], _serving_replicas, config=REPLICA_CONFIG),
     resource_rule("alarm-has-action",
                   "CloudWatch alarms notify someone where the policy config asks for it (Checkov CKV_AWS_319).",
                   list(ALARMS), _alarm_actions, config=ALARM_CONFIG),

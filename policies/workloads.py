@@ -10,6 +10,9 @@ from policies.rules import as_list, get, resource_rule, stack_rule
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+"""KEDA's ScaledObject: it makes and owns the HPA of its target (https://keda.sh/docs/2.20/concepts/scaling-deployments/)."""
+AUTOSCALERS = (HPA, SCALED_OBJECT)
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 # Where each workload kind keeps its pod spec.
 POD_SPEC_PATHS = {
@@ -128,18 +131,21 @@ def _is_serving(resource) -> bool:
 
 
 def _autoscaler_and_pdb(args):
-    """Each serving Deployment has an HPA targeting it and a PDB selecting its pods."""
+    """Each serving Deployment has an autoscaler (an HPA, or a KEDA ScaledObject that makes one) targeting
+    it and a PDB selecting its pods."""
     resources = args.resources
     for deployment in (r for r in resources if r.resource_type == DEPLOYMENT and _is_serving(r)):
         name = get(deployment.props, "metadata.name")
         pod_labels = get(deployment.props, "spec.template.metadata.labels", {}) or {}
-        scaled = any(r.resource_type == HPA and _is_serving(r) and get(r.props, "spec.scaleTargetRef.kind") == "Deployment"
+        scaled = any(r.resource_type in AUTOSCALERS and _is_serving(r)
+                     and (get(r.props, "spec.scaleTargetRef.kind") or "Deployment") == "Deployment"
                      and get(r.props, "spec.scaleTargetRef.name") == name for r in resources)
         protected = any(
             r.resource_type == PDB and _is_serving(r) and (selector := get(r.props, "spec.selector.matchLabels"))
             and all(pod_labels.get(k) == v for k, v in selector.items()) for r in resources)
         if not scaled:
-            yield f"serving Deployment {name} has no HorizontalPodAutoscaler: add one with scaleTargetRef {name}", deployment.urn
+            yield (f"serving Deployment {name} has no HorizontalPodAutoscaler or KEDA ScaledObject: add one with "
+                   f"scaleTargetRef {name}"), deployment.urn
         if not protected:
             yield (f"serving Deployment {name} has no PodDisruptionBudget selecting its pods: add one "
                    "(maxUnavailable: 1) so node drains keep it serving"), deployment.urn
@@ -172,7 +178,7 @@ RULES = [
     resource_rule("k8s-not-default-namespace", "Workloads do not run in the default namespace (Checkov CKV_K8S_21).",
                   WORKLOADS, _not_default),
     stack_rule("serving-autoscaler-and-pdb",
-               "Serving Deployments have a HorizontalPodAutoscaler and a PodDisruptionBudget "
+               "Serving Deployments have an autoscaler (HPA or KEDA ScaledObject) and a PodDisruptionBudget "
                "(EKS best practices, reliability: applications).",
                _autoscaler_and_pdb),
 ]

@@ -2,8 +2,10 @@
 
 - smoke: sends the model's sample rows to the deployed target (SageMaker runtime or the EKS
   ingress URL) and checks the answer's shape and the model version that answered;
-- status: variant weights and instance counts of the endpoint, and the stack's alarm states;
-- gate: exits non-zero while any of the stack's alarms is in ALARM, waiting up to a timeout.
+- status: variant weights and instance counts of the endpoint, the EKS Canary's phase and weight
+  (`rollout.mode: automatic`), and the stack's alarm states;
+- gate: waits for an automatic EKS rollout to be promoted (or fails on its rollback), then exits
+  non-zero while any of the stack's alarms is in ALARM, waiting up to a timeout.
 
 Each failure is one line on stderr and a distinct exit code (`ExitCode`), so a pipeline can tell
 "no credentials" from "the canary answers wrongly".
@@ -35,7 +37,10 @@ class ExitCode(IntEnum):
     AWS_ERROR = 8
     """Any other AWS error."""
     NOT_READY = 9
-    """The endpoint exists but is not InService (creating, updating, failed)."""
+    """The endpoint exists but is not InService (creating, updating, failed), or an EKS rollout
+    (Flagger's Canary) was still under way at the timeout."""
+    ROLLED_BACK = 10
+    """gate: the new version was rolled back (Flagger's Canary Failed)."""
 
 
 class CheckError(Exception):

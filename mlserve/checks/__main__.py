@@ -1,17 +1,21 @@
 """`python -m mlserve.checks {smoke,status,gate}`: see mlserve/checks/__init__.py and the README.
 
 Values come from flags or from the stack outputs (`pulumi stack output --json -s prod > outputs.json`,
-then `--stack-outputs outputs.json`): `sagemaker_endpoint_name`, `alarm_names`, `ingress_url`.
+then `--stack-outputs outputs.json`): `sagemaker_endpoint_name`, `alarm_names`, `ingress_url`, and
+under `rollout.mode: automatic` `canary` with `kubeconfig`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from mlserve.checks import CheckError, ExitCode
 from mlserve.checks.aws import Clients
+from mlserve.checks.canary import KubernetesReader, canary_state, wait_for_canary
 from mlserve.checks.gate import gate
 from mlserve.checks.smoke import smoke_eks, smoke_sagemaker
 from mlserve.checks.status import status_lines
@@ -23,6 +27,8 @@ def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--stack-outputs", help="JSON from `pulumi stack output --json`")
     common.add_argument("--region", default=None, help="AWS region (default: AWS_REGION / the profile's)")
+    common.add_argument("--canary", help="'<namespace>/<name>' of the EKS Canary (output canary; rollout.mode automatic)")
+    common.add_argument("--kubeconfig", help="kubeconfig file for the Canary (default: the output kubeconfig)")
     sub = top.add_subparsers(dest="command", required=True)
 
     smoke = sub.add_parser("smoke", parents=[common], help="send the sample rows and check the answer")
@@ -38,7 +44,8 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--endpoint", help="SageMaker endpoint name (output sagemaker_endpoint_name); omit for EKS only")
     status.add_argument("--alarm-prefix", help="instead of the outputs' alarm_names: every alarm named from it")
 
-    gate_ = sub.add_parser("gate", parents=[common], help="fail while any of the stack's alarms is in ALARM")
+    gate_ = sub.add_parser("gate", parents=[common], help="wait for an automatic EKS rollout, then fail while any "
+                                                          "of the stack's alarms is in ALARM")
     gate_.add_argument("--alarm-prefix", help="instead of the outputs' alarm_names: every alarm named from it")
     gate_.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for alarms to settle (default 600)")
     gate_.add_argument("--poll", type=float, default=30.0, help="seconds between checks (default 30)")
@@ -62,10 +69,28 @@ def run(args: argparse.Namespace, clients: Clients | None = None) -> str:
         return smoke_sagemaker(make_clients(), endpoint=pick(args.endpoint, outputs, "sagemaker_endpoint_name", "--endpoint"),
                                variant=args.track, rows=rows, expected_version=args.expect_version)
     names = _alarm_names(args, outputs)
+    canary = args.canary if args.canary is not None else outputs.get("canary")
+    reader = _reader(args, outputs) if canary else None
     if args.command == "status":
         endpoint = args.endpoint if args.endpoint is not None else outputs.get("sagemaker_endpoint_name")
-        return "\n".join(status_lines(make_clients(), endpoint=endpoint, names=names, prefix=args.alarm_prefix))
-    return gate(make_clients(), names=names, prefix=args.alarm_prefix, timeout_s=args.timeout, poll_s=args.poll)
+        lines = [canary_state(reader, canary).line()] if reader else []
+        return "\n".join(lines + status_lines(make_clients(), endpoint=endpoint, names=names, prefix=args.alarm_prefix))
+    lines, timeout_s = [], args.timeout
+    if reader:  # the automatic EKS rollout first: its alarms mean nothing before the new version is live
+        started = time.monotonic()
+        lines.append(wait_for_canary(reader, canary, timeout_s=timeout_s, poll_s=args.poll))
+        timeout_s = max(0.0, timeout_s - (time.monotonic() - started))
+    lines.append(gate(make_clients(), names=names, prefix=args.alarm_prefix, timeout_s=timeout_s, poll_s=args.poll))
+    return "\n".join(lines)
+
+
+def _reader(args: argparse.Namespace, outputs: dict) -> KubernetesReader:
+    if args.kubeconfig is not None:
+        try:
+            return KubernetesReader(Path(args.kubeconfig).read_text())
+        except OSError as error:
+            raise CheckError(ExitCode.USAGE, f"--kubeconfig {args.kubeconfig}: {error.strerror}") from None
+    return KubernetesReader(pick(None, outputs, "kubeconfig", "--kubeconfig"))
 
 
 def _default_region() -> str:

@@ -114,6 +114,8 @@ class _RecordingMocks(pulumi_mocks.Mocks):
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region}, []
+        if args.token == "aws:s3/getObject:getObject":
+            return _published_object(str(args.args["bucket"]), str(args.args["key"])), []
         if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return _ecr_authorization_token(str(args.args.get("registryId") or FAKE_ACCOUNT_ID), self.region), []
         # An unfaked call would resolve to empty values and hide a broken plan: refuse it.
@@ -181,6 +183,30 @@ def _ecr_authorization_token(registry_id: str, region: str) -> dict[str, Any]:
     return {"authorizationToken": base64.b64encode(f"AWS:{password}".encode()).decode(), "userName": "AWS",
             "password": password, "expiresAt": "2026-01-01T12:00:00Z", "registryId": registry_id,
             "proxyEndpoint": f"https://{registry_id}.dkr.ecr.{region}.amazonaws.com", "id": region, "region": region}
+
+
+OFFLINE_PUBLISHED_MODEL = Path(__file__).resolve().parents[2] / "build" / "demo-model"
+"""What every published model version of the offline account holds: the demo model (`make preview`
+builds it), as `python -m mlserve.models publish` would have put it under each store version."""
+
+
+def _published_object(bucket: str, key: str) -> dict[str, Any]:
+    """What `aws.s3.get_object` returns for a file of a published model version: its body (text objects
+    only, which sample.json and metadata.json are), content type and length. The offline account's
+    published versions are the demo model's files; any other key is refused, as S3 answers NoSuchKey.
+    https://www.pulumi.com/registry/packages/aws/api-docs/s3/getobject/"""
+    parts = key.split("/")
+    if len(parts) != 4 or parts[0] != "models" or parts[3] not in ("sample.json", "metadata.json"):
+        raise NotImplementedError(f"the offline engine holds no s3://{bucket}/{key} (only models/<name>/<version>/"
+                                  "sample.json and metadata.json of published versions)")
+    path = OFFLINE_PUBLISHED_MODEL / parts[3]
+    if not path.is_file():
+        raise NotImplementedError(f"s3://{bucket}/{key}: the offline account publishes {OFFLINE_PUBLISHED_MODEL}, "
+                                  "which does not exist: run `make demo-model`")
+    body = path.read_text()
+    return {"bucket": bucket, "key": key, "body": body, "contentType": "application/json",
+            "contentLength": len(body.encode()), "etag": f'"{__import__("hashlib").md5(body.encode()).hexdigest()}"',
+            "id": f"{bucket}/{key}"}
 
 
 def _read_service(resource_id: str, region: str) -> dict[str, Any]:

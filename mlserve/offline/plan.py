@@ -19,7 +19,7 @@ from typing import Any
 from mlserve.offline import engine
 from mlserve.offline import verdict as preview_checks
 from mlserve.offline.pack import PolicyConfigError
-from mlserve.offline.routes import route_lines
+from mlserve.offline.routes import metrics_lines, route_lines
 from mlserve.stack.settings import SettingsError
 from policies.props import get
 
@@ -60,6 +60,11 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "aws:sns/topic:Topic": ("name",),
     "aws:cloudwatch/dashboard:Dashboard": ("dashboardName",),
     "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": ("spec.minReplicas", "spec.maxReplicas"),
+    "kubernetes:keda.sh/v1alpha1:ScaledObject": ("spec.minReplicaCount", "spec.maxReplicaCount"),
+    "kubernetes:flagger.app/v1beta1:Canary": ("spec.targetRef.name", "spec.autoscalerRef.name", "spec.analysis.interval",
+                                              "spec.analysis.stepWeight", "spec.analysis.maxWeight",
+                                              "spec.analysis.threshold"),
+    "kubernetes:storage.k8s.io/v1:StorageClass": ("parameters.type", "parameters.encrypted"),
     "kubernetes:policy/v1:PodDisruptionBudget": ("spec.maxUnavailable",),
     "docker:index/image:Image": ("imageName",),
 }
@@ -174,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     routes = route_lines(plan)
     if routes:
         print("\n" + "\n".join(routes))
+    metrics = metrics_lines(plan)
+    if metrics:
+        print("\n" + "\n".join(metrics))
     counts = summary(plan)
     detail = ", ".join(f"{n} {kind}" for kind, n in counts.items() if kind != "total")
     print(f"\n{counts['total']} resources to create ({detail}) in {elapsed:.1f}s")

@@ -12,6 +12,7 @@ from components.image import GitState
 from components.model_store import ModelStoreArgs
 from mlserve.stack.args.alarms import alarms_args
 from mlserve.stack.args.cluster import cluster_args
+from mlserve.stack.args.delivery import canary_args, flagger_args, local_sample_path, metrics_stack_args
 from mlserve.stack.args.image import image_args
 from mlserve.stack.args.mesh import mesh_args
 from mlserve.stack.args.model_store import model_store_args
@@ -63,6 +64,15 @@ def check_serving_rules(settings: Settings, *, git: GitState | None, store: Mode
     routing_args(settings, gateway="istio-ingress/g")
     serving_args(settings, image_refs={v: "r@sha256:0" for v in image.variants}, store=_placeholder_store(store),
                  oidc_provider_arn="a", oidc_issuer="i")
+    metrics_stack_args(settings)
+    if settings.rollout.mode == "automatic":
+        sample = local_sample_path(settings)
+        if sample is not None and not sample.is_file():
+            raise ValueError(f"{NAMESPACE}:models.stable = {settings.models.stable!r}: no {sample.name}; rollout.mode "
+                             "automatic sends its rows to each new version before it gets traffic")
+        flagger_args(settings)
+        canary_args(settings, gateway="istio-ingress/g", autoscaler="model-server", expected_version=store.tracks["stable"].version,
+                    rows=[[0.0]], templates_namespace="n", loadtester_url="http://t/", alert_provider=None)
 
 
 def check_sagemaker_rules(settings: Settings, stack: str) -> None:

@@ -102,17 +102,57 @@ def test_serving_namespace_is_injected_restricted_and_strict(run_pulumi):
     assert _release(plan, "istiod").inputs["values"]["cni"]["enabled"] is True, "restricted needs the CNI agent"
 
 
-def test_only_the_gateway_and_the_scraper_for_metrics_are_admitted(run_pulumi):
+def test_only_the_gateway_is_admitted_and_metrics_never_pass_the_sidecar(run_pulumi):
     plan = build(run_pulumi)
     [policy] = _istio(plan, "AuthorizationPolicy")
     spec = policy.inputs["spec"]
-    assert spec["action"] == "ALLOW"
-    gateway_rule, scraper_rule = spec["rules"]
+    assert spec["action"] == "ALLOW" and "selector" not in spec  # namespace-wide: Flagger's primary pods too
+    [gateway_rule] = spec["rules"]
     assert gateway_rule["from"] == [{"source": {"principals": ["cluster.local/ns/istio-ingress/sa/istio-ingress"]}}]
-    assert gateway_rule["to"][0]["operation"]["notPaths"] == ["/metrics"]
-    assert scraper_rule["from"] == [{"source": {"principals": ["cluster.local/ns/monitoring/sa/prometheus"]}}]
-    assert scraper_rule["to"][0]["operation"] == {"ports": ["8080"], "methods": ["GET"], "paths": ["/metrics"]}
+    assert gateway_rule["to"][0]["operation"] == {"ports": ["8080"], "notPaths": ["/metrics"]}
     assert _istio(plan, "RequestAuthentication") == []
+
+
+def test_the_load_tester_may_post_predictions_only(run_pulumi):
+    plan = build(run_pulumi, loadtester=("mlserve-loadtest", "flagger-loadtester"))
+    [policy] = _istio(plan, "AuthorizationPolicy")
+    _, tester = policy.inputs["spec"]["rules"]
+    assert tester == {"from": [{"source": {"principals": ["cluster.local/ns/mlserve-loadtest/sa/flagger-loadtester"]}}],
+                      "to": [{"operation": {"ports": ["8080"], "methods": ["POST"], "paths": ["/predict"]}}]}
+    ingress = _network_policies(plan)["server-ingress"]["spec"]["ingress"][0]["from"]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mlserve-loadtest"}}} in ingress
+
+
+def _network_policies(plan):
+    return {r.inputs["metadata"]["name"]: r.inputs for r in plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+
+
+def _ports(rule):
+    return {(p["protocol"], int(p["port"])) for p in rule["ports"]}
+
+
+def test_the_serving_namespace_denies_all_but_the_gateway_the_scrapers_dns_istiod_and_https(run_pulumi):
+    scrapers = (("monitoring", (("app.kubernetes.io/name", "prometheus"),)), ("amazon-cloudwatch", ()))
+    plan = build(run_pulumi, metrics_scrapers=scrapers)
+    policies = _network_policies(plan)
+    assert set(policies) == {"default-deny", "server-ingress", "server-egress"}
+    assert {p["metadata"]["namespace"] for p in policies.values()} == {plan.exports["serving_namespace"]}
+    assert policies["default-deny"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    server, scrape = policies["server-ingress"]["spec"]["ingress"]
+    assert _ports(server) == {("TCP", 8080)}
+    assert server["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-ingress"}},
+                               "podSelector": {"matchLabels": {"istio": "ingress"}}}]
+    # The scrapers reach only the sidecar's merged-metrics port, the one Istio leaves uncaptured.
+    assert _ports(scrape) == {("TCP", 15020)}
+    assert scrape["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "amazon-cloudwatch"}}}]
+    dns, istiod, https = policies["server-egress"]["spec"]["egress"]
+    assert _ports(dns) == {("UDP", 53), ("TCP", 53)} and _ports(istiod) == {("TCP", 15012)}
+    assert _ports(https) == {("TCP", 443)} and https["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+    selected = policies["server-ingress"]["spec"]["podSelector"]["matchExpressions"]
+    assert selected == [{"key": "app.kubernetes.io/name", "operator": "In", "values": ["model-server", "model-server-primary"]}]
 
 
 def test_a_jwt_issuer_makes_a_valid_token_required(run_pulumi):
@@ -121,7 +161,7 @@ def test_a_jwt_issuer_makes_a_valid_token_required(run_pulumi):
     assert jwt.inputs["spec"]["jwtRules"][0]["issuer"] == "https://id.example.com"
     [policy] = _istio(plan, "AuthorizationPolicy")
     assert policy.inputs["spec"]["rules"][0]["from"][0]["source"]["requestPrincipals"] == ["https://id.example.com/*"]
-    assert jwt.inputs["spec"]["selector"] == policy.inputs["spec"]["selector"]
+    assert "selector" not in jwt.inputs["spec"] and "selector" not in policy.inputs["spec"]
 
 
 @pytest.mark.parametrize("overrides", [{}, {"jwt_issuer": "https://i.example.com", "jwks_uri": "https://i.example.com/k"}])

@@ -15,6 +15,7 @@ from components.node_pools import NodePoolArgs, Taint
 from components.serving import Serving, ServingArgs, TrackArgs, read_policy
 from components.serving_pods import PRE_STOP_SLEEP_S, TrackPodSpec, termination_grace_seconds
 from tests.components.addons_support import OIDC_ISSUER, OIDC_PROVIDER_ARN
+from tests.crd_schema import is_custom, validate_custom
 from tests.k8s_schema import manifest_from_inputs, validate_manifest
 from tests.pod_security import restricted_violations
 
@@ -36,11 +37,12 @@ def _track(track, version, pool, gpus=0, shutdown_grace_s=20.0):
         read_arn=f"{BUCKET_ARN}/models/fraud-model/{version}/*", min_replicas=2, max_replicas=5)
 
 
-def build(run_pulumi, tracks):
+def build(run_pulumi, tracks, rollout="manual"):
     def program():
         providers = [aws.Provider("aws", region="us-west-2"), kubernetes.Provider("k8s", kubeconfig="{}")]
         serving = Serving("serving", ServingArgs(namespace=NS, tracks=tracks, bucket_arn=BUCKET_ARN, model_kms_key_arn=KEY_ARN,
-                                                 oidc_provider_arn=OIDC_PROVIDER_ARN, oidc_issuer=OIDC_ISSUER),
+                                                 oidc_provider_arn=OIDC_PROVIDER_ARN, oidc_issuer=OIDC_ISSUER,
+                                                 rollout=rollout),
                           opts=pulumi.ResourceOptions(providers=providers))
         pulumi.export("roles", serving.role_arns)
 
@@ -119,14 +121,27 @@ def test_probes_use_the_servers_health_routes_on_its_port(plan):
     assert env["MLSERVE_MODEL_URI"].endswith("/models/fraud-model/3/") and env["MLSERVE_MAX_BATCH_SIZE"] == "32"
 
 
-def test_each_hpa_targets_its_deployment_which_leaves_replicas_to_it(plan):
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+
+
+def test_each_autoscaler_targets_its_deployment_which_leaves_replicas_to_it(plan):
     deployments = _by_track(plan, "kubernetes:apps/v1:Deployment")
-    for track, hpa in _by_track(plan, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler").items():
+    scalers = _by_track(plan, SCALED_OBJECT)
+    assert set(scalers) == set(deployments) == {"stable", "canary"}
+    for track, scaler in scalers.items():
+        spec = scaler.inputs["spec"]
         assert "replicas" not in deployments[track].inputs["spec"]
-        target = hpa.inputs["spec"]["scaleTargetRef"]
+        target = spec["scaleTargetRef"]
         assert (target["kind"], target["name"]) == ("Deployment", deployments[track].inputs["metadata"]["name"])
-        assert hpa.inputs["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
-        assert (hpa.inputs["spec"]["minReplicas"], hpa.inputs["spec"]["maxReplicas"]) == (2, 5)
+        assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
+        assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (2, 5)
+        queue, cpu = spec["triggers"]
+        # Queued requests per pod of this track only (manual mode tells the tracks apart by label), then CPU.
+        assert queue["metricType"] == "AverageValue" and queue["metadata"]["threshold"] == "4"
+        assert f'track="{track}"' in queue["metadata"]["query"] and 'namespace="mlserve-serving"' in queue["metadata"]["query"]
+        assert cpu == {"type": "cpu", "name": "cpu", "metricType": "Utilization",
+                       "metadata": {"value": "70", "containerName": "model-server"}}
+        assert scaler.ignore_changes == []
     for track, budget in _by_track(plan, "kubernetes:policy/v1:PodDisruptionBudget").items():
         assert budget.inputs["spec"]["selector"] == deployments[track].inputs["spec"]["selector"]
 
@@ -154,7 +169,11 @@ def test_each_role_trusts_its_own_service_account_and_reads_only_its_version(pla
 def test_every_object_passes_the_strict_schema(plan):
     for resource in plan.resources:
         if resource.package == "kubernetes" and resource.custom and not resource.type.startswith("pulumi:"):
-            validate_manifest(manifest_from_inputs(resource.inputs), "1.36")
+            manifest = manifest_from_inputs(resource.inputs)
+            if is_custom(manifest["apiVersion"], manifest["kind"]):
+                validate_custom(manifest)  # the ScaledObject, against KEDA's pinned CRD
+            else:
+                validate_manifest(manifest, "1.36")
 
 
 def test_read_policy_and_args_refusals():
@@ -168,3 +187,27 @@ def test_read_policy_and_args_refusals():
     with pytest.raises(ValueError, match=r"\['stable'\] or"):
         ServingArgs(namespace=NS, tracks=(_track("canary", "4", CPU),), bucket_arn=BUCKET_ARN, model_kms_key_arn=KEY_ARN,
                     oidc_provider_arn=OIDC_PROVIDER_ARN, oidc_issuer=OIDC_ISSUER)
+
+
+def test_automatic_mode_declares_flaggers_target_and_leaves_what_flagger_owns(run_pulumi):
+    plan = build(run_pulumi, (_track("stable", "4", CPU),), rollout="automatic")
+    [deployment] = plan.of_type("kubernetes:apps/v1:Deployment")
+    assert deployment.inputs["metadata"]["name"] == "model-server"  # Flagger derives model-server-primary
+    assert deployment.inputs["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "model-server"}}
+    labels = deployment.inputs["spec"]["template"]["metadata"]["labels"]
+    assert "mlserve.io/track" not in labels  # Flagger would copy it to the primary as is
+    assert deployment.ignore_changes == ["spec.replicas"]  # scaled to 0 by Flagger after a promotion
+    assert plan.of_type("kubernetes:core/v1:Service") == []  # Flagger makes model-server, -primary, -canary
+    [scaler] = plan.of_type(SCALED_OBJECT)
+    assert scaler.ignore_changes == ['metadata.annotations["autoscaling.keda.sh/paused-replicas"]']
+    assert 'workload="model-server"' in scaler.inputs["spec"]["triggers"][0]["metadata"]["query"]
+    budgets = {b.inputs["metadata"]["name"]: b.inputs["spec"]["selector"] for b in plan.of_type("kubernetes:policy/v1:PodDisruptionBudget")}
+    assert budgets == {"model-server": {"matchLabels": {"app.kubernetes.io/name": "model-server"}},
+                       "model-server-primary": {"matchLabels": {"app.kubernetes.io/name": "model-server-primary"}}}
+    # The primary keeps the last promoted version, which the stack no longer names: the role reads the model's versions.
+    [policy] = plan.of_type("aws:iam/rolePolicy:RolePolicy")
+    statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    assert statements["ReadModelVersion"]["Resource"] == f"{BUCKET_ARN}/models/fraud-model/*"
+    with pytest.raises(ValueError, match="one version"):
+        ServingArgs(namespace=NS, tracks=(_track("stable", "3", CPU), _track("canary", "4", CPU)), bucket_arn=BUCKET_ARN,
+                    model_kms_key_arn=KEY_ARN, oidc_provider_arn="a", oidc_issuer="i", rollout="automatic")

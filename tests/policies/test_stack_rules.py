@@ -41,7 +41,8 @@ def test_a_vpc_without_flow_logs(compliant_plan):
 
 def test_a_serving_deployment_without_autoscaler_or_a_pdb_selecting_it(compliant_plan):
     assert messages(without(compliant_plan, "stable-hpa"), "serving-autoscaler-and-pdb") == [
-        "stable: serving Deployment model-server-stable has no HorizontalPodAutoscaler: add one with scaleTargetRef model-server-stable"]
+        "stable: serving Deployment model-server-stable has no HorizontalPodAutoscaler or KEDA ScaledObject: add one "
+        "with scaleTargetRef model-server-stable"]
     other = changed(compliant_plan, "stable-pdb", {"spec.selector.matchLabels": {"app.kubernetes.io/name": "other"}})
     found = messages(other, "serving-autoscaler-and-pdb")
     assert len(found) == 1 and "has no PodDisruptionBudget selecting its pods" in found[0]

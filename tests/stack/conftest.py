@@ -34,15 +34,42 @@ def demo_model_in_repo() -> Path:
     return target
 
 
+MANUAL_PROD = "prod-manual"
+"""prod's stack file in `rollout.mode: manual` with a canary beside the stable version (fraud-model/3 and
+/4 at 10%, the QA header route): what prod ran before it moved to automatic rollouts, and what the
+tests of the weighted canary on both targets read. Derived from Pulumi.prod.yaml, so it never drifts."""
+
+
+def to_manual(config: dict) -> dict:
+    """Turn prod's `mlserve:` values (plain, not JSON strings) into MANUAL_PROD's, in place."""
+    config["mlserve:models"] = {"stable": "fraud-model/3", "canary": "fraud-model/4"}
+    config["mlserve:rollout"] = {"mode": "manual", "canaryWeight": 10, "canaryHeaderRoute": True}
+    return config
+
+
+def manual_prod_stack_file() -> Path:
+    import yaml
+
+    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    to_manual(document["config"])
+    directory = Path(tempfile.mkdtemp(prefix="mlserve-prod-manual-"))
+    path = directory / "Pulumi.prod.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
 def plan_of(stack: str) -> engine.Plan:
-    """The plan of the real __main__.py for a stack, built once per worker (for module-scoped fixtures)."""
+    """The plan of the real __main__.py for a stack (or MANUAL_PROD), built once per worker (for
+    module-scoped fixtures)."""
     if stack not in _PLANS:
-        _PLANS[stack] = plan_cli.build(stack)
+        _PLANS[stack] = (plan_cli.build("prod", stack_file=manual_prod_stack_file()) if stack == MANUAL_PROD
+                         else plan_cli.build(stack))
     return _PLANS[stack]
 
 
 @pytest.fixture
 def built_plan():
     """`built_plan("prod")`: the plan of the real __main__.py for a stack, built once per worker.
-    Tests must not modify it; tests about building itself call `plan_cli.build` directly."""
+    `built_plan("prod-manual")`: prod with a weighted canary (MANUAL_PROD). Tests must not modify it;
+    tests about building itself call `plan_cli.build` directly."""
     return plan_of

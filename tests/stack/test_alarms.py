@@ -3,6 +3,8 @@ the topic is encrypted and only this stack's alarms and rules publish to it."""
 
 from __future__ import annotations
 
+from tests.stack.conftest import MANUAL_PROD  # noqa: E402  (prod with a weighted canary)
+
 import json
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -10,7 +12,7 @@ TOPIC = "aws:sns/topic:Topic"
 
 
 def test_every_prod_alarm_notifies_the_topic_and_no_dev_alarm_does(built_plan):
-    prod, dev = built_plan("prod"), built_plan("dev")
+    prod, dev = built_plan(MANUAL_PROD), built_plan("dev")
     topic_arn = prod.one(TOPIC).outputs["arn"]
     prod_alarms = prod.of_type(ALARM)
     assert prod_alarms
@@ -30,21 +32,21 @@ def _by_metric(plan, namespace):
 
 
 def test_sagemaker_alarms_cover_latency_errors_and_cpu_per_variant(built_plan):
-    prod = built_plan("prod")
+    prod = built_plan(MANUAL_PROD)
     invocation = _by_metric(prod, "AWS/SageMaker")
     instance = _by_metric(prod, "/aws/sagemaker/Endpoints")
     for variant in ("stable", "canary"):
         dims = tuple(sorted({"EndpointName": "mlserve-prod", "VariantName": variant}.items()))
         latency = invocation[("ModelLatency", dims)]
         assert latency.inputs["extendedStatistic"] == "p99" and latency.inputs["threshold"] == 250_000  # 250 ms in us
-        assert invocation[("Invocation5XXErrors", dims)].inputs["threshold"] == 0.01
+        assert invocation[("Invocation5XXErrors", dims)].inputs["threshold"] == 0.02  # alarms.error5xxPercent 2
         assert invocation[("Invocation4XXErrors", dims)].inputs["threshold"] == 0.1
         # ml.m7i.xlarge has 4 vCPUs; CPUUtilization sums them (0-400 %).
         assert instance[("CPUUtilization", dims)].inputs["threshold"] == 85 * 4
 
 
 def test_eks_alarms_are_about_the_model_per_track_and_the_cluster(built_plan):
-    prod = built_plan("prod")
+    prod = built_plan(MANUAL_PROD)
     names = {a.inputs["name"]: a for a in prod.of_type(ALARM)}
     for track in ("stable", "canary"):
         latency = names[f"mlserve-prod-eks-{track}-p99-latency"]
@@ -67,7 +69,7 @@ def test_eks_alarms_are_about_the_model_per_track_and_the_cluster(built_plan):
 
 
 def test_the_topic_is_encrypted_and_only_this_stacks_alarms_and_rules_publish(built_plan):
-    prod = built_plan("prod")
+    prod = built_plan(MANUAL_PROD)
     topic = prod.one(TOPIC)
     assert topic.inputs["name"] == "mlserve-prod-alarms"
     assert topic.inputs["kmsMasterKeyId"] == prod.one("aws:kms/key:Key", "alarms-key").outputs["arn"]
@@ -83,7 +85,7 @@ def test_the_topic_is_encrypted_and_only_this_stacks_alarms_and_rules_publish(bu
 
 
 def test_critical_image_findings_notify_the_topic(built_plan):
-    prod = built_plan("prod")
+    prod = built_plan(MANUAL_PROD)
     rule = prod.one("aws:cloudwatch/eventRule:EventRule")
     pattern = json.loads(rule.inputs["eventPattern"])
     assert pattern["detail"]["repository-name"] == [prod.one("aws:ecr/repository:Repository").inputs["name"]]
@@ -93,7 +95,7 @@ def test_critical_image_findings_notify_the_topic(built_plan):
 
 
 def test_the_dashboard_shows_both_targets(built_plan):
-    prod = built_plan("prod")
+    prod = built_plan(MANUAL_PROD)
     dashboard = prod.one("aws:cloudwatch/dashboard:Dashboard")
     assert dashboard.inputs["dashboardName"] == "mlserve-prod"
     widgets = json.loads(dashboard.inputs["dashboardBody"])["widgets"]

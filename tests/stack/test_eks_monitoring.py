@@ -41,13 +41,32 @@ def test_the_scrape_keeps_only_the_model_server_pods_and_labels_their_track(buil
     scrape = json.loads(_addon(built_plan("prod")).inputs["configurationValues"])["agent"]["prometheus"]["config"]
     [job] = scrape["scrape_configs"]
     assert job["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": [SERVING_NAMESPACE]}}]
-    keep = [r for r in job["relabel_configs"] if r.get("action") == "keep"]
-    assert {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"], "regex": APP_NAME, "action": "keep"} in keep
-    track = next(r for r in job["relabel_configs"] if r.get("target_label") == "track")
-    assert track["source_labels"] == ["__meta_kubernetes_pod_label_mlserve_io_track"]
+    app, track = "__meta_kubernetes_pod_label_app_kubernetes_io_name", "__meta_kubernetes_pod_label_mlserve_io_track"
+    scrape_annotation = {"__meta_kubernetes_pod_annotation_prometheus_io_scrape": "true"}
+    # Manual mode: the pod's track label; under Flagger (no track label) the primary is stable, the target the canary.
+    assert _relabel(job["relabel_configs"], {app: APP_NAME, track: "stable", **scrape_annotation})["track"] == "stable"
+    assert _relabel(job["relabel_configs"], {app: APP_NAME, track: "canary", **scrape_annotation})["track"] == "canary"
+    assert _relabel(job["relabel_configs"], {app: f"{APP_NAME}-primary", **scrape_annotation})["track"] == "stable"
+    assert _relabel(job["relabel_configs"], {app: APP_NAME, **scrape_annotation})["track"] == "canary"
+    assert _relabel(job["relabel_configs"], {app: "flagger-loadtester", **scrape_annotation}) is None  # not kept
     classes = {r["replacement"]: r["regex"] for r in job["metric_relabel_configs"]}
     assert re.fullmatch(classes["5xx"], "503") and not re.fullmatch(classes["5xx"], "404")
     assert re.fullmatch(classes["other"], "404") and not re.fullmatch(classes["other"], "500")
+
+
+def _relabel(rules: list[dict], labels: dict[str, str]) -> dict[str, str] | None:
+    """Prometheus' relabelling (replace and keep, anchored regexes, ';' separator, defaults (.*) and $1).
+    https://prometheus.io/docs/prometheus/latest/configuration/configuration/#relabel_config"""
+    labels = dict(labels)
+    for rule in rules:
+        value = ";".join(labels.get(name, "") for name in rule["source_labels"])
+        match = re.fullmatch(rule.get("regex", "(.*)"), value)
+        if rule.get("action", "replace") == "keep":
+            if match is None:
+                return None
+        elif match is not None:
+            labels[rule["target_label"]] = match.expand(rule.get("replacement", "$1").replace("$", "\\"))
+    return labels
 
 
 def test_the_agent_runs_with_its_own_irsa_role_after_the_nodes(built_plan):

@@ -11,7 +11,7 @@ import pytest
 from mlserve.offline import engine
 from mlserve.offline import plan as plan_cli
 from mlserve.stack.settings import parse
-from tests.istio_schema import validate_istio
+from tests.crd_schema import is_custom, validate_custom
 from tests.k8s_schema import manifest_from_inputs, validate_manifest
 
 # Resource types that are not Kubernetes objects themselves.
@@ -27,8 +27,13 @@ def test_every_kubernetes_object_validates_strictly(stack, built_plan):
     istio = [r for r in objects if ".istio.io/" in r.type]
     assert istio, "the mesh declares Istio objects (at least the Gateway and the security policies)"
     for resource in objects:
-        # Istio's kinds against the pinned Istio CRDs, everything else against the cluster version.
-        (validate_istio if resource in istio else lambda m: validate_manifest(m, version))(manifest_from_inputs(resource.inputs))
+        # Custom resources (Istio, Prometheus Operator, Flagger, KEDA) against their pinned CRDs,
+        # everything else against the cluster version.
+        manifest = manifest_from_inputs(resource.inputs)
+        if is_custom(manifest["apiVersion"], manifest["kind"]):
+            validate_custom(manifest)
+        else:
+            validate_manifest(manifest, version)
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

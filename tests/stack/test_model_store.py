@@ -27,8 +27,7 @@ def test_dev_uploads_the_demo_model_and_exports_its_uris(built_plan):
 
 def test_prod_resolves_a_published_version_and_protects_the_store(built_plan):
     prod = built_plan("prod")
-    assert prod.exports["model_uris"] == {"stable": "s3://mlserve-prod-models-123456789012-us-west-2/models/fraud-model/3/",
-                                          "canary": "s3://mlserve-prod-models-123456789012-us-west-2/models/fraud-model/4/"}
+    assert prod.exports["model_uris"] == {"stable": "s3://mlserve-prod-models-123456789012-us-west-2/models/fraud-model/4/"}
     assert prod.of_type("aws:s3/bucketObjectv2:BucketObjectv2") == []
     for name in ("model-store-bucket", "model-store-logs"):
         bucket = prod.one("aws:s3/bucket:Bucket", name)

@@ -13,6 +13,7 @@ import subprocess
 import httpx
 
 from serving_app.__main__ import parse_args, settings_for
+from tests.stack.conftest import MANUAL_PROD
 from tests.serving_app.conftest import demo_artifact, free_port, spawn  # noqa: F401 (fixtures)
 
 MODEL = "aws:sagemaker/model:Model"
@@ -23,7 +24,7 @@ def _environment(plan, track: str) -> dict[str, str]:
 
 
 def test_the_declared_environment_parses_to_the_sagemaker_contract(built_plan):
-    env = _environment(built_plan("prod"), "stable")
+    env = _environment(built_plan(MANUAL_PROD), "stable")
     settings = settings_for(parse_args(["serve"]), env)
     assert settings.model_uri == "/opt/ml/model"  # where SageMaker unpacks ModelDataUrl
     assert settings.port == 8080  # the contract's port
@@ -33,7 +34,7 @@ def test_the_declared_environment_parses_to_the_sagemaker_contract(built_plan):
 
 
 def test_serve_with_the_declared_environment_answers_ping_and_invocations(built_plan, spawn, demo_artifact, tmp_path):  # noqa: F811
-    env = _environment(built_plan("prod"), "canary")
+    env = _environment(built_plan(MANUAL_PROD), "canary")
     model_dir = tmp_path / "opt" / "ml" / "model"  # model.tar.gz unpacked: the artifact's files at the root
     shutil.copytree(demo_artifact, model_dir)
     port = free_port()

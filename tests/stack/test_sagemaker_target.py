@@ -9,6 +9,7 @@ import pytest
 
 from mlserve.offline import engine
 from mlserve.stack.settings import SettingsError
+from tests.stack.conftest import MANUAL_PROD
 from tests.stack.test_settings import ROOT, as_config, problems_for, stack_values
 
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
@@ -21,18 +22,19 @@ def build(stack: str, edit=None) -> engine.Plan:
     values = stack_values(stack)
     if edit is not None:
         edit(values)
-    return engine.run_program(ROOT / "__main__.py", stack=stack, config=as_config(values))
+    return engine.run_program(ROOT / "__main__.py", stack="prod" if stack == MANUAL_PROD else stack,
+                              config=as_config(values))
 
 
 def test_variant_weights_follow_the_canary_settings_and_sum_to_100(built_plan):
-    config = built_plan("prod").one(CONFIG)
+    config = built_plan(MANUAL_PROD).one(CONFIG)
     weights = {v["variantName"]: v["initialVariantWeight"] for v in config.inputs["productionVariants"]}
     assert weights == {"stable": 90, "canary": 10}  # rollout.canaryWeight: 10 in Pulumi.prod.yaml
     assert sum(weights.values()) == 100
 
 
 def test_each_variant_serves_its_own_version_from_the_model_store(built_plan):
-    plan = built_plan("prod")
+    plan = built_plan(MANUAL_PROD)
     models = {m.name: m for m in plan.of_type(MODEL)}
     urls = {name: m.inputs["primaryContainer"]["modelDataUrl"] for name, m in models.items()}
     assert urls["sagemaker-model-stable"].endswith("/models/fraud-model/3/model.tar.gz")
@@ -45,7 +47,7 @@ def test_each_variant_serves_its_own_version_from_the_model_store(built_plan):
 
 
 def test_the_rollback_names_alarms_this_stack_creates(built_plan):
-    plan = built_plan("prod")
+    plan = built_plan(MANUAL_PROD)
     endpoint = plan.one(ENDPOINT)
     rollback = [a["alarmName"] for a in endpoint.inputs["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]]
     declared = {a.inputs["name"]: a for a in plan.of_type(ALARM)}
@@ -58,14 +60,14 @@ def test_the_rollback_names_alarms_this_stack_creates(built_plan):
 
 
 def test_blue_green_shifts_traffic_in_a_canary_step_and_bakes(built_plan):
-    policy = built_plan("prod").one(ENDPOINT).inputs["deploymentConfig"]["blueGreenUpdatePolicy"]
+    policy = built_plan(MANUAL_PROD).one(ENDPOINT).inputs["deploymentConfig"]["blueGreenUpdatePolicy"]
     routing = policy["trafficRoutingConfiguration"]
     assert routing["type"] == "CANARY" and routing["canarySize"] == {"type": "CAPACITY_PERCENT", "value": 10}
     assert routing["waitIntervalInSeconds"] == 15 * 60  # guardrails.bakeMinutes: 15
 
 
 def test_autoscaling_targets_the_endpoint_and_each_variant(built_plan):
-    plan = built_plan("prod")
+    plan = built_plan(MANUAL_PROD)
     endpoint_name = plan.one(ENDPOINT).inputs["name"]
     targets = {t.name: t for t in plan.of_type("aws:appautoscaling/target:Target")}
     assert {t.inputs["resourceId"] for t in targets.values()} == {
@@ -80,7 +82,7 @@ def test_autoscaling_targets_the_endpoint_and_each_variant(built_plan):
 
 
 def test_the_execution_role_grants_only_its_repository_model_prefixes_logs_and_keys(built_plan):
-    plan = built_plan("prod")
+    plan = built_plan(MANUAL_PROD)
     policy = json.loads(plan.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-execution-policy").inputs["policy"])
     resources = {s["Sid"]: s["Resource"] for s in policy["Statement"]}
     repository = plan.one("aws:ecr/repository:Repository").outputs["arn"]
@@ -98,15 +100,15 @@ def test_the_execution_role_grants_only_its_repository_model_prefixes_logs_and_k
 
 
 def test_data_capture_is_encrypted_and_sampled_from_the_settings(built_plan):
-    capture = built_plan("prod").one(CONFIG).inputs["dataCaptureConfig"]
+    capture = built_plan(MANUAL_PROD).one(CONFIG).inputs["dataCaptureConfig"]
     assert capture["initialSamplingPercentage"] == 10
     assert capture["destinationS3Uri"].endswith("/data-capture/mlserve-prod")
     assert capture["kmsKeyId"].startswith("arn:aws:kms:")
 
 
 def test_changing_the_model_version_makes_a_new_configuration_and_updates_the_endpoint_in_place(built_plan):
-    before = built_plan("prod")
-    after = build("prod", lambda v: v["mlserve:models"].update(canary="fraud-model/5"))
+    before = built_plan(MANUAL_PROD)
+    after = build(MANUAL_PROD, lambda v: v["mlserve:models"].update(canary="fraud-model/5"))
     old_config, new_config = before.one(CONFIG), after.one(CONFIG)
     # A configuration is immutable (every pulumi-aws input replaces it); auto-named from a prefix and
     # replaced create-before-delete, so the new one never collides with the one serving.
@@ -171,7 +173,7 @@ def test_a_bad_sagemaker_setting_declares_nothing():
 
 
 def test_sagemaker_alone_declares_no_cluster_and_only_sagemaker_alarms():
-    plan = build("prod", lambda v: v.update({"mlserve:targets": ["sagemaker"]}))
+    plan = build(MANUAL_PROD, lambda v: v.update({"mlserve:targets": ["sagemaker"]}))
     assert plan.of_type("aws:eks/cluster:Cluster") == [] and plan.of_type("aws:eks/addon:Addon") == []
     names = [a.inputs["name"] for a in plan.of_type(ALARM)]
     assert names and all(name.startswith("mlserve-prod-sagemaker-") for name in names)

@@ -4,6 +4,8 @@ drain fit together; the routes follow the stack file."""
 
 from __future__ import annotations
 
+from tests.stack.conftest import MANUAL_PROD  # noqa: E402  (prod with a weighted canary)
+
 import json
 import re
 
@@ -29,14 +31,14 @@ def _vs(plan):
 
 
 def test_prod_runs_stable_and_canary_and_dev_its_stable_demo_model(built_plan):
-    assert set(_deployments(built_plan("prod"))) == {"stable", "canary"}
+    assert set(_deployments(built_plan(MANUAL_PROD))) == {"stable", "canary"}
     dev = built_plan("dev")
     assert set(_deployments(dev)) == {"stable"} and dev.exports["route_weights"] == {"stable": 100}
     assert dev.one("mlserve:mesh:Mesh"), "the mesh is platform: dev has it too"
 
 
 def test_pod_labels_match_the_subsets_and_the_service(built_plan):
-    plan = built_plan("prod")
+    plan = built_plan(MANUAL_PROD)
     deployments = _deployments(plan)
     service = plan.one("kubernetes:core/v1:Service", "serving-service")
     rule = plan.one("kubernetes:networking.istio.io/v1:DestinationRule")
@@ -48,14 +50,15 @@ def test_pod_labels_match_the_subsets_and_the_service(built_plan):
         assert subsets[track].items() <= labels.items()
         assert service.inputs["spec"]["selector"].items() <= labels.items()
         assert deployment.inputs["metadata"]["namespace"] == service.inputs["metadata"]["namespace"]
-    # The authorization policy protects exactly these pods.
+    # The authorization policy protects every pod of the namespace (no selector: Flagger's primary
+    # pods carry another app label than the Deployment the stack declares).
     policy = plan.one("kubernetes:security.istio.io/v1:AuthorizationPolicy")
-    assert policy.inputs["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert "selector" not in policy.inputs["spec"]
     assert policy.inputs["metadata"]["namespace"] == service.inputs["metadata"]["namespace"]
 
 
 def test_gpu_pods_tolerate_exactly_their_node_groups_taints_and_select_its_label(built_plan):
-    plan = built_plan("prod")
+    plan = built_plan(MANUAL_PROD)
     groups = {r.inputs["labels"]["mlserve.io/node-pool"]: r for r in plan.of_type("aws:eks/nodeGroup:NodeGroup")}
     for track, deployment in _deployments(plan).items():
         pod = _pod(deployment)
@@ -70,7 +73,7 @@ def test_gpu_pods_tolerate_exactly_their_node_groups_taints_and_select_its_label
 
 
 def test_each_role_trusts_its_own_service_account_and_reads_only_its_model_prefix(built_plan):
-    plan = built_plan("prod")
+    plan = built_plan(MANUAL_PROD)
     accounts = {r.inputs["metadata"]["name"]: r for r in plan.of_type("kubernetes:core/v1:ServiceAccount")
                 if r.inputs["metadata"].get("namespace") == "mlserve-serving"}
     roles = {r.urn: r for r in plan.of_type("aws:iam/role:Role")}
@@ -91,20 +94,20 @@ def test_each_role_trusts_its_own_service_account_and_reads_only_its_model_prefi
         assert f"mlserve-prod-models-{FAKE_ACCOUNT_ID}-us-west-2" == bucket
 
 
-def test_each_hpa_targets_its_deployment_and_each_pdb_selects_its_pods(built_plan):
-    plan = built_plan("prod")
+def test_each_autoscaler_targets_its_deployment_and_each_pdb_selects_its_pods(built_plan):
+    plan = built_plan(MANUAL_PROD)
     deployments = {r.inputs["metadata"]["name"]: r for r in plan.of_type(DEPLOYMENT)}
-    hpas = plan.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
-    assert sorted(h.inputs["spec"]["scaleTargetRef"]["name"] for h in hpas) == sorted(deployments)
-    for hpa in hpas:
-        assert "replicas" not in deployments[hpa.inputs["spec"]["scaleTargetRef"]["name"]].inputs["spec"]
+    scalers = plan.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject")
+    assert sorted(h.inputs["spec"]["scaleTargetRef"]["name"] for h in scalers) == sorted(deployments)
+    for scaler in scalers:
+        assert "replicas" not in deployments[scaler.inputs["spec"]["scaleTargetRef"]["name"]].inputs["spec"]
     budgets = plan.of_type("kubernetes:policy/v1:PodDisruptionBudget")
     assert sorted(json.dumps(b.inputs["spec"]["selector"], sort_keys=True) for b in budgets) == sorted(
         json.dumps(d.inputs["spec"]["selector"], sort_keys=True) for d in deployments.values())
 
 
 def test_images_are_digests_in_the_stacks_repository_gpu_only_for_gpu_pools(built_plan):
-    plan = built_plan("prod")
+    plan = built_plan(MANUAL_PROD)
     repository = plan.one("aws:ecr/repository:Repository").outputs["repositoryUrl"]
     refs = plan.exports["image_refs"]
     assert set(refs) == {"cpu", "gpu"}  # prod serves on its GPU pool; cpu is always built (SageMaker)
@@ -115,7 +118,7 @@ def test_images_are_digests_in_the_stacks_repository_gpu_only_for_gpu_pools(buil
 
 
 def test_the_drain_outlasts_the_pause_and_the_servers_grace(built_plan):
-    for deployment in built_plan("prod").of_type(DEPLOYMENT):
+    for deployment in built_plan(MANUAL_PROD).of_type(DEPLOYMENT):
         pod = _pod(deployment)
         container = pod["containers"][0]
         grace = float({e["name"]: e["value"] for e in container["env"]}["MLSERVE_SHUTDOWN_GRACE_S"])
@@ -128,7 +131,7 @@ def test_the_drain_outlasts_the_pause_and_the_servers_grace(built_plan):
 
 
 def test_prod_routes_ten_percent_to_the_canary_with_the_header_route_and_no_mirror(built_plan):
-    plan = built_plan("prod")
+    plan = built_plan(MANUAL_PROD)
     header, weighted = _vs(plan).inputs["spec"]["http"]
     assert header["match"][0]["headers"] == {"x-mlserve-canary": {"exact": "always"}}
     weights = {d["destination"]["subset"]: d["weight"] for d in weighted["route"]}
@@ -147,7 +150,7 @@ def test_the_ingress_nlb_follows_the_mesh_settings(stack, built_plan):
 
 
 def test_autoscalers_follow_the_server_container_and_routes_outwait_the_server(built_plan):
-    plan = built_plan("prod")
+    plan = built_plan(MANUAL_PROD)
     for hpa in plan.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler"):
         [metric] = hpa.inputs["spec"]["metrics"]
         deployment = plan.one(DEPLOYMENT, hpa.name.replace("-autoscaler", "-deployment"))

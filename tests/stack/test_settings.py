@@ -16,9 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def stack_values(stack: str) -> dict:
-    """The stack file's mlserve: keys, decoded to plain Python values for editing."""
-    raw = engine.stack_config(ROOT / f"Pulumi.{stack}.yaml")
-    return {k: json.loads(v) if v[:1] in "[{" else v for k, v in raw.items()}
+    """The stack file's mlserve: keys, decoded to plain Python values for editing ("prod-manual":
+    prod with a weighted canary, tests/stack/conftest.py MANUAL_PROD)."""
+    from tests.stack.conftest import MANUAL_PROD, to_manual
+
+    raw = engine.stack_config(ROOT / f"Pulumi.{'prod' if stack == MANUAL_PROD else stack}.yaml")
+    values = {k: json.loads(v) if v[:1] in "[{" else v for k, v in raw.items()}
+    return to_manual(values) if stack == MANUAL_PROD else values
 
 
 def as_config(values: dict) -> dict[str, str]:

@@ -16,13 +16,14 @@ from tests.stack.test_settings import as_config, problems_for, stack_values
 CERT = "arn:aws:acm:us-west-2:123456789012:certificate/0f3c5a4e-1111-2222-3333-444455556666"
 
 
-def test_prod_ships_a_canary_on_the_gpu_pool_and_dev_only_its_demo_model():
+def test_prod_rolls_out_automatically_on_the_gpu_pool_and_dev_by_hand_its_demo_model():
     prod = parse(as_config(stack_values("prod")), stack_file="Pulumi.prod.yaml")
-    assert (prod.models.stable, prod.models.canary) == ("fraud-model/3", "fraud-model/4")
-    assert prod.rollout.canary_weight == 10 and prod.rollout.canary_header_route is True
+    assert (prod.models.stable, prod.models.canary) == ("fraud-model/4", None)
+    assert prod.rollout.mode == "automatic" and prod.rollout.canary_weight == 0
     assert prod.serving.stable.node_pool == "gpu" and prod.serving.stable.gpus == 1
     dev = parse(as_config(stack_values("dev")), stack_file="Pulumi.dev.yaml")
     assert (dev.models.stable, dev.models.canary) == ("./build/demo-model", None)
+    assert dev.rollout.mode == "manual"
     assert dev.serving.stable.node_pool == "cpu" and dev.serving.stable.gpus == 0
 
 

@@ -65,15 +65,15 @@ def test_a_dev_store_model_just_works_without_a_canary():
 def test_the_workloads_take_the_model_stores_outputs(built_plan):
     """Each track's pods load the URI the store resolved, carry the version it holds, and their role
     reads that version's prefix through the store's key: values from the ModelStore, never recomputed."""
-    for stack in ("dev", "prod"):
+    for stack in ("dev", "prod", "prod-manual"):
         plan = built_plan(stack)
         key = plan.one("aws:kms/key:Key", "model-store-key")
         deployments = [d for d in plan.of_type("kubernetes:apps/v1:Deployment")
-                       if d.inputs["spec"]["template"]["metadata"]["labels"].get("mlserve.io/track")]
+                       if d.inputs["spec"]["template"]["metadata"]["labels"].get("mlserve.io/model")]
         assert len(deployments) == len(plan.exports["model_uris"]), stack
         for deployment in deployments:
             labels = deployment.inputs["spec"]["template"]["metadata"]["labels"]
-            track = labels["mlserve.io/track"]
+            track = labels.get("mlserve.io/track", "stable")  # Flagger's target (prod) has no track label
             [container] = [c for c in deployment.inputs["spec"]["template"]["spec"]["containers"] if c["name"] == SERVER_CONTAINER]
             env = {e["name"]: e.get("value") for e in container["env"]}
             assert env["MLSERVE_MODEL_URI"] == plan.exports["model_uris"][track], (stack, track)

@@ -11,7 +11,7 @@ from components.alarm_specs import (
 )
 from components.alarms import AlarmsArgs
 from components.dashboard import dashboard_body
-from components.serving_contract import SERVING_NAMESPACE, TRACKS
+from components.serving_contract import APP_NAME, SERVING_NAMESPACE, TRACKS
 from mlserve.stack.args.naming import cluster_name, endpoint_name, name_prefix
 from mlserve.stack.args.registry import registry_args
 from mlserve.stack.args.sagemaker import sagemaker_variants, served_tracks
@@ -30,7 +30,10 @@ def alarm_specs(settings: Settings, stack: str) -> tuple[AlarmSpec, ...]:
     if "sagemaker" in settings.targets:
         specs += sagemaker_alarm_specs(endpoint_name(stack), sagemaker_variants(settings), thresholds(settings))
     if "eks" in settings.targets and settings.models is not None:
-        specs += eks_alarm_specs(cluster_name(stack), SERVING_NAMESPACE, list(served_tracks(settings)), thresholds(settings))
+        # Under Flagger the promoted version runs in its primary; the canary's health is the analysis' job.
+        workloads = {"stable": f"{APP_NAME}-primary"} if settings.rollout.mode == "automatic" else None
+        specs += eks_alarm_specs(cluster_name(stack), SERVING_NAMESPACE, list(served_tracks(settings)), thresholds(settings),
+                                 workloads=workloads)
     return tuple(specs)
 
 

@@ -73,6 +73,8 @@ def serving_args(settings: Settings, *, image_refs, store: StoreRefs, oidc_provi
             pod=pod, image=image_refs["gpu" if pools[run.node_pool].gpu else "cpu"],
             model_uri=store.model_uris[track], read_arn=store.read_arns[track],
             min_replicas=run.min_replicas, max_replicas=run.max_replicas, cpu_target_percent=run.cpu_target_percent,
+            queued_requests_target=run.queued_requests_target,
         ))
     return ServingArgs(namespace=SERVING_NAMESPACE, tracks=tuple(tracks), bucket_arn=store.bucket_arn,
-                       model_kms_key_arn=store.kms_key_arn, oidc_provider_arn=oidc_provider_arn, oidc_issuer=oidc_issuer)
+                       model_kms_key_arn=store.kms_key_arn, oidc_provider_arn=oidc_provider_arn, oidc_issuer=oidc_issuer,
+                       rollout=settings.rollout.mode)

@@ -36,11 +36,13 @@ class AlarmSettings(_Model):
     """Who the stack's alarm topic notifies."""
     p99_latency_ms: float = Field(default=250, gt=0, le=60_000)
     """Model latency p99 above this for `evaluationPeriods` minutes alarms (per variant/track)."""
-    # Explicit aliases: the generated camelCase would be "error5XxPercent".
-    error_5xx_percent: float = Field(default=1, gt=0, le=100, alias="error5xxPercent")
-    """Share of requests answered 5xx above this alarms."""
+    # Aliases spelled as the docs do: to_camel would make these "error5XxPercent".
+    error_5xx_percent: float = Field(default=2, gt=0, le=100, alias="error5xxPercent")
+    """Share of requests answered 5xx above this alarms, and rolls a new version back: SageMaker's
+    guardrails on this alarm, Flagger's analysis below 100 minus this success rate (default 2: the
+    field's "error rate above 2%, roll back")."""
     error_4xx_percent: float = Field(default=10, gt=0, le=100, alias="error4xxPercent")
-    """Share of requests answered 4xx above this alarms (a client or schema change; SageMaker)."""
+    """Share of requests answered 4xx above this alarms (a client or schema change)."""
     cpu_percent: float = Field(default=85, gt=0, le=100)
     """Average CPU use of the variant's instances (all cores) above this alarms."""
     gpu_percent: float = Field(default=90, gt=0, le=100)

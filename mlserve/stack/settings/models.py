@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from mlserve.stack.settings.base import NAMESPACE, _Model
+from mlserve.stack.settings.delivery import Analysis
 
 # "fraud-model/3": a version in the stack's model store (s3://<store>/models/<name>/<version>/).
 _STORE_REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]{0,62})/(?P<version>[A-Za-z0-9][A-Za-z0-9._-]{0,63})$")
@@ -87,8 +90,19 @@ class Models(_Model):
 
 
 class Rollout(_Model):
-    """How traffic reaches the canary. Without a canary every value must stay at its default."""
+    """How a new version reaches traffic.
 
+    `mode: manual` (the default): `models.canary` runs beside `models.stable` and gets `canaryWeight`
+    percent of requests, on both targets, until someone edits the weight and runs `pulumi up`.
+    `mode: automatic` (EKS): change `models.stable` (or the image) and Flagger shifts traffic to the new
+    version step by step while `analysis` holds, promoting or rolling back by itself; there is no
+    `models.canary` and no weight to set (Flagger owns both). SageMaker rolls every new version out
+    through its deployment guardrails in either mode. docs/progressive-delivery.md says which to pick."""
+
+    mode: Literal["manual", "automatic"] = "manual"
+    """Default manual. automatic installs Flagger and declares a Canary instead of the weighted routes."""
+    analysis: Analysis = Field(default_factory=Analysis)
+    """What Flagger checks and how fast it moves (`mode: automatic` only)."""
     canary_weight: int = Field(default=0, ge=0, le=100)
     """Percent of requests routed to the canary; stable gets the rest. Above 0 needs `models.canary`."""
     canary_header_route: bool = False
@@ -103,6 +117,20 @@ def model_problems(models: Models | None, rollout: Rollout) -> list[str]:
     """Rules across `models` and `rollout`, each naming the stack-file key."""
     problems = []
     has_canary = models is not None and models.canary is not None
+    if rollout.mode == "automatic":
+        if has_canary:
+            problems.append(f"{NAMESPACE}:models.canary = {models.canary!r}: rollout.mode automatic runs the canary itself "
+                            "(Flagger); put the new version in models.stable and remove models.canary")
+        for key, value, default in (("canaryWeight", rollout.canary_weight, 0),
+                                    ("canaryHeaderRoute", rollout.canary_header_route, False),
+                                    ("mirrorPercent", rollout.mirror_percent, 0)):
+            if value != default:
+                problems.append(f"{NAMESPACE}:rollout.{key} = {value!r}: rollout.mode automatic moves the weight itself "
+                                "(rollout.analysis.stepWeight/maxWeight); remove this key")
+        return problems
+    if rollout.analysis != Analysis():
+        problems.append(f"{NAMESPACE}:rollout.analysis: used only with rollout.mode automatic; set mode: automatic "
+                        "or remove rollout.analysis")
     if models is not None and models.canary is not None and models.canary == models.stable:
         problems.append(f"{NAMESPACE}:models.canary = {models.canary!r}: identical to models.stable; "
                         "name another version or remove the canary")

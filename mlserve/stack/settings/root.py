@@ -11,6 +11,7 @@ from mlserve.stack.settings.alarms import AlarmSettings
 from mlserve.stack.settings.base import NAMESPACE, _Model
 from mlserve.stack.settings.cluster import ClusterSettings, NodePool
 from mlserve.stack.settings.cost import CostSettings
+from mlserve.stack.settings.delivery import MonitoringSettings
 from mlserve.stack.settings.model_store import ModelStoreSettings, model_store_problems
 from mlserve.stack.settings.models import Models, Rollout, model_problems
 from mlserve.stack.settings.network import NetworkSettings
@@ -74,6 +75,8 @@ class Settings(_Model):
     """The Istio ingress: load balancer scheme, TLS, optional JWT."""
     cost: CostSettings = Field(default_factory=CostSettings)
     """Usage assumptions of the cost estimate (`mlserve/stack/settings/cost.py`); exported as `cost_assumptions`."""
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    """The in-cluster Prometheus and Grafana (EKS): retention, volume size, replicas."""
 
 
 def cross_field_problems(settings: Settings) -> list[str]:
@@ -108,6 +111,9 @@ def cross_field_problems(settings: Settings) -> list[str]:
             "(a protected stack keeps its images); set one of them to false"
         )
     problems.extend(model_problems(settings.models, settings.rollout))
+    if settings.rollout.mode == "automatic" and "eks" not in settings.targets:
+        problems.append(f"{NAMESPACE}:rollout.mode = 'automatic': drives Flagger on EKS, and targets has no eks "
+                        "(SageMaker's guardrails roll out each new version in either mode); use manual")
     problems.extend(model_store_problems(settings.model_store, deletion_protection=settings.cluster.deletion_protection))
     problems.extend(sagemaker_problems(settings.sagemaker, targets=settings.targets, models=settings.models,
                                        environment=settings.tags.environment))

@@ -127,7 +127,10 @@ class TrackServing(_Model):
     max_replicas: int = Field(default=6, ge=1, le=500)
     """Most pods (the HorizontalPodAutoscaler's maximum)."""
     cpu_target_percent: int = Field(default=70, ge=10, le=95)
-    """The HPA's average CPU utilization target, in percent of the CPU request."""
+    """The autoscaler's second signal: average CPU utilization of the server container, in percent of its request."""
+    queued_requests_target: int = Field(default=4, ge=1, le=10_000)
+    """The autoscaler's first signal: requests waiting in each pod's batch queue (the server's
+    `mlserve_queue_depth_requests`, from Prometheus) that the autoscaler holds on average."""
     requests: Resources = Field(default_factory=lambda: Resources(cpu="1", memory="1Gi"))
     """What the scheduler reserves per pod (the HPA's CPU percentages are of this)."""
     limits: Resources = Field(default_factory=lambda: Resources(cpu="2", memory="1Gi"))
@@ -185,8 +188,6 @@ class MeshSettings(_Model):
     replicas: int = Field(default=2, ge=1, le=10)
     """Fewest pods of istiod, the ingress gateway and the load balancer controller (dev: 1). Their PDBs
     let one pod go at a time, so one replica never blocks a node drain."""
-    metrics_scraper: str = Field(default="monitoring/prometheus", pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")
-    """"<namespace>/<service account>" of the Prometheus allowed to GET /metrics through the mesh."""
 
     @field_validator("certificate_arn")
     @classmethod
