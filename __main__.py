@@ -30,8 +30,10 @@ from mlserve.stack.args.model_store import model_store_args
 from mlserve.stack.args.monitoring import monitoring_args
 from mlserve.stack.args.network import network_args
 from mlserve.stack.args.registry import registry_args
-from mlserve.stack.args.sagemaker import endpoint_inputs, sagemaker_args
+from mlserve.stack.args.naming import endpoint_name
+from mlserve.stack.args.sagemaker import endpoint_inputs, model_network, sagemaker_args
 from mlserve.stack.args.serving import routing_args, serving_args, store_refs
+from mlserve.stack.running import running_variants
 from mlserve.stack.settings import load
 
 settings = load()
@@ -122,12 +124,16 @@ pulumi.export("alarm_names", list(alarms.alarm_names.values()))
 pulumi.export("dashboard_name", alarms.dashboard_name)
 
 if "sagemaker" in settings.targets:
+    # The live endpoint's fleet (one AWS read): a deploy never starts the new fleet below it.
+    running = running_variants(endpoint_name(stack), settings.region)
     endpoint = SageMakerEndpoint(
         "sagemaker",
         sagemaker_args(
-            settings, stack, rollback_alarm_names=alarms.rollback_alarm_names,
-            **endpoint_inputs(registry, model_store, image_uri=image.image_refs["cpu"]),
+            settings, stack, rollback_alarm_names=alarms.rollback_alarm_names, network=model_network(network),
+            running=running, **endpoint_inputs(registry, model_store, image_uri=image.image_refs["cpu"]),
         ),
         opts=aws_only,
     )
     pulumi.export("sagemaker_endpoint_name", endpoint.endpoint_name)
+    # What `python -m mlserve.checks gate` waits for: this configuration on the endpoint.
+    pulumi.export("sagemaker_endpoint_config_name", endpoint.endpoint_config_name)

@@ -26,6 +26,8 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from mlserve.offline.aws_reads import OfflineSageMaker
+
 FAKE_ACCOUNT_ID = "123456789012"
 # Who runs the offline `pulumi up`: a deploy role assumed through STS, as a CI runner or SSO
 # user is. GetCallerIdentity reports the session ARN, never the role's IAM ARN.
@@ -260,6 +262,9 @@ def _fake_outputs(type_token: str, name: str, inputs: dict[str, Any], region: st
         bucket = inputs.get("bucket") or name
         state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}", bucketDomainName=f"{bucket}.s3.amazonaws.com",
                      bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com", region=region)
+    elif type_token == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("vpcEndpointType") == "Gateway":
+        # A gateway endpoint's AWS-managed prefix list ("pl-" and 8 hex digits), for security group rules.
+        state.setdefault("prefixListId", f"pl-{_digest(inputs)[:8]}")
     elif type_token == "aws:ec2/vpc:Vpc":
         state.setdefault("defaultSecurityGroupId", f"sg-{name}-default")
         state.setdefault("mainRouteTableId", f"rtb-{name}-main")
@@ -321,10 +326,15 @@ def run(
     config: dict[str, str],
     preview: bool = False,
     plan: Plan | None = None,
+    sagemaker: OfflineSageMaker | None = None,
 ) -> Plan:
     """Run `program` (a callable that declares resources) against the mock engine.
 
-    Pass your own `plan` to inspect what was registered even when the program raises."""
+    Pass your own `plan` to inspect what was registered even when the program raises. The AWS
+    reads the program makes itself (mlserve/stack/running.py) are answered by `sagemaker`
+    (default: an account where no endpoint exists yet)."""
+    from mlserve.stack import running
+
     plan = plan if plan is not None else Plan(stack=stack)
     _ensure_open_event_loop()
     region = config.get("mlserve:region") or config.get("aws:region") or "us-east-1"
@@ -334,7 +344,9 @@ def run(
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=_RecordingMonitor(mocks, plan))
     root = pulumi_settings.get_root_resource()
 
-    _sync_await(run_pulumi_func(program))
+    account = sagemaker if sagemaker is not None else OfflineSageMaker(account=FAKE_ACCOUNT_ID, region=region)
+    with running.client_factory(account.client):
+        _sync_await(run_pulumi_func(program))
     plan.exports = {key: _resolve(value) for key, value in getattr(root, "outputs", {}).items()}
     return plan
 
@@ -358,7 +370,7 @@ def _resolve(value: Any) -> Any:
 
 
 def run_program(program_path: Path, *, stack: str, config: dict[str, str], preview: bool = False,
-                plan: Plan | None = None) -> Plan:
+                plan: Plan | None = None, sagemaker: OfflineSageMaker | None = None) -> Plan:
     """Run a Pulumi program file (the real `__main__.py`) against the mock engine."""
     return run(lambda: runpy.run_path(str(program_path), run_name="__main__"), stack=stack, config=config,
-               preview=preview, plan=plan)
+               preview=preview, plan=plan, sagemaker=sagemaker)

@@ -100,7 +100,7 @@ def test_labels_are_copied_and_read_only():
         (lambda: gpu_pool(instance_types=("m7i.large",)), "gpu=True"),
         (lambda: gpu_pool(taints=()), "taints"),
         (lambda: gpu_pool(taints=(Taint(key="nvidia.com/gpu", value="true", effect="NO_EXECUTE"),)), "taints"),
-        (lambda: gpu_pool(instance_types=("g6.metal",)), "GPUS_PER_INSTANCE"),
+        (lambda: gpu_pool(instance_types=("g6.metal",)), "'g6.metal' is not an EC2 instance type; did you mean"),
         (lambda: Taint(key="a", value="b", effect="NoSchedule"), "effect"),
         (lambda: Taint(key="", value="b", effect="NO_SCHEDULE"), "key"),
     ],

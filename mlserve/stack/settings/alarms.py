@@ -33,6 +33,9 @@ class AlarmSettings(_Model):
     subscriptions: list[Subscription] = Field(default_factory=list)
     p99_latency_ms: float = Field(default=250, gt=0, le=60_000)
     """Model latency p99 above this for `evaluationPeriods` minutes alarms (per variant/track)."""
+    overhead_latency_ms: float = Field(default=100, gt=0, le=60_000)
+    """SageMaker's overhead latency p99 (its routing and payload transfer, not the model) above this
+    for `evaluationPeriods` minutes alarms (per variant; pages, does not roll back)."""
     error_5xx_percent: float = Field(default=1, gt=0, le=100)
     """Share of requests answered 5xx above this alarms."""
     error_4xx_percent: float = Field(default=10, gt=0, le=100)
