@@ -3,7 +3,9 @@
 - smoke: sends the model's sample rows to the deployed target (SageMaker runtime or the EKS
   ingress URL) and checks the answer's shape and the model version that answered;
 - status: variant weights and instance counts of the endpoint, and the stack's alarm states;
-- gate: exits non-zero while any of the stack's alarms is in ALARM, waiting up to a timeout.
+- gate: waits for the endpoint to be InService on the deployed configuration and version, then for
+  every alarm of the stack to have data and stay OK for a window; a rollback, a timeout, an alarm
+  still firing each have their own exit code.
 
 Each failure is one line on stderr and a distinct exit code (`ExitCode`), so a pipeline can tell
 "no credentials" from "the canary answers wrongly".
@@ -25,17 +27,22 @@ class ExitCode(IntEnum):
     NO_CREDENTIALS = 3
     """No AWS credentials, or credentials AWS refuses."""
     NOT_FOUND = 4
-    """The endpoint, a variant or the stack's alarms do not exist."""
+    """The endpoint, a variant or one of the stack's alarms does not exist (the message names it)."""
     THROTTLED = 5
     """AWS kept throttling after the retries."""
     WRONG_ANSWER = 6
-    """The target answered, but not with one prediction per row from the expected version."""
+    """The target answered, but not with one prediction per row from the expected version, or the
+    model answered an error (HTTP 5xx on EKS, ModelError on SageMaker), or the wrong version serves."""
     UNREACHABLE = 7
     """The EKS URL did not answer (connection refused, timeout, TLS)."""
     AWS_ERROR = 8
     """Any other AWS error."""
     NOT_READY = 9
-    """The endpoint exists but is not InService (creating, updating, failed)."""
+    """The endpoint exists but is not InService (smoke), or is Failed / OutOfService (gate, smoke)."""
+    ROLLED_BACK = 10
+    """gate: the endpoint rolled back (RollingBack, or InService on another configuration than deployed)."""
+    TIMEOUT = 11
+    """gate: still updating, or alarms without data or not yet OK for the whole window, at the timeout."""
 
 
 class CheckError(Exception):

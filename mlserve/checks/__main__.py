@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from mlserve.checks import CheckError, ExitCode
 from mlserve.checks.aws import Clients
-from mlserve.checks.gate import gate
+from mlserve.checks.gate import Deployed, gate
 from mlserve.checks.smoke import smoke_eks, smoke_sagemaker
 from mlserve.checks.status import status_lines
 from mlserve.checks.targets import pick, read_outputs, sample_rows
@@ -38,9 +38,14 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--endpoint", help="SageMaker endpoint name (output sagemaker_endpoint_name); omit for EKS only")
     status.add_argument("--alarm-prefix", help="instead of the outputs' alarm_names: every alarm named from it")
 
-    gate_ = sub.add_parser("gate", parents=[common], help="fail while any of the stack's alarms is in ALARM")
+    gate_ = sub.add_parser("gate", parents=[common],
+                           help="wait for the deployed endpoint to be InService, then for the alarms to stay OK")
     gate_.add_argument("--alarm-prefix", help="instead of the outputs' alarm_names: every alarm named from it")
-    gate_.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for alarms to settle (default 600)")
+    gate_.add_argument("--endpoint", help="SageMaker endpoint (output sagemaker_endpoint_name); none: alarms only")
+    gate_.add_argument("--endpoint-config", help="the configuration it must be on (output sagemaker_endpoint_config_name)")
+    gate_.add_argument("--timeout", type=float, default=900.0, help="seconds to wait in all (default 900)")
+    gate_.add_argument("--window", type=float, default=300.0,
+                       help="seconds every alarm must stay OK, with data, in a row (default 300)")
     gate_.add_argument("--poll", type=float, default=30.0, help="seconds between checks (default 30)")
     return top
 
@@ -65,7 +70,20 @@ def run(args: argparse.Namespace, clients: Clients | None = None) -> str:
     if args.command == "status":
         endpoint = args.endpoint if args.endpoint is not None else outputs.get("sagemaker_endpoint_name")
         return "\n".join(status_lines(make_clients(), endpoint=endpoint, names=names, prefix=args.alarm_prefix))
-    return gate(make_clients(), names=names, prefix=args.alarm_prefix, timeout_s=args.timeout, poll_s=args.poll)
+    return gate(make_clients(), names=names, prefix=args.alarm_prefix, timeout_s=args.timeout, poll_s=args.poll,
+                window_s=args.window, deployed=_deployed(args, outputs))
+
+
+def _deployed(args: argparse.Namespace, outputs: dict) -> Deployed | None:
+    """What the gate waits for on SageMaker: flags first, else the stack outputs; None without an endpoint."""
+    endpoint = args.endpoint if args.endpoint is not None else outputs.get("sagemaker_endpoint_name")
+    if endpoint is None:
+        return None
+    from_outputs = args.endpoint is None  # the archives are the stack's only when the endpoint is too
+    config = args.endpoint_config if args.endpoint_config is not None else (
+        outputs.get("sagemaker_endpoint_config_name") if from_outputs else None)
+    archives = outputs.get("model_archive_uris") if from_outputs else None
+    return Deployed(endpoint=endpoint, config_name=config, model_archives=archives)
 
 
 def _default_region() -> str:
