@@ -71,23 +71,25 @@ if "eks" in settings.targets:
         ),
         opts=aws_only,
     )
-    # In-cluster add-ons (GPU device plugin, metrics-server, cluster-autoscaler) go through the
-    # cluster's own Kubernetes provider, once nodes exist to run them and CoreDNS resolves names.
-    addons = ClusterAddons(
-        "cluster-addons",
-        cluster_addons_args(settings, cluster),
-        opts=pulumi.ResourceOptions(
-            providers=[aws_provider, cluster.provider],
-            depends_on=[*cluster.node_groups.values(), *cluster.system_addons],  # CoreDNS answers first
-        ),
-    )
+    k8s_and_aws = [aws_provider, cluster.provider]
+    nodes_ready = [*cluster.node_groups.values(), *cluster.system_addons]  # nodes exist, CoreDNS answers
+    # The mesh's AWS Load Balancer Controller comes first: its webhook refuses every Service created
+    # while it starts, so every other release and add-on waits for it (components/mesh.py).
+    mesh = Mesh("mesh", mesh_args(
+        settings, cluster_name=cluster.cluster_name, vpc_id=network.vpc_id,
+        oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer),
+        opts=pulumi.ResourceOptions(providers=k8s_and_aws, depends_on=nodes_ready))
+    # In-cluster add-ons (GPU device plugin, metrics-server, cluster-autoscaler) through the cluster's
+    # own Kubernetes provider.
+    addons = ClusterAddons("cluster-addons", cluster_addons_args(settings, cluster),
+                           opts=pulumi.ResourceOptions(providers=k8s_and_aws, depends_on=[*nodes_ready, mesh.lb_controller]))
     # Container Insights and the serving pods' Prometheus metrics, for the EKS alarms.
     EksMonitoring(
         "monitoring",
         monitoring_args(settings, stack, oidc_provider_arn=cluster.oidc_provider_arn,
                                        oidc_issuer=cluster.oidc_issuer),
         opts=aws_only,
-        depends_on=[*cluster.node_groups.values(), *cluster.system_addons],
+        depends_on=[*nodes_ready, mesh.lb_controller],
     )
     pulumi.export("cluster_name", cluster.cluster_name)
     pulumi.export("cluster_endpoint", cluster.endpoint)
@@ -101,13 +103,9 @@ if settings.models is not None:
     pulumi.export("image_refs", image.image_refs)
 
 if "eks" in settings.targets:
-    k8s_and_aws = pulumi.ResourceOptions(providers=[aws_provider, cluster.provider], depends_on=[addons])
-    mesh = Mesh("mesh", mesh_args(
-        settings, cluster_name=cluster.cluster_name, vpc_id=network.vpc_id,
-        oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer), opts=k8s_and_aws)
     pulumi.export("ingress_url", mesh.ingress_url)
     if settings.models is not None:
-        after_mesh = pulumi.ResourceOptions(providers=[aws_provider, cluster.provider], depends_on=[mesh])
+        after_mesh = pulumi.ResourceOptions(providers=k8s_and_aws, depends_on=[mesh, addons])
         serving = Serving("serving", serving_args(
             settings, image_refs=image.image_refs, store=store_refs(model_store),
             oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer), opts=after_mesh)
