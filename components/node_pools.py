@@ -206,6 +206,29 @@ def gpus_per_node(pool: NodePoolArgs) -> int:
     return min(GPUS_PER_INSTANCE[t] for t in pool.instance_types)
 
 
+def gpu_capacity_problem(pool: NodePoolArgs, demands: Sequence[tuple[str, int, int]]) -> str | None:
+    """Why a GPU pool at its minimum cannot run the fewest replicas it hosts, or None.
+
+    `demands`: (track, min_replicas, gpus per pod) of each track on the pool. The pool's minimum
+    nodes, counted at its smallest instance type's GPUs, must hold every track's minimum replicas;
+    otherwise every fresh deploy waits for the cluster-autoscaler to add GPU nodes."""
+    if not pool.gpu or not demands:
+        return None
+    per_node = gpus_per_node(pool)
+    too_big = [(track, gpus) for track, _, gpus in demands if gpus > per_node]
+    if too_big:
+        return (f"pool {pool.name!r}: pods of {', '.join(f'{t} ({g} GPUs)' for t, g in too_big)} do not fit one node "
+                f"of its smallest type ({per_node} GPU(s))")
+    pods_per_node = {track: per_node // gpus for track, _, gpus in demands}
+    # Pods of one track need whole GPUs on one node: count nodes per track, the tracks side by side.
+    needed = sum(-(-replicas // pods_per_node[track]) for track, replicas, _ in demands)
+    if pool.min_size >= needed:
+        return None
+    detail = " + ".join(f"{track} {replicas} x {gpus} GPU" for track, replicas, gpus in demands)
+    return (f"pool {pool.name!r} starts {pool.min_size} node(s) of {per_node} GPU(s) but its minimum replicas "
+            f"({detail}) need {needed} node(s)")
+
+
 def node_labels(pool: NodePoolArgs) -> dict[str, str]:
     """Labels on every node of the pool: the pool's own, the pool name, and for GPU pools the
     labels the NVIDIA device plugin, cluster-autoscaler (the GPU model) and GPU workloads select on."""

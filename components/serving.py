@@ -18,6 +18,7 @@ import pulumi_kubernetes as kubernetes
 
 from components import serving_pods as pods
 from components.iam_roles import irsa_trust_policy
+from components.node_pools import gpu_capacity_problem
 from components.serving_contract import APP_LABEL, APP_NAME, PORT_NAME, SERVICE_NAME, SERVICE_PORT, deployment_name
 
 k8s = kubernetes
@@ -74,6 +75,11 @@ class ServingArgs:
         names = [t.pod.track for t in self.tracks]
         if names not in (["stable"], ["stable", "canary"]):
             raise ValueError(f"tracks {names}: ['stable'] or ['stable', 'canary']")
+        pools = {t.pod.node_pool.name: t.pod.node_pool for t in self.tracks}
+        for pool in pools.values():
+            demands = [(t.pod.track, t.min_replicas, t.pod.gpus) for t in self.tracks if t.pod.node_pool.name == pool.name]
+            if problem := gpu_capacity_problem(pool, demands):
+                raise ValueError(f"ServingArgs.tracks: {problem}; raise the pool's min_size or lower min_replicas")
 
 
 def read_policy(read_arn: str, bucket_arn: str, key_arn: str) -> dict:

@@ -85,4 +85,4 @@ def test_the_shipped_prod_stack_is_priced_in_full(built_plan):
     assert result.unpriced == []
     assert {line.category for line in result.lines} >= {"node pools", "EKS control plane", "network", "storage"}
     gpu = next(line for line in result.lines if line.item.startswith("cluster-gpu"))
-    assert gpu.detail == "2-8 x g6.2xlarge/g6.4xlarge, 200 GiB gp3 each"
+    assert gpu.detail == "0-8 x g6.2xlarge/g6.4xlarge, 200 GiB gp3 each"  # idle until a GPU model serves
