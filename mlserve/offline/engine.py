@@ -269,7 +269,9 @@ def _fake_outputs(type_token: str, name: str, inputs: dict[str, Any], region: st
         state.setdefault("defaultSecurityGroupId", f"sg-{name}-default")
         state.setdefault("mainRouteTableId", f"rtb-{name}-main")
     elif type_token == "aws:cloudwatch/logGroup:LogGroup":
+        # CloudWatch Logs ARNs: service "logs", resource "log-group:<name>" (pulumi-aws drops the ":*").
         state.setdefault("name", physical)
+        state["arn"] = f"arn:aws:logs:{region}:{FAKE_ACCOUNT_ID}:log-group:{state['name']}"
     elif type_token == "aws:sagemaker/model:Model":
         # Auto-named: Pulumi adds a random suffix, a fresh one on each replacement (here: from the inputs).
         state.setdefault("name", f"{name}-{_digest(inputs)[:7]}")
