@@ -247,8 +247,16 @@ PROVIDER_LIMITS: dict[tuple[str, str], tuple[int, int, str]] = {
 
 
 @lru_cache(maxsize=None)
+def _service_model(service: str):
+    return _SESSION.get_service_model(service)  # one session: its loader caches each model once
+
+
+@lru_cache(maxsize=None)
 def input_shape(service: str, operation: str):
-    return botocore.session.get_session().get_service_model(service).operation_model(operation).input_shape
+    return _service_model(service).operation_model(operation).input_shape
+
+
+_SESSION = botocore.session.get_session()
 
 
 def _norm(name: str) -> str:
