@@ -268,3 +268,10 @@ def test_each_variant_has_an_overhead_latency_alarm(built_plan):
     alarms = [a for a in built_plan("prod").of_type(ALARM) if a.inputs.get("metricName") == "OverheadLatency"]
     assert sorted(a.inputs["dimensions"]["VariantName"] for a in alarms) == ["canary", "stable"]
     assert all(a.inputs["namespace"] == "AWS/SageMaker" and a.inputs["extendedStatistic"] == "p99" for a in alarms)
+
+
+def test_a_hosting_type_typo_names_the_key_and_the_real_type():
+    problems = problems_for(lambda v: v["mlserve:sagemaker"]["stable"].update(instanceType="ml.c5.xlarg"), stack="prod")
+    [problem] = problems
+    assert problem.startswith("mlserve:sagemaker.stable.instanceType = \"ml.c5.xlarg\": 'ml.c5.xlarg' is not a "
+                              "SageMaker hosting instance type; did you mean 'ml.c5.xlarge' or")
