@@ -35,8 +35,10 @@ from mlserve.stack.args.model_store import model_store_args
 from mlserve.stack.args.monitoring import monitoring_args
 from mlserve.stack.args.network import network_args
 from mlserve.stack.args.registry import registry_args
-from mlserve.stack.args.sagemaker import endpoint_inputs, sagemaker_args
+from mlserve.stack.args.naming import endpoint_name
+from mlserve.stack.args.sagemaker import endpoint_inputs, model_network, sagemaker_args
 from mlserve.stack.args.serving import routing_args, serving_args, store_refs
+from mlserve.stack.running import running_variants
 from mlserve.stack.settings import load
 from policies.cost.usage import STACK_OUTPUT as COST_ASSUMPTIONS
 
@@ -77,23 +79,25 @@ if "eks" in settings.targets:
         ),
         opts=aws_only,
     )
-    # In-cluster add-ons (GPU device plugin, metrics-server, cluster-autoscaler) go through the
-    # cluster's own Kubernetes provider, once nodes exist to run them and CoreDNS resolves names.
-    addons = ClusterAddons(
-        "cluster-addons",
-        cluster_addons_args(settings, cluster),
-        opts=pulumi.ResourceOptions(
-            providers=[aws_provider, cluster.provider],
-            depends_on=[*cluster.node_groups.values(), *cluster.system_addons],  # CoreDNS answers first
-        ),
-    )
+    k8s_and_aws = [aws_provider, cluster.provider]
+    nodes_ready = [*cluster.node_groups.values(), *cluster.system_addons]  # nodes exist, CoreDNS answers
+    # The mesh's AWS Load Balancer Controller comes first: its webhook refuses every Service created
+    # while it starts, so every other release and add-on waits for it (components/mesh.py).
+    mesh = Mesh("mesh", mesh_args(
+        settings, cluster_name=cluster.cluster_name, vpc_id=network.vpc_id,
+        oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer),
+        opts=pulumi.ResourceOptions(providers=k8s_and_aws, depends_on=nodes_ready))
+    # In-cluster add-ons (GPU device plugin, metrics-server, cluster-autoscaler) through the cluster's
+    # own Kubernetes provider.
+    addons = ClusterAddons("cluster-addons", cluster_addons_args(settings, cluster),
+                           opts=pulumi.ResourceOptions(providers=k8s_and_aws, depends_on=[*nodes_ready, mesh.lb_controller]))
     # Container Insights and the serving pods' Prometheus metrics, for the EKS alarms.
     EksMonitoring(
         "monitoring",
         monitoring_args(settings, stack, oidc_provider_arn=cluster.oidc_provider_arn,
                                        oidc_issuer=cluster.oidc_issuer),
         opts=aws_only,
-        depends_on=[*cluster.node_groups.values(), *cluster.system_addons],
+        depends_on=[*nodes_ready, mesh.lb_controller],
     )
     pulumi.export("cluster_name", cluster.cluster_name)
     pulumi.export("cluster_endpoint", cluster.endpoint)
@@ -107,13 +111,9 @@ if settings.models is not None:
     pulumi.export("image_refs", image.image_refs)
 
 if "eks" in settings.targets:
-    k8s_and_aws = pulumi.ResourceOptions(providers=[aws_provider, cluster.provider], depends_on=[addons])
-    mesh = Mesh("mesh", mesh_args(
-        settings, cluster_name=cluster.cluster_name, vpc_id=network.vpc_id,
-        oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer), opts=k8s_and_aws)
     pulumi.export("ingress_url", mesh.ingress_url)
     # Prometheus and Grafana (what the analysis, the autoscaler and the dashboard read), then KEDA.
-    after_mesh = pulumi.ResourceOptions(providers=[aws_provider, cluster.provider], depends_on=[mesh])
+    after_mesh = pulumi.ResourceOptions(providers=k8s_and_aws, depends_on=[mesh])
     metrics = MetricsStack("metrics", metrics_stack_args(settings), opts=after_mesh)
     keda = Keda("keda", replicas=settings.mesh.replicas, opts=pulumi.ResourceOptions(providers=[cluster.provider],
                                                                                      depends_on=[addons]))
@@ -121,7 +121,7 @@ if "eks" in settings.targets:
         serving = Serving("serving", serving_args(
             settings, image_refs=image.image_refs, store=store_refs(model_store),
             oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer),
-            opts=pulumi.ResourceOptions(providers=[aws_provider, cluster.provider], depends_on=[mesh, keda.release]))
+            opts=pulumi.ResourceOptions(providers=k8s_and_aws, depends_on=[mesh, addons, keda.release]))
         pulumi.export("serving_roles", serving.role_arns)
         if settings.rollout.mode == "automatic":  # Flagger moves the traffic: no routes of our own
             flagger = Flagger("flagger", flagger_args(settings), opts=pulumi.ResourceOptions(
@@ -148,12 +148,16 @@ pulumi.export("alarm_names", list(alarms.alarm_names.values()))
 pulumi.export("dashboard_name", alarms.dashboard_name)
 
 if "sagemaker" in settings.targets:
+    # The live endpoint's fleet (one AWS read): a deploy never starts the new fleet below it.
+    running = running_variants(endpoint_name(stack), settings.region)
     endpoint = SageMakerEndpoint(
         "sagemaker",
         sagemaker_args(
-            settings, stack, rollback_alarm_names=alarms.rollback_alarm_names,
-            **endpoint_inputs(registry, model_store, image_uri=image.image_refs["cpu"]),
+            settings, stack, rollback_alarm_names=alarms.rollback_alarm_names, network=model_network(network),
+            running=running, **endpoint_inputs(registry, model_store, image_uri=image.image_refs["cpu"]),
         ),
         opts=aws_only,
     )
     pulumi.export("sagemaker_endpoint_name", endpoint.endpoint_name)
+    # What `python -m mlserve.checks gate` waits for: this configuration on the endpoint.
+    pulumi.export("sagemaker_endpoint_config_name", endpoint.endpoint_config_name)

@@ -39,6 +39,7 @@ class Thresholds:
     """Alarm thresholds (settings `alarms`)."""
 
     p99_latency_ms: float = 250
+    overhead_latency_ms: float = 100
     error_5xx_percent: float = 2
     error_4xx_percent: float = 10
     cpu_percent: float = 85
@@ -75,7 +76,7 @@ class AlarmSpec:
 
 def sagemaker_alarm_specs(endpoint_name: str, variants: Sequence[tuple[str, str | None]], t: Thresholds) -> list[AlarmSpec]:
     """Per variant: p99 model latency, 5XX and 4XX shares (latency and 5XX roll deployments back),
-    CPU and, on GPU instances, GPU use. `variants`: (variant name, instance type or None for serverless)."""
+    p99 overhead latency, CPU and, on GPU instances, GPU use. `variants`: (variant name, instance type or None for serverless)."""
     specs = []
     for variant, instance_type in variants:
         dims = {"EndpointName": endpoint_name, "VariantName": variant}
@@ -90,6 +91,12 @@ def sagemaker_alarm_specs(endpoint_name: str, variants: Sequence[tuple[str, str 
             AlarmSpec(suffix=f"sagemaker-{variant}-4xx", namespace="AWS/SageMaker", metric="Invocation4XXErrors",
                       threshold=t.error_4xx_percent / 100,
                       description=f"{endpoint_name}/{variant}: over {t.error_4xx_percent}% of invocations answered 4XX", **common),
+            # SageMaker's own share of the latency (routing, payload transfer), in microseconds: it pages
+            # but does not roll back, a new model version does not cause it.
+            AlarmSpec(suffix=f"sagemaker-{variant}-overhead-latency", namespace="AWS/SageMaker", metric="OverheadLatency",
+                      statistic=None, extended_statistic="p99", threshold=t.overhead_latency_ms * 1000,
+                      description=f"{endpoint_name}/{variant}: p99 SageMaker overhead latency over "
+                                  f"{t.overhead_latency_ms} ms", **common),
         ]
         if instance_type is None:  # serverless variants report no instance metrics
             continue

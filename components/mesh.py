@@ -98,6 +98,8 @@ class Mesh(pulumi.ComponentResource):
     """"http(s)://<NLB DNS name>": where clients reach the model server."""
     lb_controller_role_arn: pulumi.Output[str]
     """The load balancer controller's IRSA role."""
+    lb_controller: pulumi.Resource
+    """The controller's Helm release: every Kubernetes Service of the stack waits for it (below)."""
 
     def __init__(self, name: str, args: MeshArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlserve:mesh:Mesh", name, None, opts)
@@ -137,15 +139,21 @@ class Mesh(pulumi.ComponentResource):
                 opts=opts,
             )
 
+        # The controller registers a mutating webhook on every Service create (failurePolicy: Fail):
+        # a Service created after the webhook exists and before the controller answers is refused
+        # ("no endpoints available for service aws-load-balancer-webhook-service"). Helm waits for the
+        # controller to be ready, so every release below, and everything after the mesh, waits for it.
+        # https://github.com/kubernetes-sigs/aws-load-balancer-controller/issues/4140
+        # https://github.com/aws/eks-charts/issues/1058
         # The CNI agent mounts host paths (privileged); istiod itself would pass "baseline".
         istio_ns = namespace("istio", charts.ISTIO_NAMESPACE, {"pod-security.kubernetes.io/enforce": "privileged"}, child)
         pin = (charts.ISTIO_VERSION, charts.ISTIO_REPOSITORY)
         base = _pinned_release(f"{name}-istio-base", ("base", *pin), namespace=istio_ns.metadata.name,
-                               values={}, opts=child)  # CRDs and webhooks only: no images
+                               values={}, opts=after(lb_controller))  # CRDs and webhooks only: no images
         cni = _pinned_release(f"{name}-istio-cni", ("cni", *pin), namespace=istio_ns.metadata.name,
-                              values=charts.cni_values(), opts=after(base))
+                              values=charts.cni_values(), opts=after(base, lb_controller))
         istiod = _pinned_release(f"{name}-istiod", ("istiod", *pin), namespace=istio_ns.metadata.name,
-                                 values=charts.istiod_values(replicas=args.replicas), opts=after(base, cni))
+                                 values=charts.istiod_values(replicas=args.replicas), opts=after(base, cni, lb_controller))
         # The gateway pods need no privilege (the chart lowers the unprivileged port start, a "safe" sysctl).
         ingress_ns = namespace("ingress", charts.INGRESS_NAMESPACE, {"istio-injection": "enabled",
                                                                      "pod-security.kubernetes.io/enforce": "baseline"}, child)
@@ -216,5 +224,6 @@ class Mesh(pulumi.ComponentResource):
         self.serving_namespace = ns
         self.gateway = f"{charts.INGRESS_NAMESPACE}/{GATEWAY_NAME}"
         self.lb_controller_role_arn = role.arn
+        self.lb_controller = lb_controller
         self.register_outputs({"serving_namespace": self.serving_namespace, "gateway": self.gateway,
                                "ingress_url": self.ingress_url, "lb_controller_role_arn": self.lb_controller_role_arn})

@@ -22,6 +22,8 @@ INGRESS_NAMESPACE = "istio-ingress"
 INGRESS_RELEASE = "istio-ingress"
 """The gateway release's name: its pods carry `istio: ingress` and run as service account "istio-ingress"."""
 INGRESS_SELECTOR = {"istio": "ingress"}
+STATUS_PORT = 15021
+"""The gateway pods' health port (/healthz/ready): the NLB's health check, never a listener."""
 
 LB_CONTROLLER_CHART = "aws-load-balancer-controller"
 LB_CONTROLLER_CHART_VERSION = "1.17.1"  # app version v2.17.1
@@ -88,22 +90,29 @@ def cni_values() -> dict[str, Any]:
 
 def gateway_values(*, scheme: str, certificate_arn: str | None, replicas: int) -> dict[str, Any]:
     """The ingress gateway: an NLB from the AWS Load Balancer Controller ("external" type, IP targets),
-    internal or internet-facing; with a certificate, TLS ends at the NLB's 443 listener, which forwards
-    to the gateway's plain-HTTP port 80 like the 80 listener does.
+    internal or internet-facing. Listeners: HTTP 80 without a certificate; with one, TLS ends at the
+    NLB's 443, which forwards to the gateway's plain-HTTP port 80; internet-facing, 443 is the only
+    listener (no plaintext over the internet). The status port 15021 is never a listener: the NLB's
+    health check reaches it on the pod IPs inside the VPC (IP targets), named by annotation.
     https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations/"""
     annotations = {
         f"{_LBC}type": "external",
         f"{_LBC}nlb-target-type": "ip",
         f"{_LBC}scheme": scheme,
+        # Istio's readiness endpoint on the gateway pods: https://istio.io/latest/docs/ops/deployment/application-requirements/#ports-used-by-istio
+        f"{_LBC}healthcheck-port": str(STATUS_PORT),
+        f"{_LBC}healthcheck-protocol": "http",
+        f"{_LBC}healthcheck-path": "/healthz/ready",
     }
-    ports = [
-        {"name": "status-port", "port": 15021, "protocol": "TCP", "targetPort": 15021},
-        {"name": "http2", "port": 80, "protocol": "TCP", "targetPort": 80},
-    ]
+    http = {"name": "http2", "port": 80, "protocol": "TCP", "targetPort": 80}
+    https = {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 80}
+    ports = [http]
     if certificate_arn is not None:
         annotations |= {f"{_LBC}ssl-cert": certificate_arn, f"{_LBC}ssl-ports": "https",
                         f"{_LBC}ssl-negotiation-policy": NLB_TLS_POLICY}
-        ports.append({"name": "https", "port": 443, "protocol": "TCP", "targetPort": 80})
+        ports = [https] if scheme == "internet-facing" else [http, https]
+    elif scheme == "internet-facing":
+        raise ValueError("an internet-facing gateway needs a certificate: no plaintext listener on the internet")
     return {
         # No image values: the gateway's image is "auto", injected by istiod at its own hub and tag.
         "labels": dict(INGRESS_SELECTOR),

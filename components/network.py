@@ -35,6 +35,9 @@ _PRIVATE_RANGES = tuple(ipaddress.IPv4Network(c) for c in ("10.0.0.0/8", "172.16
 # https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html
 INTERFACE_ENDPOINT_SERVICES: tuple[str, ...] = ("ecr.api", "ecr.dkr", "sts", "logs")
 GATEWAY_ENDPOINT_SERVICES: tuple[str, ...] = ("s3",)
+# With the SageMaker target: InvokeEndpoint (the checks, callers in the VPC) and the SageMaker API
+# stay inside the VPC too. https://docs.aws.amazon.com/sagemaker/latest/dg/interface-vpc-endpoint.html
+SAGEMAKER_ENDPOINT_SERVICES: tuple[str, ...] = ("sagemaker.api", "sagemaker.runtime")
 
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
 # https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateCluster.html#API_CreateCluster_RequestSyntax
@@ -67,6 +70,9 @@ class NetworkArgs:
     flow_logs_retention_days: int = 30
     """Default 30. Days VPC flow logs are kept in CloudWatch Logs; one of the values
     CloudWatch accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."""
+
+    sagemaker_endpoints: bool = False
+    """Default False. True (the SageMaker target): interface endpoints for the SageMaker API and runtime."""
 
     protect: bool = False
     """Default False. Sets Pulumi's `protect` on the VPC and on what holds data (the flow-log
@@ -172,6 +178,9 @@ class Network(pulumi.ComponentResource):
 
     vpc_cidr: pulumi.Output[str]
     """CIDR block of the VPC."""
+
+    s3_prefix_list_id: pulumi.Output[str]
+    """The S3 gateway endpoint's prefix list ("pl-..."), for security group egress to S3."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlserve:network:Network", name, None, opts)
@@ -302,7 +311,8 @@ class Network(pulumi.ComponentResource):
             tags={"Name": f"{name}-endpoints"},
             opts=child,
         )
-        for service in INTERFACE_ENDPOINT_SERVICES:
+        interface_services = INTERFACE_ENDPOINT_SERVICES + (SAGEMAKER_ENDPOINT_SERVICES if args.sagemaker_endpoints else ())
+        for service in interface_services:
             aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}",
                 vpc_id=vpc.id,
@@ -316,10 +326,11 @@ class Network(pulumi.ComponentResource):
                 tags={"Name": f"{name}-{service}"},
                 opts=child,
             )
+        gateways = {}
         for service in GATEWAY_ENDPOINT_SERVICES:
             # Gateway endpoints are free and work through route table entries, not ENIs.
             # https://docs.aws.amazon.com/vpc/latest/privatelink/gateway-endpoints.html
-            aws.ec2.VpcEndpoint(
+            gateways[service] = aws.ec2.VpcEndpoint(
                 f"{name}-{service}",
                 vpc_id=vpc.id,
                 service_name=endpoint_service_name(args.region, service),
@@ -336,8 +347,10 @@ class Network(pulumi.ComponentResource):
         self.public_subnet_ids = [subnet.id for subnet in public_subnets]
         self.private_subnet_ids = [subnet.id for subnet in private_subnets]
         self.vpc_cidr = vpc.cidr_block
+        self.s3_prefix_list_id = gateways["s3"].prefix_list_id
         self.register_outputs(
             {
+                "s3_prefix_list_id": self.s3_prefix_list_id,
                 "vpc_id": self.vpc_id,
                 "public_subnet_ids": self.public_subnet_ids,
                 "private_subnet_ids": self.private_subnet_ids,

@@ -18,6 +18,7 @@ import pulumi_aws as aws
 
 from components.amis import AmiType, ami_release_version, ami_type_for, instance_family
 from components.autoscaler import AUTOSCALER_NODE_TEMPLATE_TAG, AUTOSCALER_TAG_PREFIX, autoscaler_discovery_tags
+from components.instance_types import ec2_instance_types, unknown_type_problem
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -45,7 +46,8 @@ TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER
 CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
 
 # NVIDIA GPUs per instance type, for the scale-from-zero hint. Types not listed are refused in a
-# GPU pool rather than guessed. https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
+# GPU pool rather than guessed; every key is an EC2 type in botocore's list (a test holds that).
+# https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
 GPUS_PER_INSTANCE: dict[str, int] = {
     **{f"{family}.{size}": 1 for family in ("g4dn", "g5", "g6", "g6e")
        for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
@@ -146,6 +148,9 @@ class NodePoolArgs:
         where = f"node pool {self.name!r}"
         if not _POOL_NAME.fullmatch(self.name):
             raise ValueError(f"{where}: name must be lowercase letters, digits and '-', starting with a letter, at most 31 characters")
+        problems = [p for t in self.instance_types if (p := unknown_type_problem(t, ec2_instance_types(), "an EC2 instance type"))]
+        if problems:
+            raise ValueError(f"{where}: instance_types: {'; '.join(problems)}")
         try:
             ami_type = ami_type_for(self.instance_types)
         except ValueError as error:
@@ -165,7 +170,8 @@ class NodePoolArgs:
                 raise ValueError(f"{where}: gpu=True but instance_types {list(self.instance_types)} need {ami_type.value}, not an NVIDIA AMI")
             unknown = [t for t in self.instance_types if t not in GPUS_PER_INSTANCE]
             if unknown:
-                raise ValueError(f"{where}: instance_types {unknown} have no GPU count in GPUS_PER_INSTANCE; add them there")
+                raise ValueError(f"{where}: instance_types {unknown}: GPU count per instance not known to mlserve; "
+                                 f"GPU pools take {', '.join(sorted(GPUS_PER_INSTANCE))}")
             try:
                 gpu_model(self.instance_types)
             except ValueError as error:
@@ -198,6 +204,29 @@ def gpus_per_node(pool: NodePoolArgs) -> int:
     if not pool.gpu:
         return 0
     return min(GPUS_PER_INSTANCE[t] for t in pool.instance_types)
+
+
+def gpu_capacity_problem(pool: NodePoolArgs, demands: Sequence[tuple[str, int, int]]) -> str | None:
+    """Why a GPU pool at its minimum cannot run the fewest replicas it hosts, or None.
+
+    `demands`: (track, min_replicas, gpus per pod) of each track on the pool. The pool's minimum
+    nodes, counted at its smallest instance type's GPUs, must hold every track's minimum replicas;
+    otherwise every fresh deploy waits for the cluster-autoscaler to add GPU nodes."""
+    if not pool.gpu or not demands:
+        return None
+    per_node = gpus_per_node(pool)
+    too_big = [(track, gpus) for track, _, gpus in demands if gpus > per_node]
+    if too_big:
+        return (f"pool {pool.name!r}: pods of {', '.join(f'{t} ({g} GPUs)' for t, g in too_big)} do not fit one node "
+                f"of its smallest type ({per_node} GPU(s))")
+    pods_per_node = {track: per_node // gpus for track, _, gpus in demands}
+    # Pods of one track need whole GPUs on one node: count nodes per track, the tracks side by side.
+    needed = sum(-(-replicas // pods_per_node[track]) for track, replicas, _ in demands)
+    if pool.min_size >= needed:
+        return None
+    detail = " + ".join(f"{track} {replicas} x {gpus} GPU" for track, replicas, gpus in demands)
+    return (f"pool {pool.name!r} starts {pool.min_size} node(s) of {per_node} GPU(s) but its minimum replicas "
+            f"({detail}) need {needed} node(s)")
 
 
 def node_labels(pool: NodePoolArgs) -> dict[str, str]:

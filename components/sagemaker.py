@@ -23,10 +23,11 @@ import pulumi
 import pulumi_aws as aws
 
 from components import sagemaker_instances
+from components import sagemaker_rollout as rollout
 from components.cloudwatch import LOG_RETENTION_DAYS
 from components.iam_roles import partition_of, service_trust_policy
 from components.kms import cloudwatch_logs, encryption_key, via_service
-from components.sagemaker_policy import endpoint_log_group, execution_policy_document
+from components.sagemaker_policy import VpcGrant, endpoint_log_group, execution_policy_document
 from components.serving_contract import SERVICE_PORT, TRACKS
 
 SAGEMAKER_MODEL_DIR = "/opt/ml/model"
@@ -47,6 +48,8 @@ class VariantArgs:
     instance_type: str | None = None
     """e.g. "ml.m7i.xlarge"; None with `serverless_memory_mb`."""
     instance_count: int = 1
+    """InitialInstanceCount of the new configuration: the larger of the settings' and the running
+    fleet's (`sagemaker_rollout.carried_instances`)."""
     serverless_memory_mb: int | None = None
     """Set: a serverless variant (dev), with `serverless_max_concurrency`."""
     serverless_max_concurrency: int = 5
@@ -59,12 +62,28 @@ class VariantArgs:
         if (self.instance_type is None) == (self.serverless_memory_mb is None):
             raise ValueError(f"VariantArgs ({self.track}): set exactly one of instance_type and serverless_memory_mb")
         if self.instance_type is not None:
-            sagemaker_instances.vcpus(self.instance_type)  # raises naming the type
+            sagemaker_instances.check(self.instance_type)  # raises naming the type
+        if self.instance_count < 1:
+            raise ValueError(f"VariantArgs ({self.track}).instance_count {self.instance_count}: at least 1")
 
     @property
     def workers(self) -> int:
         """Server processes: one per vCPU on an instance, one on serverless."""
         return sagemaker_instances.vcpus(self.instance_type) if self.instance_type else 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelNetworkArgs:
+    """Where the model containers' network interfaces go: the stack's private subnets, behind a
+    security group of their own that only reaches the VPC's endpoints (HTTPS) and S3."""
+
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    """The private subnets, one per AZ (SageMaker spreads instances across them)."""
+    vpc_cidr: pulumi.Input[str]
+    """HTTPS to the interface endpoints (ECR, STS, CloudWatch Logs, SageMaker) inside the VPC."""
+    s3_prefix_list_id: pulumi.Input[str]
+    """The S3 gateway endpoint's prefix list: model artifacts and image layers come from S3."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,7 +111,12 @@ class SageMakerArgs:
     guardrail_mode: str = "canary"
     """"canary" or "linear" traffic shifting of a blue/green update."""
     step_percent: int = 10
+    """Capacity percent per traffic step: canary 1-50, linear 10-50, at most half of each variant."""
     bake_minutes: int = 10
+    """Wait after each step and before the old fleet goes; the whole rollout must end inside the
+    provider's 60-minute wait (`sagemaker_rollout.rollout_problem`)."""
+    network: ModelNetworkArgs | None = None
+    """Required with instance variants: the models run in the VPC (serverless variants cannot)."""
     rollback_alarm_names: Sequence[pulumi.Input[str]] = ()
     """Alarms (created by this stack) that roll an update back while it bakes."""
     log_retention_days: int = 30
@@ -117,9 +141,16 @@ class SageMakerArgs:
             raise ValueError(f"SageMakerArgs: need 1 <= min_instances <= max_instances, got {self.min_instances}, {self.max_instances}")
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise ValueError(f"SageMakerArgs.log_retention_days {self.log_retention_days}: one of {LOG_RETENTION_DAYS}")
-        if deployment_timeout_s(self.guardrail_mode, self.step_percent, self.bake_minutes) > MAX_DEPLOYMENT_TIMEOUT_S:
-            raise ValueError(f"SageMakerArgs: a {self.guardrail_mode} deployment in {self.step_percent}% steps baking "
-                             f"{self.bake_minutes} min each outlasts SageMaker's {MAX_DEPLOYMENT_TIMEOUT_S} s limit")
+        if problem := rollout.rollout_problem(self.guardrail_mode, self.step_percent, self.bake_minutes):
+            raise ValueError(f"SageMakerArgs (guardrail_mode, step_percent, bake_minutes): {problem}")
+        for variant in self.variants:
+            if variant.instance_type is None:
+                continue
+            sizes = range(variant.instance_count, max(variant.instance_count, self.max_instances) + 1)
+            if problem := rollout.step_problem(self.guardrail_mode, self.step_percent, sizes):
+                raise ValueError(f"SageMakerArgs.step_percent (variant {variant.track}): {problem}")
+        if self.network is None and any(v.instance_type for v in self.variants):
+            raise ValueError("SageMakerArgs.network: instance variants run in the stack's VPC; pass its private subnets")
         if not self.rollback_alarm_names:
             raise ValueError("SageMakerArgs.rollback_alarm_names: a guarded deployment needs alarms to roll back on")
 
@@ -136,20 +167,6 @@ def container_environment(variant: VariantArgs, extra: Mapping[str, str]) -> dic
     SageMaker fills, the contract's port, one worker per vCPU, then `extra` (batching)."""
     return {"MLSERVE_MODEL_URI": SAGEMAKER_MODEL_DIR, "MLSERVE_PORT": str(SERVICE_PORT),
             "MLSERVE_WORKERS": str(variant.workers), **extra}
-
-
-# The deployment's time limit: 600-28800 s, and more than all its waits together.
-# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html
-MAX_DEPLOYMENT_TIMEOUT_S = 28_800
-# Room for the green fleet to launch and pass /ping, which SageMaker gives up to 60 minutes.
-PROVISIONING_ALLOWANCE_S = 1_800
-
-
-def deployment_timeout_s(mode: str, step_percent: int, bake_minutes: int) -> int:
-    """Every traffic step's bake, the final bake before the old fleet goes, and launch time:
-    canary = 2 waits (after the canary step, after the rest), linear = one per step."""
-    waits = 2 if mode == "canary" else -(-100 // step_percent)
-    return max(600, (waits + 1) * bake_minutes * 60 + PROVISIONING_ALLOWANCE_S)
 
 
 def autoscaling_resource_id(endpoint_name: str, variant: str) -> str:
@@ -194,12 +211,17 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         region = aws.get_region_output(opts=invoke).region
         capture = args.data_capture_percent > 0
         capture_arn = pulumi.Output.concat(args.model_bucket_arn, "/", CAPTURE_PREFIX, args.endpoint_name, "/*")
+        security_group = self._model_security_group(name, args) if args.network is not None else None
+        network = ([args.network.vpc_id, security_group.id, *args.network.subnet_ids]  # type: ignore[union-attr]
+                   if security_group is not None else [])
         policy = pulumi.Output.all(
             partition_of(role.arn), region, account, args.repository_arn, capture_arn, key.arn,
-            args.registry_kms_key_arn, args.model_kms_key_arn, *args.model_read_arns,
+            args.registry_kms_key_arn, args.model_kms_key_arn, pulumi.Output.all(*network),
+            *args.model_read_arns,
         ).apply(lambda v: json.dumps(execution_policy_document(
             partition=v[0], region=v[1], account=v[2], endpoint_name=args.endpoint_name, repository_arn=v[3],
-            capture_prefix_arn=v[4] if capture else None, key_arns=v[5:8], model_object_arns=v[8:],
+            capture_prefix_arn=v[4] if capture else None, key_arns=v[5:8], model_object_arns=v[9:],
+            vpc=VpcGrant(vpc_id=v[8][0], security_group_id=v[8][1], subnet_ids=v[8][2:]) if v[8] else None,
         )))
         role_policy = aws.iam.RolePolicy(f"{name}-execution-policy", role=role.id, policy=policy, opts=child)
 
@@ -214,6 +236,11 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                 # The server reads its model from /opt/ml/model and calls nothing: no network at all.
                 # https://docs.aws.amazon.com/sagemaker/latest/dg/mkt-algo-model-internet-free.html
                 enable_network_isolation=True,
+                # SageMaker's side of the container (artifact download, image pull, logs) goes through
+                # the VPC's endpoints, never the internet: https://docs.aws.amazon.com/sagemaker/latest/dg/host-vpc.html
+                vpc_config=aws.sagemaker.ModelVpcConfigArgs(
+                    subnets=list(args.network.subnet_ids), security_group_ids=[security_group.id],
+                ) if args.network is not None and security_group is not None and variant.instance_type else None,
                 # SageMaker checks the role while creating the model: wait for its permissions.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
             )
@@ -231,6 +258,9 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             # Instance-store families and serverless variants refuse a volume key.
             kms_key_arn=None if local_storage or serverless else key.arn,
             data_capture_config=aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(
+                # pulumi-aws sends EnableCapture=false unless told (its documented default), which
+                # would keep the block and capture nothing.
+                enable_capture=True,
                 initial_sampling_percentage=args.data_capture_percent,
                 destination_s3_uri=pulumi.Output.concat("s3://", bucket, "/", CAPTURE_PREFIX, args.endpoint_name),
                 kms_key_id=args.model_kms_key_arn,
@@ -258,7 +288,9 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                     traffic_routing_configuration=shift,
                     # The old fleet is kept for the final bake, then terminated.
                     termination_wait_in_seconds=args.bake_minutes * 60,
-                    maximum_execution_timeout_in_seconds=deployment_timeout_s(
+                    # Every bake and the new fleet's start: ends inside pulumi-aws's 60-minute wait
+                    # (components/sagemaker_rollout.py), so `up` sees the outcome.
+                    maximum_execution_timeout_in_seconds=rollout.execution_timeout_s(
                         args.guardrail_mode, args.step_percent, args.bake_minutes),
                 ),
                 auto_rollback_configuration=aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
@@ -277,6 +309,24 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         self.execution_role_arn = role.arn
         self.register_outputs({"endpoint_name": self.endpoint_name, "endpoint_config_name": self.endpoint_config_name,
                                "execution_role_arn": self.execution_role_arn})
+
+    def _model_security_group(self, name: str, args: SageMakerArgs) -> aws.ec2.SecurityGroup:
+        """The models' own group: no ingress (SageMaker reaches the container on its own network),
+        egress HTTPS to the VPC's interface endpoints and to S3 through its gateway endpoint."""
+        network = args.network
+        assert network is not None
+        return aws.ec2.SecurityGroup(
+            f"{name}-models", vpc_id=network.vpc_id,
+            description=f"SageMaker endpoint {args.endpoint_name} model containers",
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(description="HTTPS to the VPC endpoints", protocol="tcp",
+                                                from_port=443, to_port=443, cidr_blocks=[network.vpc_cidr]),
+                aws.ec2.SecurityGroupEgressArgs(description="HTTPS to S3 (gateway endpoint)", protocol="tcp",
+                                                from_port=443, to_port=443, prefix_list_ids=[network.s3_prefix_list_id]),
+            ],
+            tags={"Name": f"{args.endpoint_name}-models"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _autoscaling(self, name: str, args: SageMakerArgs, track: str, endpoint: aws.sagemaker.Endpoint) -> None:
         """Target tracking on invocations per instance.
@@ -314,11 +364,15 @@ def _production_variant(variant: VariantArgs, model_name: pulumi.Input[str]) -> 
     if variant.serverless_memory_mb is not None:
         serverless = aws.sagemaker.EndpointConfigurationProductionVariantServerlessConfigArgs(
             memory_size_in_mb=variant.serverless_memory_mb, max_concurrency=variant.serverless_max_concurrency)
+    instances = variant.instance_type is not None
     return aws.sagemaker.EndpointConfigurationProductionVariantArgs(
         variant_name=variant.track,
         model_name=model_name,
         initial_variant_weight=variant.weight,
         instance_type=variant.instance_type,
-        initial_instance_count=variant.instance_count if variant.instance_type else None,
+        initial_instance_count=variant.instance_count if instances else None,
+        # Bound the new fleet's start, which the rollout's time budget counts on (sagemaker_rollout.py).
+        model_data_download_timeout_in_seconds=rollout.MODEL_DOWNLOAD_TIMEOUT_S if instances else None,
+        container_startup_health_check_timeout_in_seconds=rollout.CONTAINER_STARTUP_TIMEOUT_S if instances else None,
         serverless_config=serverless,
     )

@@ -23,6 +23,7 @@ import pulumi_kubernetes as kubernetes
 from components import delivery_specs
 from components import serving_pods as pods
 from components.iam_roles import irsa_trust_policy
+from components.node_pools import gpu_capacity_problem
 from components.prometheus_values import PROMETHEUS_URL
 from components.serving_contract import (APP_LABEL, APP_NAME, PORT_NAME, SERVICE_NAME, SERVICE_PORT, TRACK_LABEL,
                                          deployment_name)
@@ -94,6 +95,11 @@ class ServingArgs:
             raise ValueError(f"rollout {self.rollout!r}: 'manual' or 'automatic'")
         if self.rollout == "automatic" and names != ["stable"]:
             raise ValueError("rollout automatic serves one version (Flagger runs the canary): tracks must be ['stable']")
+        pools = {t.pod.node_pool.name: t.pod.node_pool for t in self.tracks}
+        for pool in pools.values():
+            demands = [(t.pod.track, t.min_replicas, t.pod.gpus) for t in self.tracks if t.pod.node_pool.name == pool.name]
+            if problem := gpu_capacity_problem(pool, demands):
+                raise ValueError(f"ServingArgs.tracks: {problem}; raise the pool's min_size or lower min_replicas")
 
 
 def read_policy(read_arn: str, bucket_arn: str, key_arn: str) -> dict:

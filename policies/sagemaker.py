@@ -28,8 +28,17 @@ def _network_isolation(props, _args):
 
 def _data_capture(props, _args):
     capture = props.get("dataCaptureConfig")
-    if capture and get(capture, "enableCapture") is not False and not get(capture, "kmsKeyId"):
+    if capture and get(capture, "enableCapture") is True and not get(capture, "kmsKeyId"):
         yield "set dataCaptureConfig.kmsKeyId: captured requests and responses hold user data"
+
+
+def _capture_enabled(props, _args):
+    # pulumi-aws sends EnableCapture=false when the block leaves it out (its documented default):
+    # the configuration then looks captured and records nothing.
+    capture = props.get("dataCaptureConfig")
+    if capture and get(capture, "enableCapture") is not True:
+        yield ("set dataCaptureConfig.enableCapture = true (pulumi-aws defaults it to false, so this block captures "
+               "nothing), or remove dataCaptureConfig")
 
 
 def _rollback_alarms(props, _args):
@@ -49,6 +58,9 @@ RULES = [
     resource_rule("sagemaker-data-capture-encrypted",
                   "SageMaker data capture is encrypted with a KMS key (SageMaker Model Monitor docs: DataCaptureConfig.KmsKeyId).",
                   [ENDPOINT_CONFIGURATION], _data_capture),
+    resource_rule("sagemaker-data-capture-enabled",
+                  "A SageMaker data capture configuration is switched on (EnableCapture), not left at the provider's false.",
+                  [ENDPOINT_CONFIGURATION], _capture_enabled),
     resource_rule("sagemaker-endpoint-rollback-alarms",
                   "SageMaker endpoints deploy with auto-rollback alarms (SageMaker deployment guardrails docs).",
                   [ENDPOINT], _rollback_alarms),

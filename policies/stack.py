@@ -18,6 +18,8 @@ NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+ENDPOINT_CONFIGURATION = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+SCALABLE_TARGET = "aws:appautoscaling/target:Target"
 ALARMS = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm")
 
 TAG_CONFIG = {"requiredTagKeys": {"type": "array", "items": {"type": "string"},
@@ -27,7 +29,8 @@ NAME_CONFIG = {"ownsAccountSingletons": {"type": "boolean", "default": False,
                                          "description": "Whether this stack may declare one-per-account resources"}}
 SPOT_CONFIG = {"allowSpotGpu": {"type": "boolean", "default": True, "description": "Whether GPU pools may use spot"}}
 REPLICA_CONFIG = {"minServingReplicas": {"type": "integer", "default": 1,
-                                         "description": "Fewest replicas a serving Deployment (or its autoscaler) may run"}}
+                                         "description": "Fewest replicas a serving Deployment (or its autoscaler) may run, "
+                                                        "and fewest instances of a SageMaker variant"}}
 ALARM_CONFIG = {"requireActions": {"type": "boolean", "default": False,
                                    "description": "Whether every alarm must notify (alarmActions)"}}
 GPU_CONFIG = {"maxGpuNodes": {"type": "integer", "default": 4, "description": "Most GPU nodes all pools together may reach"}}
@@ -82,9 +85,12 @@ def _no_spot_gpu(props, args):
 
 
 def _serving_replicas(props, args):
+    minimum = setting(args, REPLICA_CONFIG, "minServingReplicas")
+    if args.resource_type in (ENDPOINT_CONFIGURATION, SCALABLE_TARGET):
+        yield from _sagemaker_instances(props, args.resource_type, minimum)
+        return
     if get(props, "metadata.namespace") != serving_contract.SERVING_NAMESPACE:
         return
-    minimum = setting(args, REPLICA_CONFIG, "minServingReplicas")
     path = {DEPLOYMENT: "spec.replicas", SCALED_OBJECT: "spec.minReplicaCount"}.get(args.resource_type, "spec.minReplicas")
     value = get(props, path)
     if value is None and args.resource_type == DEPLOYMENT:
@@ -92,6 +98,21 @@ def _serving_replicas(props, args):
     value = (0 if args.resource_type == SCALED_OBJECT else 1) if value is None else value  # KEDA's default 0, the HPA's 1
     if float(value) < minimum:
         yield f"{path} is {int(float(value))}: run at least {minimum} so one node's loss does not stop serving"
+
+
+def _sagemaker_instances(props, resource_type, minimum):
+    """SageMaker instance variants: what a configuration starts with and what autoscaling may go down to
+    (AWS Config's sagemaker-endpoint-config-prod-instance-count asks the same of prod)."""
+    if resource_type == SCALABLE_TARGET:
+        if props.get("serviceNamespace") == "sagemaker" and float(props.get("minCapacity", 0)) < minimum:
+            yield (f"minCapacity is {int(float(props.get('minCapacity', 0)))}: keep at least {minimum} instances per "
+                   "SageMaker variant so one instance's loss does not stop serving")
+        return
+    for variant in as_list(props.get("productionVariants")):
+        count = get(variant, "initialInstanceCount")
+        if count is not None and not get(variant, "serverlessConfig") and float(count) < minimum:
+            yield (f"productionVariants {get(variant, 'variantName')!r}: initialInstanceCount is {int(float(count))}: "
+                   f"start at least {minimum} instances")
 
 
 def _alarm_actions(props, args):
@@ -160,8 +181,9 @@ RULES = [
                   "GPU node pools use on-demand capacity where the policy config forbids spot (EKS best practices: AI/ML, capacity).",
                   [NODE_GROUP], _no_spot_gpu, config=SPOT_CONFIG),
     resource_rule("serving-min-replicas",
-                  "Serving Deployments and their autoscalers keep the configured minimum replicas (EKS best practices, reliability).",
-                  [DEPLOYMENT, HPA, SCALED_OBJECT], _serving_replicas, config=REPLICA_CONFIG),
+                  "Serving Deployments, SageMaker variants and their autoscalers keep the configured minimum replicas "
+                  "(EKS best practices, reliability; AWS Config sagemaker-endpoint-config-prod-instance-count).",
+                  [DEPLOYMENT, HPA, SCALED_OBJECT, ENDPOINT_CONFIGURATION, SCALABLE_TARGET], _serving_replicas, config=REPLICA_CONFIG),
     resource_rule("alarm-has-action",
                   "CloudWatch alarms notify someone where the policy config asks for it (Checkov CKV_AWS_319).",
                   list(ALARMS), _alarm_actions, config=ALARM_CONFIG),

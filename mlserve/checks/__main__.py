@@ -16,7 +16,7 @@ from pathlib import Path
 from mlserve.checks import CheckError, ExitCode
 from mlserve.checks.aws import Clients
 from mlserve.checks.canary import KubernetesReader, canary_state, wait_for_canary
-from mlserve.checks.gate import gate
+from mlserve.checks.gate import Deployed, gate
 from mlserve.checks.smoke import smoke_eks, smoke_sagemaker
 from mlserve.checks.status import status_lines
 from mlserve.checks.targets import pick, read_outputs, sample_rows
@@ -44,10 +44,14 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--endpoint", help="SageMaker endpoint name (output sagemaker_endpoint_name); omit for EKS only")
     status.add_argument("--alarm-prefix", help="instead of the outputs' alarm_names: every alarm named from it")
 
-    gate_ = sub.add_parser("gate", parents=[common], help="wait for an automatic EKS rollout, then fail while any "
-                                                          "of the stack's alarms is in ALARM")
+    gate_ = sub.add_parser("gate", parents=[common],
+                           help="wait for an automatic EKS rollout and the deployed endpoint, then for the alarms to stay OK")
     gate_.add_argument("--alarm-prefix", help="instead of the outputs' alarm_names: every alarm named from it")
-    gate_.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for alarms to settle (default 600)")
+    gate_.add_argument("--endpoint", help="SageMaker endpoint (output sagemaker_endpoint_name); none: alarms only")
+    gate_.add_argument("--endpoint-config", help="the configuration it must be on (output sagemaker_endpoint_config_name)")
+    gate_.add_argument("--timeout", type=float, default=900.0, help="seconds to wait in all (default 900)")
+    gate_.add_argument("--window", type=float, default=300.0,
+                       help="seconds every alarm must stay OK, with data, in a row (default 300)")
     gate_.add_argument("--poll", type=float, default=30.0, help="seconds between checks (default 30)")
     return top
 
@@ -80,8 +84,10 @@ def run(args: argparse.Namespace, clients: Clients | None = None) -> str:
         started = time.monotonic()
         lines.append(wait_for_canary(reader, canary, timeout_s=timeout_s, poll_s=args.poll))
         timeout_s = max(0.0, timeout_s - (time.monotonic() - started))
-    lines.append(gate(make_clients(), names=names, prefix=args.alarm_prefix, timeout_s=timeout_s, poll_s=args.poll))
+    lines.append(gate(make_clients(), names=names, prefix=args.alarm_prefix, timeout_s=timeout_s, poll_s=args.poll,
+                      window_s=args.window, deployed=_deployed(args, outputs)))
     return "\n".join(lines)
+
 
 
 def _reader(args: argparse.Namespace, outputs: dict) -> KubernetesReader:
@@ -91,6 +97,18 @@ def _reader(args: argparse.Namespace, outputs: dict) -> KubernetesReader:
         except OSError as error:
             raise CheckError(ExitCode.USAGE, f"--kubeconfig {args.kubeconfig}: {error.strerror}") from None
     return KubernetesReader(pick(None, outputs, "kubeconfig", "--kubeconfig"))
+
+
+def _deployed(args: argparse.Namespace, outputs: dict) -> Deployed | None:
+    """What the gate waits for on SageMaker: flags first, else the stack outputs; None without an endpoint."""
+    endpoint = args.endpoint if args.endpoint is not None else outputs.get("sagemaker_endpoint_name")
+    if endpoint is None:
+        return None
+    from_outputs = args.endpoint is None  # the archives are the stack's only when the endpoint is too
+    config = args.endpoint_config if args.endpoint_config is not None else (
+        outputs.get("sagemaker_endpoint_config_name") if from_outputs else None)
+    archives = outputs.get("model_archive_uris") if from_outputs else None
+    return Deployed(endpoint=endpoint, config_name=config, model_archives=archives)
 
 
 def _default_region() -> str:

@@ -66,7 +66,16 @@ def call(what: str, function: Callable[..., T], /, **kwargs) -> T:
                                                  "try again later or raise the API quota") from None
         if code in CREDENTIAL_CODES:
             raise CheckError(ExitCode.NO_CREDENTIALS, f"{what}: credentials refused ({code}: {message})") from None
-        if code in ("ValidationException", "ResourceNotFound", "ResourceNotFoundException") and (
+        # The SageMaker API says ValidationException "Could not find endpoint ..."; the runtime
+        # (InvokeEndpoint) says ValidationError "Endpoint ... of account ... not found.".
+        if code in ("ValidationException", "ValidationError", "ResourceNotFound", "ResourceNotFoundException") and (
                 "not found" in message.lower() or "could not find" in message.lower()):
             raise CheckError(ExitCode.NOT_FOUND, f"{what}: {message}") from None
+        # The container answered an error (InvokeEndpoint ModelError, HTTP 424 "Received server error (500)
+        # from primary"): the model's answer is wrong, as an HTTP 500 from the EKS ingress is.
+        # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html#API_runtime_InvokeEndpoint_Errors
+        if code == "ModelError":
+            raise CheckError(ExitCode.WRONG_ANSWER, f"{what}: the model answered an error ({message})") from None
+        if code == "ModelNotReadyException":
+            raise CheckError(ExitCode.NOT_READY, f"{what}: {message}") from None
         raise CheckError(ExitCode.AWS_ERROR, f"{what}: {code}: {message}") from None

@@ -115,7 +115,7 @@ def canary_state(reader: KubernetesReader, ref: str) -> CanaryState:
 def wait_for_canary(reader: KubernetesReader, ref: str, *, timeout_s: float, poll_s: float,
                     sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> str:
     """Poll until the declared version is promoted (pass), Flagger rolled it back (ROLLED_BACK), or
-    `timeout_s` passed with the rollout still under way (NOT_READY)."""
+    `timeout_s` passed with the rollout still under way (TIMEOUT)."""
     deadline = clock() + timeout_s
     while True:
         state = canary_state(reader, ref)
@@ -124,5 +124,5 @@ def wait_for_canary(reader: KubernetesReader, ref: str, *, timeout_s: float, pol
         if state.phase in DONE and state.promoted:
             return state.line()
         if clock() >= deadline:
-            raise CheckError(ExitCode.NOT_READY, f"{state.line()}: still rolling out after {timeout_s:g} s")
+            raise CheckError(ExitCode.TIMEOUT, f"{state.line()}: still rolling out after {timeout_s:g} s")
         sleep(min(poll_s, max(0.0, deadline - clock())))

@@ -29,6 +29,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from mlserve.stack.settings.loader import STACK_FILE_ENV
+from mlserve.offline.aws_reads import OfflineSageMaker
 
 FAKE_ACCOUNT_ID = "123456789012"
 # Who runs the offline `pulumi up`: a deploy role assumed through STS, as a CI runner or SSO
@@ -307,11 +308,16 @@ def _fake_outputs(type_token: str, name: str, inputs: dict[str, Any], region: st
         bucket = inputs.get("bucket") or name
         state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}", bucketDomainName=f"{bucket}.s3.amazonaws.com",
                      bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com", region=region)
+    elif type_token == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("vpcEndpointType") == "Gateway":
+        # A gateway endpoint's AWS-managed prefix list ("pl-" and 8 hex digits), for security group rules.
+        state.setdefault("prefixListId", f"pl-{_digest(inputs)[:8]}")
     elif type_token == "aws:ec2/vpc:Vpc":
         state.setdefault("defaultSecurityGroupId", f"sg-{name}-default")
         state.setdefault("mainRouteTableId", f"rtb-{name}-main")
     elif type_token == "aws:cloudwatch/logGroup:LogGroup":
+        # CloudWatch Logs ARNs: service "logs", resource "log-group:<name>" (pulumi-aws drops the ":*").
         state.setdefault("name", physical)
+        state["arn"] = f"arn:aws:logs:{region}:{FAKE_ACCOUNT_ID}:log-group:{state['name']}"
     elif type_token == "aws:sagemaker/model:Model":
         # Auto-named: Pulumi adds a random suffix, a fresh one on each replacement (here: from the inputs).
         state.setdefault("name", f"{name}-{_digest(inputs)[:7]}")
@@ -385,16 +391,22 @@ def run(
     plan: Plan | None = None,
     project: str = PROJECT,
     stack_file: str | None = None,
+    sagemaker: OfflineSageMaker | None = None,
 ) -> Plan:
     """Run `program` (a callable that declares resources) against the mock engine.
 
     Pass your own `plan` to inspect what was registered even when the program raises. `project`
     is the Pulumi project the program belongs to (the bootstrap program is its own project).
     `stack_file` is the file the config came from when it is not Pulumi.<stack>.yaml: settings
-    messages name it (through $MLSERVE_STACK_FILE, for the duration of the run)."""
+    messages name it (through $MLSERVE_STACK_FILE, for the duration of the run). The AWS reads the
+    program makes itself (mlserve/stack/running.py) are answered by `sagemaker` (default: an
+    account where no endpoint exists yet)."""
     if stack_file is not None:
         with _environment(STACK_FILE_ENV, stack_file):
-            return run(program, stack=stack, config=config, preview=preview, plan=plan, project=project)
+            return run(program, stack=stack, config=config, preview=preview, plan=plan, project=project,
+                       sagemaker=sagemaker)
+    from mlserve.stack import running
+
     plan = plan if plan is not None else Plan(stack=stack)
     _ensure_open_event_loop()
     region = config.get(f"{project}:region") or config.get("mlserve:region") or config.get("aws:region") or "us-east-1"
@@ -404,7 +416,9 @@ def run(
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=_RecordingMonitor(mocks, plan))
     root = pulumi_settings.get_root_resource()
 
-    _sync_await(run_pulumi_func(program))
+    account = sagemaker if sagemaker is not None else OfflineSageMaker(account=FAKE_ACCOUNT_ID, region=region)
+    with running.client_factory(account.client):
+        _sync_await(run_pulumi_func(program))
     plan.exports = {key: _resolve(value) for key, value in getattr(root, "outputs", {}).items()}
     return plan
 
@@ -428,11 +442,12 @@ def _resolve(value: Any) -> Any:
 
 
 def run_program(program_path: Path, *, stack: str, config: dict[str, str], preview: bool = False,
-                plan: Plan | None = None, project: str = PROJECT, stack_file: str | None = None) -> Plan:
+                plan: Plan | None = None, project: str = PROJECT, stack_file: str | None = None,
+                sagemaker: OfflineSageMaker | None = None) -> Plan:
     """Run a Pulumi program file (the real `__main__.py`, or `bootstrap/__main__.py` with
     project="mlserve-bootstrap") against the mock engine."""
     return run(lambda: runpy.run_path(str(program_path), run_name="__main__"), stack=stack, config=config,
-               preview=preview, plan=plan, project=project, stack_file=stack_file)
+               preview=preview, plan=plan, project=project, stack_file=stack_file, sagemaker=sagemaker)
 
 
 @contextlib.contextmanager

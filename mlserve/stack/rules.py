@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from components.image import GitState
 from components.model_store import ModelStoreArgs
+from components.sagemaker import ModelNetworkArgs
 from mlserve.stack.args.alarms import alarms_args
 from mlserve.stack.args.cluster import cluster_args
 from mlserve.stack.args.delivery import canary_args, flagger_args, local_sample_path, metrics_stack_args
@@ -87,4 +88,6 @@ def check_sagemaker_rules(settings: Settings, stack: str) -> None:
             model_data_urls={t: "s3://placeholder/model.tar.gz" for t in tracks}, model_read_arns=["arn"],
             model_bucket_arn="arn:aws:s3:::placeholder", model_kms_key_arn="key",
             rollback_alarm_names=[spec.suffix for spec in alarms.specs if spec.rollback],
+            network=ModelNetworkArgs(vpc_id="vpc-placeholder", subnet_ids=["subnet-a", "subnet-b"],
+                                     vpc_cidr=settings.network.vpc_cidr, s3_prefix_list_id="pl-placeholder"),
         )

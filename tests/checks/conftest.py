@@ -89,6 +89,18 @@ def throttle(client, operation: str, times: int) -> dict:
     return state
 
 
+def refuse(client, operation: str, *, code: str, message: str, status: int) -> None:
+    """Answer every `operation` call with AWS's JSON error `code` (what the real service returns)."""
+    service = client.meta.service_model.service_id.hyphenize()
+
+    def handler(request, **_):
+        body = json.dumps({"__type": code, "Message": message}).encode()
+        return AWSResponse(request.url, status, {"x-amzn-ErrorType": code,
+                                                 "Content-Type": "application/x-amz-json-1.1"}, _Raw(body))
+
+    client.meta.events.register_first(f"before-send.{service}.{operation}", handler)
+
+
 @pytest.fixture
 def sample(tmp_path: Path) -> Path:
     """An artifact directory's sample.json with two rows of four features."""

@@ -144,7 +144,7 @@ def test_gate_fails_on_a_rollback_and_on_a_timeout(api):
     clock = Clock()
     with pytest.raises(CheckError) as late:
         wait_for_canary(reader, f"{NS}/{NAME}", timeout_s=90, poll_s=30, sleep=clock.sleep, clock=clock)
-    assert late.value.code == ExitCode.NOT_READY and clock.now == 90
+    assert late.value.code == ExitCode.TIMEOUT and clock.now == 90
 
 
 def test_refused_credentials_a_missing_canary_and_no_server_each_say_so(api):

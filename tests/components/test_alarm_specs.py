@@ -16,7 +16,8 @@ def test_a_gpu_variant_also_alarms_on_gpu_use_scaled_by_its_gpus():
 
 def test_a_serverless_variant_has_no_instance_alarms():
     suffixes = {s.suffix for s in sagemaker_alarm_specs("e", [("stable", None)], Thresholds())}
-    assert suffixes == {"sagemaker-stable-p99-latency", "sagemaker-stable-5xx", "sagemaker-stable-4xx"}
+    assert suffixes == {"sagemaker-stable-p99-latency", "sagemaker-stable-5xx", "sagemaker-stable-4xx",
+                        "sagemaker-stable-overhead-latency"}
 
 
 def test_only_latency_and_5xx_roll_back():

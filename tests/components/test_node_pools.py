@@ -100,7 +100,7 @@ def test_labels_are_copied_and_read_only():
         (lambda: gpu_pool(instance_types=("m7i.large",)), "gpu=True"),
         (lambda: gpu_pool(taints=()), "taints"),
         (lambda: gpu_pool(taints=(Taint(key="nvidia.com/gpu", value="true", effect="NO_EXECUTE"),)), "taints"),
-        (lambda: gpu_pool(instance_types=("g6.metal",)), "GPUS_PER_INSTANCE"),
+        (lambda: gpu_pool(instance_types=("g6.metal",)), "'g6.metal' is not an EC2 instance type; did you mean"),
         (lambda: Taint(key="a", value="b", effect="NoSchedule"), "effect"),
         (lambda: Taint(key="", value="b", effect="NO_SCHEDULE"), "key"),
     ],
@@ -108,3 +108,19 @@ def test_labels_are_copied_and_read_only():
 def test_bad_pool_is_rejected_naming_the_field(build, field):
     with pytest.raises(ValueError, match=field):
         build()
+
+
+@pytest.mark.parametrize("pool,demands,problem", [
+    (dict(min_size=2, desired_size=2, max_size=8), [("stable", 2, 1), ("canary", 2, 1)], "need 4 node(s)"),
+    (dict(min_size=4, desired_size=4, max_size=8), [("stable", 2, 1), ("canary", 2, 1)], None),
+    (dict(min_size=0, desired_size=0, max_size=8), [], None),  # no track on it: it may idle at zero
+    # Four GPUs a node: 2 + 2 one-GPU pods fit on one node per track.
+    (dict(min_size=2, desired_size=2, max_size=4, instance_types=("g6.12xlarge",)), [("stable", 2, 1), ("canary", 2, 1)], None),
+    (dict(min_size=4, desired_size=4, max_size=8), [("stable", 1, 2)], "do not fit one node"),
+])
+def test_a_gpu_pool_at_its_minimum_holds_the_replicas_it_hosts(pool, demands, problem):
+    from components.node_pools import gpu_capacity_problem
+
+    found = gpu_capacity_problem(gpu_pool(**pool), demands)
+    assert (found is None) if problem is None else (problem in found)
+    assert gpu_capacity_problem(cpu_pool(), [("stable", 9, 0)]) is None

@@ -5,25 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from components import sagemaker_instances
-from components.sagemaker import (SageMakerArgs, VariantArgs, autoscaling_resource_id, container_environment,
+from components.sagemaker import (ModelNetworkArgs, SageMakerArgs, VariantArgs, autoscaling_resource_id, container_environment,
                                   variant_weights)
 from components.sagemaker_policy import execution_policy_document
-
-
-@pytest.mark.parametrize("instance_type,vcpus,gpus,local", [
-    ("ml.m7i.large", 2, 0, False), ("ml.c7i.4xlarge", 16, 0, False), ("ml.g6.xlarge", 4, 1, True),
-    ("ml.g5.12xlarge", 48, 4, True), ("ml.g6.48xlarge", 192, 8, True)])
-def test_instance_facts(instance_type, vcpus, gpus, local):
-    assert sagemaker_instances.vcpus(instance_type) == vcpus
-    assert sagemaker_instances.gpus(instance_type) == gpus
-    assert sagemaker_instances.has_local_storage(instance_type) is local
-
-
-@pytest.mark.parametrize("instance_type", ["m7i.large", "ml.zz9.large", "ml.g6.large", "ml.m7i.huge"])
-def test_unknown_instance_types_are_refused_naming_what_is_supported(instance_type):
-    with pytest.raises(ValueError, match="supported are|GPU families start at xlarge"):
-        sagemaker_instances.vcpus(instance_type)
 
 
 @pytest.mark.parametrize("weight,expected", [(0, {"stable": 100, "canary": 0}), (10, {"stable": 90, "canary": 10}),
@@ -49,8 +33,11 @@ def test_autoscaling_resource_id_format():
 def _args(**overrides) -> SageMakerArgs:
     values = dict(endpoint_name="mlserve-dev", image_uri="i", repository_arn="r", registry_kms_key_arn="k",
                   model_bucket_arn="arn:aws:s3:::b", model_read_arns=("a",), model_kms_key_arn="k",
-                  variants=(VariantArgs(track="stable", model_data_url="s3://b/m", weight=100, instance_type="ml.m7i.large"),),
-                  rollback_alarm_names=("alarm",))
+                  variants=(VariantArgs(track="stable", model_data_url="s3://b/m", weight=100, instance_type="ml.m7i.large",
+                                        instance_count=2),),
+                  rollback_alarm_names=("alarm",), max_instances=4,
+                  network=ModelNetworkArgs(vpc_id="vpc-1", subnet_ids=["subnet-1"], vpc_cidr="10.0.0.0/16",
+                                           s3_prefix_list_id="pl-1"))
     return SageMakerArgs(**{**values, **overrides})
 
 
@@ -76,6 +63,21 @@ def test_a_variant_is_either_instances_or_serverless():
         VariantArgs(track="blue", model_data_url="m", weight=100, instance_type="ml.m7i.large")
 
 
+def test_the_policy_lets_sagemaker_make_interfaces_only_in_the_models_subnets_and_group():
+    from components.sagemaker_policy import VpcGrant
+
+    document = execution_policy_document(partition="aws", region="us-west-2", account="1", endpoint_name="e",
+                                         repository_arn="r", model_object_arns=["m/*"], capture_prefix_arn=None,
+                                         key_arns=["k"], vpc=VpcGrant(vpc_id="vpc-1", subnet_ids=["subnet-a"],
+                                                                      security_group_id="sg-1"))
+    by_sid = {s["Sid"]: s for s in document["Statement"]}
+    assert by_sid["CreateInterfaces"]["Resource"] == ["arn:aws:ec2:us-west-2:1:network-interface/*",
+                                                      "arn:aws:ec2:us-west-2:1:subnet/subnet-a",
+                                                      "arn:aws:ec2:us-west-2:1:security-group/sg-1"]
+    assert by_sid["ManageInterfaces"]["Condition"] == {"ArnEquals": {"ec2:Vpc": "arn:aws:ec2:us-west-2:1:vpc/vpc-1"}}
+    assert all(a.startswith("ec2:Describe") for a in by_sid["DescribeNetwork"]["Action"])
+
+
 def test_the_policy_without_data_capture_grants_no_write_and_needs_a_model():
     document = execution_policy_document(partition="aws", region="us-west-2", account="1", endpoint_name="e",
                                          repository_arn="r", model_object_arns=["m/*"], capture_prefix_arn=None,
@@ -86,11 +88,14 @@ def test_the_policy_without_data_capture_grants_no_write_and_needs_a_model():
                                   model_object_arns=[], capture_prefix_arn=None, key_arns=["k"])
 
 
-def test_the_deployment_timeout_covers_every_bake():
-    from components.sagemaker import deployment_timeout_s
+def test_a_step_over_half_a_variant_or_a_rollout_past_the_provider_wait_is_refused():
+    one = (VariantArgs(track="stable", model_data_url="s3://b/m", weight=100, instance_type="ml.m7i.large"),)
+    with pytest.raises(ValueError, match=r"step_percent \(variant stable\): 10% of 1 instance\(s\) is 1"):
+        _args(variants=one, max_instances=4)
+    with pytest.raises(ValueError, match="pulumi up waits 60 min"):
+        _args(guardrail_mode="linear", step_percent=10, bake_minutes=10)
 
-    assert deployment_timeout_s("canary", 10, 15) == 3 * 15 * 60 + 1800
-    assert deployment_timeout_s("linear", 10, 15) == 11 * 15 * 60 + 1800
-    assert deployment_timeout_s("canary", 50, 0) == 1800
-    with pytest.raises(ValueError, match="outlasts SageMaker's 28800 s limit"):
-        _args(guardrail_mode="linear", step_percent=1, bake_minutes=10)
+
+def test_instance_variants_need_the_network():
+    with pytest.raises(ValueError, match="SageMakerArgs.network"):
+        _args(network=None)

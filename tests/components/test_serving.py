@@ -23,8 +23,9 @@ NS = "mlserve-serving"
 BUCKET_ARN = "arn:aws:s3:::mlserve-prod-models-123456789012-us-west-2"
 KEY_ARN = "arn:aws:kms:us-west-2:123456789012:key/model-store-key-id"
 CPU = NodePoolArgs(name="cpu", instance_types=("m7i.xlarge",), capacity_type="ON_DEMAND", min_size=1, desired_size=1, max_size=3)
-GPU = NodePoolArgs(name="gpu", instance_types=("g6.2xlarge",), capacity_type="ON_DEMAND", min_size=0, desired_size=0,
-                   max_size=2, gpu=True, taints=(Taint(key="nvidia.com/gpu", value="true", effect="NO_SCHEDULE"),))
+# At its minimum the pool holds 2 replicas of one GPU each (the component's capacity rule).
+GPU = NodePoolArgs(name="gpu", instance_types=("g6.2xlarge",), capacity_type="ON_DEMAND", min_size=2, desired_size=2,
+                   max_size=4, gpu=True, taints=(Taint(key="nvidia.com/gpu", value="true", effect="NO_SCHEDULE"),))
 DIGEST = "123456789012.dkr.ecr.us-west-2.amazonaws.com/mlserve-prod/serving-app@sha256:" + "a" * 64
 
 

@@ -94,7 +94,7 @@ def _aws(aws_opts: pulumi.ResourceOptions) -> None:
         production_variants=[aws.sagemaker.EndpointConfigurationProductionVariantArgs(
             variant_name="stable", model_name=f"{PREFIX}-model", instance_type="ml.g5.xlarge", initial_instance_count=2)],
         data_capture_config=aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(
-            destination_s3_uri=f"s3://{PREFIX}-capture/", initial_sampling_percentage=10, kms_key_id=KEY_ARN,
+            enable_capture=True, destination_s3_uri=f"s3://{PREFIX}-capture/", initial_sampling_percentage=10, kms_key_id=KEY_ARN,
             capture_options=[aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode="Input")]),
         opts=o)
     aws.sagemaker.Endpoint("endpoint", name=f"{PREFIX}-endpoint", endpoint_config_name=config.name,
@@ -102,6 +102,9 @@ def _aws(aws_opts: pulumi.ResourceOptions) -> None:
                                auto_rollback_configuration=aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
                                    alarms=[aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationAlarmArgs(alarm_name=f"{PREFIX}-5xx")])),
                            opts=o)
+    aws.appautoscaling.Target("endpoint-scaling", service_namespace="sagemaker", min_capacity=2, max_capacity=2,
+                              resource_id=f"endpoint/{PREFIX}-endpoint/variant/stable",
+                              scalable_dimension="sagemaker:variant:DesiredInstanceCount", opts=o)
     aws.cloudwatch.LogGroup("logs", name=f"/aws/eks/{PREFIX}/cluster", retention_in_days=90, kms_key_id=KEY_ARN, opts=o)
     topic = aws.sns.Topic("alarms", name=f"{PREFIX}-alarms", kms_master_key_id=KEY_ARN, opts=o)
     aws.cloudwatch.MetricAlarm("errors", name=f"{PREFIX}-5xx", comparison_operator="GreaterThanThreshold", evaluation_periods=1,

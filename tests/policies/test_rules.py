@@ -65,6 +65,9 @@ CASES = [
     ("sagemaker-endpoint-config-kms", "endpoint-config", {"kmsKeyArn": DELETE}, None, "set kmsKeyArn"),
     ("sagemaker-model-network-isolation", "model", {"enableNetworkIsolation": False}, None, "enableNetworkIsolation = true"),
     ("sagemaker-data-capture-encrypted", "endpoint-config", {"dataCaptureConfig.kmsKeyId": DELETE}, None, "dataCaptureConfig.kmsKeyId"),
+    ("sagemaker-data-capture-enabled", "endpoint-config", {"dataCaptureConfig.enableCapture": DELETE}, None,
+     "set dataCaptureConfig.enableCapture = true (pulumi-aws defaults it to false"),
+    ("sagemaker-data-capture-enabled", "endpoint-config", {"dataCaptureConfig.enableCapture": False}, None, "captures nothing"),
     ("sagemaker-endpoint-rollback-alarms", "endpoint", {"deploymentConfig": DELETE}, None, "autoRollbackConfiguration.alarms"),
     ("log-group-retention", "logs", {"retentionInDays": DELETE}, None, "set retentionInDays (at least 7)"),
     ("log-group-retention", "logs", {}, {"minRetentionDays": 365}, "retentionInDays is 90: keep logs at least 365 days"),
@@ -94,6 +97,10 @@ CASES = [
     ("no-spot-gpu-pools", "gpu", {"capacityType": "SPOT"}, {"allowSpotGpu": False}, "GPU pool on spot capacity"),
     ("serving-min-replicas", "stable", {"spec.replicas": 1.0}, {"minServingReplicas": 2}, "spec.replicas is 1: run at least 2"),
     ("serving-min-replicas", "stable-hpa", {"spec.minReplicas": DELETE}, {"minServingReplicas": 2}, "spec.minReplicas is 1"),
+    ("serving-min-replicas", "endpoint-config", {"productionVariants.0.initialInstanceCount": 1.0}, {"minServingReplicas": 2},
+     "productionVariants 'stable': initialInstanceCount is 1: start at least 2 instances"),
+    ("serving-min-replicas", "endpoint-scaling", {"minCapacity": 1.0}, {"minServingReplicas": 2},
+     "minCapacity is 1: keep at least 2 instances per SageMaker variant"),
     ("alarm-has-action", "errors", {"alarmActions": []}, {"requireActions": True}, "set alarmActions"),
 ]
 

@@ -90,12 +90,12 @@ def test_the_helm_addons_wait_for_coredns_and_the_nodes(stack, built_plan):
     depends on has been created: the Helm releases start once CoreDNS answers."""
     plan = built_plan(stack)
     names = {r.urn: r.name for r in plan.resources}
-    waited = {names[urn] for urn in plan.one("mlserve:cluster:ClusterAddons").dependencies}
-    assert {"cluster-coredns", "cluster-cpu", "cluster-gpu"} <= waited
-    # The mesh's releases wait for the add-ons component, hence for CoreDNS and the nodes too.
-    addons, mesh = plan.one("mlserve:cluster:ClusterAddons"), plan.one("mlserve:mesh:Mesh")
-    # (depends_on a component means on each of its children)
-    assert {r.urn for r in plan.children(addons.urn)} <= set(mesh.dependencies)
+    # The mesh comes first (its load balancer controller's webhook sees every later Service), once
+    # the nodes run and CoreDNS answers; the add-ons component waits for the controller too.
+    mesh, addons = plan.one("mlserve:mesh:Mesh"), plan.one("mlserve:cluster:ClusterAddons")
+    for component in (mesh, addons):
+        assert {"cluster-coredns", "cluster-cpu", "cluster-gpu"} <= {names[urn] for urn in component.dependencies}
+    assert "mesh-lb-controller" in {names[urn] for urn in addons.dependencies}
     # Every other release (metrics, KEDA, Flagger) belongs to a component that waits for the add-ons or the mesh.
     components = {r.urn: r for r in plan.resources if not r.custom}
     addon_children, mesh_children = {r.urn for r in plan.children(addons.urn)}, {r.urn for r in plan.children(mesh.urn)}

@@ -19,16 +19,16 @@ STEPS = {
     "5-promoted": ({"stable": "fraud-model/4"}, {}),
 }
 EXPECTED = {
-    "1-stable-only": ["  weighted -> stable 100% (fraud-model/3 on pool gpu, 2-8 replicas)"],
+    "1-stable-only": ["  weighted -> stable 100% (fraud-model/3 on pool cpu, 2-8 replicas)"],
     "2-canary-at-10": [
-        "  header x-mlserve-canary: always -> canary 100% (fraud-model/4 on pool gpu, 2-4 replicas)",
-        "  weighted -> stable 90% (fraud-model/3 on pool gpu, 2-8 replicas), canary 10% (fraud-model/4 on pool gpu, 2-4 replicas)"],
+        "  header x-mlserve-canary: always -> canary 100% (fraud-model/4 on pool cpu, 2-4 replicas)",
+        "  weighted -> stable 90% (fraud-model/3 on pool cpu, 2-8 replicas), canary 10% (fraud-model/4 on pool cpu, 2-4 replicas)"],
     "3-canary-at-50-with-mirror": [
-        "  weighted -> stable 50% (fraud-model/3 on pool gpu, 2-8 replicas), canary 50% (fraud-model/4 on pool gpu, 2-4 replicas)",
+        "  weighted -> stable 50% (fraud-model/3 on pool cpu, 2-8 replicas), canary 50% (fraud-model/4 on pool cpu, 2-4 replicas)",
         "  mirror 5% of those requests -> canary (answers discarded)"],
     "4-canary-at-0": [
-        "  weighted -> stable 100% (fraud-model/3 on pool gpu, 2-8 replicas), canary 0% (fraud-model/4 on pool gpu, 2-4 replicas)"],
-    "5-promoted": ["  weighted -> stable 100% (fraud-model/4 on pool gpu, 2-8 replicas)"],
+        "  weighted -> stable 100% (fraud-model/3 on pool cpu, 2-8 replicas), canary 0% (fraud-model/4 on pool cpu, 2-4 replicas)"],
+    "5-promoted": ["  weighted -> stable 100% (fraud-model/4 on pool cpu, 2-8 replicas)"],
 }
 
 

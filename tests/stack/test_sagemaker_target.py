@@ -8,6 +8,7 @@ import json
 import pytest
 
 from mlserve.offline import engine
+from mlserve.offline.aws_reads import OfflineSageMaker, running_endpoint
 from mlserve.stack.settings import SettingsError
 from tests.stack.conftest import MANUAL_PROD
 from tests.stack.test_settings import ROOT, as_config, problems_for, stack_values
@@ -18,12 +19,12 @@ MODEL = "aws:sagemaker/model:Model"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 
-def build(stack: str, edit=None) -> engine.Plan:
+def build(stack: str, edit=None, sagemaker: OfflineSageMaker | None = None) -> engine.Plan:
     values = stack_values(stack)
     if edit is not None:
         edit(values)
     return engine.run_program(ROOT / "__main__.py", stack="prod" if stack == MANUAL_PROD else stack,
-                              config=as_config(values))
+                              config=as_config(values), sagemaker=sagemaker)
 
 
 def test_variant_weights_follow_the_canary_settings_and_sum_to_100(built_plan):
@@ -63,7 +64,20 @@ def test_blue_green_shifts_traffic_in_a_canary_step_and_bakes(built_plan):
     policy = built_plan(MANUAL_PROD).one(ENDPOINT).inputs["deploymentConfig"]["blueGreenUpdatePolicy"]
     routing = policy["trafficRoutingConfiguration"]
     assert routing["type"] == "CANARY" and routing["canarySize"] == {"type": "CAPACITY_PERCENT", "value": 10}
-    assert routing["waitIntervalInSeconds"] == 15 * 60  # guardrails.bakeMinutes: 15
+    assert routing["waitIntervalInSeconds"] == 10 * 60  # guardrails.bakeMinutes: 10
+    assert policy["terminationWaitInSeconds"] == 10 * 60
+    # The whole rollout (15 min to start the new fleet + 3 bakes) ends inside pulumi-aws's 60-minute
+    # wait, leaving room for its polling; within the provider's (600-14400) and SageMaker's ranges.
+    assert policy["maximumExecutionTimeoutInSeconds"] == 45 * 60 <= 55 * 60
+
+
+def test_the_endpoint_waits_for_its_log_group(built_plan):
+    # Without it SageMaker creates the group on first write: unencrypted, never expiring, and the
+    # stack's own create then fails on "already exists".
+    plan = built_plan("prod")
+    logs = plan.one("aws:cloudwatch/logGroup:LogGroup", "sagemaker-logs")
+    assert logs.inputs["name"] == "/aws/sagemaker/Endpoints/mlserve-prod" and logs.inputs["kmsKeyId"]
+    assert logs.urn in plan.one(ENDPOINT).dependencies
 
 
 def test_autoscaling_targets_the_endpoint_and_each_variant(built_plan):
@@ -73,7 +87,7 @@ def test_autoscaling_targets_the_endpoint_and_each_variant(built_plan):
     assert {t.inputs["resourceId"] for t in targets.values()} == {
         f"endpoint/{endpoint_name}/variant/stable", f"endpoint/{endpoint_name}/variant/canary"}
     assert all(t.inputs["scalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
-               and (t.inputs["minCapacity"], t.inputs["maxCapacity"]) == (1, 8) for t in targets.values())
+               and (t.inputs["minCapacity"], t.inputs["maxCapacity"]) == (2, 8) for t in targets.values())
     for policy in plan.of_type("aws:appautoscaling/policy:Policy"):
         tracking = policy.inputs["targetTrackingScalingPolicyConfiguration"]
         assert tracking["predefinedMetricSpecification"]["predefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
@@ -95,15 +109,31 @@ def test_the_execution_role_grants_only_its_repository_model_prefixes_logs_and_k
                for r in resources["WriteLogs"])
     assert all(r.startswith("arn:aws:kms:") for r in resources["UseKeys"]) and len(resources["UseKeys"]) == 3
     wildcard = [s["Sid"] for s in policy["Statement"] if s["Resource"] == "*"]
-    assert wildcard == ["EcrToken", "WriteMetrics"]  # PutMetricData is scoped by its namespace condition
+    # PutMetricData is scoped by its namespace condition; EC2's Describe calls have no resource-level permissions.
+    assert wildcard == ["EcrToken", "WriteMetrics", "DescribeNetwork"]
     assert all("*" not in a for s in policy["Statement"] for a in s["Action"])
 
 
-def test_data_capture_is_encrypted_and_sampled_from_the_settings(built_plan):
+def test_data_capture_is_enabled_encrypted_and_sampled_from_the_settings(built_plan):
     capture = built_plan(MANUAL_PROD).one(CONFIG).inputs["dataCaptureConfig"]
+    # pulumi-aws sends EnableCapture=false when the block leaves it out: the value must be there.
+    assert capture["enableCapture"] is True
     assert capture["initialSamplingPercentage"] == 10
     assert capture["destinationS3Uri"].endswith("/data-capture/mlserve-prod")
     assert capture["kmsKeyId"].startswith("arn:aws:kms:")
+
+
+def test_a_deploy_at_peak_starts_the_new_fleet_at_the_running_capacity(built_plan):
+    # The endpoint runs stable at 8 (autoscaled from its configuration's 2) and canary at 3.
+    endpoint, config = running_endpoint({"stable": (8, 2), "canary": (3, 2)}, config_name="mlserve-prod-live")
+    account = OfflineSageMaker(account=engine.FAKE_ACCOUNT_ID, region="us-west-2",
+                               endpoints={"mlserve-prod": endpoint}, endpoint_configs={"mlserve-prod-live": config})
+    plan = build(MANUAL_PROD, lambda v: v["mlserve:models"].update(canary="fraud-model/5"), sagemaker=account)
+    counts = {v["variantName"]: v["initialInstanceCount"] for v in plan.one(CONFIG).inputs["productionVariants"]}
+    assert counts == {"stable": 8, "canary": 3}
+    # A new endpoint (the offline account's default: "Could not find endpoint") starts at the stack file's.
+    fresh = {v["variantName"]: v["initialInstanceCount"] for v in built_plan(MANUAL_PROD).one(CONFIG).inputs["productionVariants"]}
+    assert fresh == {"stable": 2, "canary": 2}
 
 
 def test_changing_the_model_version_makes_a_new_configuration_and_updates_the_endpoint_in_place(built_plan):
@@ -133,10 +163,11 @@ def test_dev_may_serve_from_a_serverless_variant():
     [variant] = plan.one(CONFIG).inputs["productionVariants"]
     assert variant["serverlessConfig"] == {"memorySizeInMb": 2048, "maxConcurrency": 5}
     assert "instanceType" not in variant and "dataCaptureConfig" not in plan.one(CONFIG).inputs
+    assert "vpcConfig" not in plan.one(MODEL).inputs  # serverless endpoints cannot join a VPC
     assert plan.of_type("aws:appautoscaling/target:Target") == []  # serverless scales itself
     assert "kmsKeyArn" not in plan.one(CONFIG).inputs  # serverless variants take no volume key
     sagemaker_alarms = {a.inputs["name"]: a for a in plan.of_type(ALARM) if "-sagemaker-" in a.inputs["name"]}
-    assert set(sagemaker_alarms) == {f"mlserve-dev-sagemaker-stable-{kind}" for kind in ("p99-latency", "5xx", "4xx")}
+    assert set(sagemaker_alarms) == {f"mlserve-dev-sagemaker-stable-{kind}" for kind in ("p99-latency", "5xx", "4xx", "overhead-latency")}
     assert all(a.inputs["actionsEnabled"] is False for a in sagemaker_alarms.values())  # dev records only
 
 
@@ -158,7 +189,7 @@ def test_serverless_with_a_canary_or_data_capture_is_refused_naming_the_key():
 
 def test_instance_count_outside_the_autoscaling_bounds_is_refused():
     problems = problems_for(lambda v: v["mlserve:sagemaker"]["stable"].update(instanceCount=9), stack="prod")
-    assert problems == ["mlserve:sagemaker.stable.instanceCount = 9: outside autoscaling.minInstances..maxInstances (1..8)"]
+    assert problems == ["mlserve:sagemaker.stable.instanceCount = 9: outside autoscaling.minInstances..maxInstances (2..8)"]
 
 
 def test_a_bad_sagemaker_setting_declares_nothing():
@@ -180,8 +211,69 @@ def test_sagemaker_alone_declares_no_cluster_and_only_sagemaker_alarms():
     assert plan.one(ENDPOINT).inputs["name"] == "mlserve-prod"
 
 
-def test_a_linear_rollout_that_outlasts_the_deployment_limit_is_refused():
+def test_a_rollout_longer_than_pulumi_waits_is_refused_naming_the_keys_and_minutes():
     problems = problems_for(lambda v: v["mlserve:sagemaker"].update(
-        guardrails={"mode": "linear", "stepPercent": 2, "bakeMinutes": 20}), stack="prod")
-    assert problems == ["mlserve:sagemaker.guardrails = {mode: linear, stepPercent: 2, bakeMinutes: 20}: the deployment "
-                        "would outlast SageMaker's 8 h limit; use larger steps or a shorter bake"]
+        guardrails={"mode": "linear", "stepPercent": 10, "bakeMinutes": 10}), stack="prod")
+    assert problems == ["mlserve:sagemaker.guardrails = {mode: linear, stepPercent: 10, bakeMinutes: 10}: a linear "
+                        "deployment takes up to 125 min (11 bakes of 10 min after 15 min to start the new fleet), but "
+                        "pulumi up waits 60 min for the endpoint (at most 55 min leave room for its polling); use fewer "
+                        "steps (a larger stepPercent, or canary) or a shorter bakeMinutes"]
+
+
+def test_steps_outside_sagemakers_ranges_for_the_fleet_are_refused():
+    problems = problems_for(lambda v: v["mlserve:sagemaker"].update(
+        guardrails={"mode": "linear", "stepPercent": 5, "bakeMinutes": 1}), stack="prod")
+    assert any(p.startswith("mlserve:sagemaker.guardrails.stepPercent = 5 (linear, variant stable") and
+               "a linear step must be 10-50% of the fleet, got 5%" in p for p in problems)
+    odd = problems_for(lambda v: v["mlserve:sagemaker"].update(
+        guardrails={"mode": "canary", "stepPercent": 50, "bakeMinutes": 10}), stack="prod")
+    assert any("50% of 3 instance(s) is 2 instance(s), over half the variant" in p for p in odd)
+
+
+def test_prod_variants_never_run_on_one_instance():
+    problems = problems_for(lambda v: (v["mlserve:sagemaker"]["canary"].update(instanceCount=1),
+                                       v["mlserve:sagemaker"]["autoscaling"].update(minInstances=1)), stack="prod")
+    assert "mlserve:sagemaker.canary.instanceCount = 1: prod variants keep at least 2 instances (one instance's " \
+           "loss must not stop serving)" in problems
+    assert any(p.startswith("mlserve:sagemaker.autoscaling.minInstances = 1: prod variants keep at least 2") for p in problems)
+
+
+def test_prod_variants_are_declared_with_two_or_more_instances(built_plan):
+    plan = built_plan("prod")
+    assert all(v["initialInstanceCount"] >= 2 for v in plan.one(CONFIG).inputs["productionVariants"])
+    assert all(t.inputs["minCapacity"] >= 2 for t in plan.of_type("aws:appautoscaling/target:Target"))
+
+
+def test_the_models_run_in_the_private_subnets_behind_their_own_group(built_plan):
+    plan = built_plan("prod")
+    private = sorted(s.id for s in plan.of_type("aws:ec2/subnet:Subnet") if "-private-" in s.name)
+    group = plan.one("aws:ec2/securityGroup:SecurityGroup", "sagemaker-models")
+    for model in plan.of_type(MODEL):
+        vpc = model.inputs["vpcConfig"]
+        assert sorted(vpc["subnets"]) == private and vpc["securityGroupIds"] == [group.id]
+    assert "ingress" not in group.inputs or group.inputs["ingress"] == []
+    egress = group.inputs["egress"]
+    assert {(e["fromPort"], e["toPort"]) for e in egress} == {(443, 443)}
+    assert [e["cidrBlocks"] for e in egress if "cidrBlocks" in e] == [["10.30.0.0/16"]]
+    s3 = plan.one("aws:ec2/vpcEndpoint:VpcEndpoint", "network-s3")
+    assert [e["prefixListIds"] for e in egress if "prefixListIds" in e] == [[s3.outputs["prefixListId"]]]
+
+
+def test_the_sagemaker_api_and_runtime_have_interface_endpoints_in_the_vpc(built_plan):
+    for stack, expected in (("prod", True), ("dev", False)):
+        services = {e.inputs["serviceName"] for e in built_plan(stack).of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+        present = {"com.amazonaws.us-west-2.sagemaker.runtime", "com.amazonaws.us-west-2.sagemaker.api"} <= services
+        assert present is expected, stack  # dev's targets are [eks]
+
+
+def test_each_variant_has_an_overhead_latency_alarm(built_plan):
+    alarms = [a for a in built_plan("prod").of_type(ALARM) if a.inputs.get("metricName") == "OverheadLatency"]
+    assert sorted(a.inputs["dimensions"]["VariantName"] for a in alarms) == ["canary", "stable"]
+    assert all(a.inputs["namespace"] == "AWS/SageMaker" and a.inputs["extendedStatistic"] == "p99" for a in alarms)
+
+
+def test_a_hosting_type_typo_names_the_key_and_the_real_type():
+    problems = problems_for(lambda v: v["mlserve:sagemaker"]["stable"].update(instanceType="ml.c5.xlarg"), stack="prod")
+    [problem] = problems
+    assert problem.startswith("mlserve:sagemaker.stable.instanceType = \"ml.c5.xlarg\": 'ml.c5.xlarg' is not a "
+                              "SageMaker hosting instance type; did you mean 'ml.c5.xlarge' or")

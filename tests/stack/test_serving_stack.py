@@ -11,8 +11,11 @@ import re
 
 import pytest
 
+from mlserve.offline import engine
 from mlserve.offline.engine import FAKE_ACCOUNT_ID
 from mlserve.stack.settings.serving import ServerLimits
+from tests.stack.test_settings import ROOT, as_config, stack_values
+from tests.stack.test_settings_serving import _gpu_tracks
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
@@ -107,10 +110,14 @@ def test_each_autoscaler_targets_its_deployment_and_each_pdb_selects_its_pods(bu
 
 
 def test_images_are_digests_in_the_stacks_repository_gpu_only_for_gpu_pools(built_plan):
-    plan = built_plan(MANUAL_PROD)
+    assert set(built_plan("prod").exports["image_refs"]) == {"cpu"}  # both tracks on the CPU pool
+    # A GPU model: prod's tracks on its GPU pool, which then starts the 4 nodes they need.
+    values = stack_values("prod")
+    _gpu_tracks(values, 4)
+    plan = engine.run_program(ROOT / "__main__.py", stack="prod", config=as_config(values))
     repository = plan.one("aws:ecr/repository:Repository").outputs["repositoryUrl"]
     refs = plan.exports["image_refs"]
-    assert set(refs) == {"cpu", "gpu"}  # prod serves on its GPU pool; cpu is always built (SageMaker)
+    assert set(refs) == {"cpu", "gpu"}  # cpu is always built (SageMaker)
     for deployment in plan.of_type(DEPLOYMENT):
         image = _pod(deployment)["containers"][0]["image"]
         assert re.fullmatch(re.escape(repository) + r"@sha256:[0-9a-f]{64}", image)

@@ -54,8 +54,8 @@ def test_prod_is_highly_available():
     assert settings.cluster.endpoint_public_access is False
     assert settings.cluster.deletion_protection is True
     assert settings.registry.force_delete is False
-    gpu_pools = [p for p in settings.node_pools if p.gpu]
-    assert gpu_pools and all(p.capacity_type == "on-demand" and p.min_size >= 2 for p in gpu_pools)
+    cpu_pools = [p for p in settings.node_pools if not p.gpu]
+    assert cpu_pools and all(p.min_size >= 2 for p in cpu_pools)  # where prod's tracks run
     assert all(p.capacity_type == "on-demand" for p in settings.node_pools)
 
 
@@ -77,9 +77,18 @@ def test_min_greater_than_max():
 
 
 def test_unknown_instance_family():
-    [problem] = problems_for(lambda v: v["mlserve:nodePools"][0].update(instanceTypes=["zz9.large"]))
-    assert problem.startswith('mlserve:nodePools[0].instanceTypes = ["zz9.large"]')
-    assert "unknown instance family 'zz9'" in problem and "m7i" in problem
+    [problem] = problems_for(lambda v: v["mlserve:nodePools"][0].update(instanceTypes=["x2idn.16xlarge"]))
+    assert problem.startswith('mlserve:nodePools[0].instanceTypes = ["x2idn.16xlarge"]')
+    assert "unknown instance family 'x2idn'" in problem and "m7i" in problem
+
+
+@pytest.mark.parametrize("pool,typo,meant", [(0, "m7i.larg", "m7i.large"), (1, "g6.xlarg", "g6.xlarge")])
+def test_an_instance_type_typo_names_the_key_and_the_real_type(pool, typo, meant):
+    # Checked against the EC2 API's own list (botocore), for CPU and GPU pools alike.
+    [problem] = problems_for(lambda v: v["mlserve:nodePools"][pool].update(instanceTypes=[typo]))
+    assert problem.startswith(f'mlserve:nodePools[{pool}].instanceTypes = ["{typo}"]: \'{typo}\' is not an EC2 instance type')
+    assert f"did you mean '{meant}'" in problem
+    assert "GPUS_PER_INSTANCE" not in problem
 
 
 def test_gpu_pool_without_its_taint():

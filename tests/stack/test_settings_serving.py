@@ -16,11 +16,12 @@ from tests.stack.test_settings import as_config, problems_for, stack_values
 CERT = "arn:aws:acm:us-west-2:123456789012:certificate/0f3c5a4e-1111-2222-3333-444455556666"
 
 
-def test_prod_rolls_out_automatically_on_the_gpu_pool_and_dev_by_hand_its_demo_model():
+def test_prod_rolls_out_automatically_on_the_cpu_pool_and_dev_by_hand_its_demo_model():
     prod = parse(as_config(stack_values("prod")), stack_file="Pulumi.prod.yaml")
     assert (prod.models.stable, prod.models.canary) == ("fraud-model/4", None)
     assert prod.rollout.mode == "automatic" and prod.rollout.canary_weight == 0
-    assert prod.serving.stable.node_pool == "gpu" and prod.serving.stable.gpus == 1
+    # The settings say which track runs where: prod's tree model on the CPU pool.
+    assert (prod.serving.stable.node_pool, prod.serving.stable.gpus) == ("cpu", 0)
     dev = parse(as_config(stack_values("dev")), stack_file="Pulumi.dev.yaml")
     assert (dev.models.stable, dev.models.canary) == ("./build/demo-model", None)
     assert dev.rollout.mode == "manual"
@@ -94,3 +95,20 @@ def test_quantities():
     assert [memory_mebibytes(t) for t in ("512Mi", "2Gi")] == [512, 2048]
     with pytest.raises(ValueError, match="memory quantity"):
         memory_mebibytes("1G")
+
+
+def _gpu_tracks(values, min_size):
+    values["mlserve:nodePools"][1].update(minSize=min_size, desiredSize=min_size)
+    for track in ("stable", "canary"):
+        values["mlserve:serving"][track].update(nodePool="gpu", gpus=1)
+
+
+def test_a_gpu_pool_starts_enough_nodes_for_the_replicas_it_hosts():
+    [problem] = problems_for(lambda v: _gpu_tracks(v, 2), stack="prod")
+    assert problem == ("mlserve:nodePools[1].minSize = 2 (name: gpu): 2 node(s) of 1 GPU(s) cannot start "
+                       "mlserve:serving.stable.minReplicas 2 x gpus 1 + mlserve:serving.canary.minReplicas 2 x gpus 1, "
+                       "which need 4; raise minSize to 4, lower the replicas, or run the track on a CPU pool "
+                       "(serving.<track>.nodePool)")
+    values = stack_values("prod")
+    _gpu_tracks(values, 4)
+    assert parse(as_config(values), stack_file="Pulumi.prod.yaml").node_pools[1].min_size == 4

@@ -12,6 +12,8 @@ from mlserve.offline import engine
 from mlserve.stack import rules as stack_rules
 from mlserve.stack.args.image import image_args, image_variants
 from mlserve.stack.settings import SettingsError, parse
+from tests.stack.test_settings import as_config, stack_values
+from tests.stack.test_settings_serving import _gpu_tracks
 from tests.stack.test_stack_args import ROOT, settings
 
 DIRTY = GitState(commit="0123456789abcdef0123456789abcdef01234567", diff_hash="feedbeef0000")
@@ -47,7 +49,10 @@ def _with_model(stack, **models):
 
 
 def test_the_gpu_variant_is_built_only_when_a_track_runs_on_a_gpu_pool():
-    assert image_variants(settings("prod")) == ("cpu", "gpu")
+    assert image_variants(settings("prod")) == ("cpu",)  # prod's tree model runs on its CPU pool
+    values = stack_values("prod")
+    _gpu_tracks(values, 4)
+    assert image_variants(parse(as_config(values), stack_file="Pulumi.prod.yaml")) == ("cpu", "gpu")
     dev = parse(_with_model("dev"), stack_file="Pulumi.dev.yaml")  # stable on the default cpu pool
     assert image_variants(dev) == ("cpu",)
     assert image_variants(settings("dev")) == ("cpu",)

@@ -20,7 +20,7 @@ from mlserve.stack.settings import Settings
 
 def thresholds(settings: Settings) -> Thresholds:
     a = settings.alarms
-    return Thresholds(p99_latency_ms=a.p99_latency_ms, error_5xx_percent=a.error_5xx_percent,
+    return Thresholds(p99_latency_ms=a.p99_latency_ms, overhead_latency_ms=a.overhead_latency_ms, error_5xx_percent=a.error_5xx_percent,
                       error_4xx_percent=a.error_4xx_percent, cpu_percent=a.cpu_percent, gpu_percent=a.gpu_percent,
                       pod_restarts=a.pod_restarts, evaluation_periods=a.evaluation_periods)
 

@@ -15,5 +15,6 @@ def network_args(settings: Settings, stack: str) -> NetworkArgs:
         nat_gateways=settings.network.nat_gateways,
         cluster_name=cluster_name(stack),
         flow_logs_retention_days=settings.network.flow_logs_retention_days,
+        sagemaker_endpoints="sagemaker" in settings.targets,
         protect=settings.cluster.deletion_protection,
     )

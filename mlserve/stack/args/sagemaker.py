@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 
 import pulumi
 
-from components.sagemaker import SageMakerArgs, VariantArgs, variant_weights
+from components.sagemaker import ModelNetworkArgs, SageMakerArgs, VariantArgs, variant_weights
+from components.sagemaker_rollout import RunningVariant, carried_instances
 from mlserve.stack.args.naming import endpoint_name
 from mlserve.stack.settings import Settings
 from mlserve.stack.settings.models import ModelRef
@@ -26,7 +27,10 @@ def sagemaker_variants(settings: Settings) -> list[tuple[str, str | None]]:
             for track in served_tracks(settings)]
 
 
-def variant_args(settings: Settings, model_data_urls: Mapping[str, pulumi.Input[str]]) -> tuple[VariantArgs, ...]:
+def variant_args(settings: Settings, model_data_urls: Mapping[str, pulumi.Input[str]],
+                 running: Mapping[str, RunningVariant] | None = None) -> tuple[VariantArgs, ...]:
+    """The endpoint's variants; `running` (the live endpoint's variants, `mlserve/stack/running.py`)
+    raises each instance count to what runs now (components/sagemaker_rollout.py)."""
     section = settings.sagemaker
     tracks = served_tracks(settings)
     weights = variant_weights(settings.rollout.canary_weight, has_canary="canary" in tracks)
@@ -36,7 +40,9 @@ def variant_args(settings: Settings, model_data_urls: Mapping[str, pulumi.Input[
         serverless = section.serverless
         variants.append(VariantArgs(
             track=track, model_data_url=model_data_urls[track], weight=weights[track],
-            instance_type=None if serverless else variant.instance_type, instance_count=variant.instance_count,
+            instance_type=None if serverless else variant.instance_type,
+            instance_count=carried_instances(variant.instance_count, (running or {}).get(track),
+                                             section.autoscaling.max_instances),
             serverless_memory_mb=serverless.memory_mb if serverless else None,
             serverless_max_concurrency=serverless.max_concurrency if serverless else 5,
         ))
@@ -46,14 +52,19 @@ def variant_args(settings: Settings, model_data_urls: Mapping[str, pulumi.Input[
 def sagemaker_args(settings: Settings, stack: str, *, image_uri: pulumi.Input[str], repository_arn: pulumi.Input[str],
                    registry_kms_key_arn: pulumi.Input[str], model_data_urls: Mapping[str, pulumi.Input[str]],
                    model_read_arns: Sequence[pulumi.Input[str]], model_bucket_arn: pulumi.Input[str],
-                   model_kms_key_arn: pulumi.Input[str], rollback_alarm_names: Sequence[pulumi.Input[str]]) -> SageMakerArgs:
+                   model_kms_key_arn: pulumi.Input[str], rollback_alarm_names: Sequence[pulumi.Input[str]],
+                   network: ModelNetworkArgs | None = None,
+                   running: Mapping[str, RunningVariant] | None = None) -> SageMakerArgs:
+    """`network`: the VPC the instance variants' models run in (ignored for serverless);
+    `running`: the live endpoint's variants, {} for a new endpoint."""
     section = settings.sagemaker
     scaling, guardrails = section.autoscaling, section.guardrails
     return SageMakerArgs(
         endpoint_name=endpoint_name(stack), image_uri=image_uri, repository_arn=repository_arn,
         registry_kms_key_arn=registry_kms_key_arn, model_bucket_arn=model_bucket_arn,
         model_read_arns=tuple(model_read_arns), model_kms_key_arn=model_kms_key_arn,
-        variants=variant_args(settings, model_data_urls), data_capture_percent=section.data_capture_percent,
+        variants=variant_args(settings, model_data_urls, running), data_capture_percent=section.data_capture_percent,
+        network=None if section.serverless else network,
         min_instances=scaling.min_instances, max_instances=scaling.max_instances,
         target_invocations_per_instance=scaling.target_invocations_per_instance,
         scale_in_cooldown_s=scaling.scale_in_cooldown_s, scale_out_cooldown_s=scaling.scale_out_cooldown_s,
@@ -84,3 +95,9 @@ def endpoint_inputs(registry, model_store, *, image_uri: pulumi.Input[str]) -> d
                 registry_kms_key_arn=registry.kms_key_arn, model_data_urls=dict(model_store.archive_uris),
                 model_read_arns=list(model_store.read_arns.values()), model_bucket_arn=model_store.bucket_arn,
                 model_kms_key_arn=model_store.kms_key_arn)
+
+
+def model_network(network) -> ModelNetworkArgs:
+    """The Network component's private subnets, CIDR and S3 prefix list, for the models' VpcConfig."""
+    return ModelNetworkArgs(vpc_id=network.vpc_id, subnet_ids=list(network.private_subnet_ids),
+                            vpc_cidr=network.vpc_cidr, s3_prefix_list_id=network.s3_prefix_list_id)

@@ -36,6 +36,9 @@ class AlarmSettings(_Model):
     """Who the stack's alarm topic notifies."""
     p99_latency_ms: float = Field(default=250, gt=0, le=60_000)
     """Model latency p99 above this for `evaluationPeriods` minutes alarms (per variant/track)."""
+    overhead_latency_ms: float = Field(default=100, gt=0, le=60_000)
+    """SageMaker's overhead latency p99 (its routing and payload transfer, not the model) above this
+    for `evaluationPeriods` minutes alarms (per variant; pages, does not roll back)."""
     # Aliases spelled as the docs do: to_camel would make these "error5XxPercent".
     error_5xx_percent: float = Field(default=2, gt=0, le=100, alias="error5xxPercent")
     """Share of requests answered 5xx above this alarms, and rolls a new version back: SageMaker's

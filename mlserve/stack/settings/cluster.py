@@ -16,6 +16,7 @@ from components.cluster_access import (
     security_group_problem,
 )
 from components.eks_monitoring import ADDON_VERSIONS as MONITORING_ADDON_VERSIONS
+from components.instance_types import ec2_instance_types, unknown_type_problem
 from components.managed_addons import DEFAULT_ADDON_VERSIONS, REQUIRED_ADDONS
 from components.node_pools import RESERVED_LABELS, gpu_model
 from mlserve.stack.settings.base import RetentionDays, _Model, allows
@@ -82,7 +83,12 @@ class NodePool(_Model):
     @field_validator("instance_types")
     @classmethod
     def _known_families(cls, instance_types: list[str]) -> list[str]:
-        """instance families the stack knows (`components/amis.py`); an unknown family is an error"""
+        """real EC2 instance types (botocore's list; a typo gets a "did you mean") of a family the stack knows
+        (`components/amis.py`)"""
+        # Real EC2 types first (botocore's list, with a "did you mean"), then a family we know the AMI of.
+        problems = [p for t in instance_types if (p := unknown_type_problem(t, ec2_instance_types(), "an EC2 instance type"))]
+        if problems:
+            raise ValueError("; ".join(problems))
         ami_type_for(instance_types)  # raises ValueError naming the family
         return instance_types
 

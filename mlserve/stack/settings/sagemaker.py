@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from components import sagemaker_instances
-from components.sagemaker import MAX_DEPLOYMENT_TIMEOUT_S, deployment_timeout_s
+from components import sagemaker_rollout as rollout
 from mlserve.stack.settings.base import NAMESPACE, _Model, allows
 from mlserve.stack.settings.models import Models
 
@@ -26,25 +26,26 @@ from mlserve.stack.settings.models import Models
 # one production variant (so no canary by weight).
 # https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html#serverless-endpoints-how-it-works-exclusions
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+PROD_MIN_INSTANCES = 2
+"""Fewest instances of each variant where tags.environment is prod (creation and autoscaling)."""
 
 
 class Variant(_Model):
     """Instances of one production variant (`stable` or `canary`)."""
 
     instance_type: str = "ml.m7i.large"
-    """A real-time instance type, e.g. ml.m7i.large (CPU) or ml.g6.xlarge (GPU); families in
-    components/sagemaker_instances.py."""
+    """A SageMaker hosting type (botocore's ProductionVariantInstanceType list) the serving image runs
+    on: x86_64 CPU (ml.m7i.large, ml.c5.xlarge, ...) or NVIDIA GPU (ml.g6.xlarge, ...)."""
     instance_count: int = Field(default=1, ge=1, le=100)
-    """Instances at creation, within `autoscaling.minInstances`..`maxInstances`; the autoscaling target
-    owns the count afterwards."""
+    """Instances a new endpoint configuration starts with at least; a deploy carries the running
+    fleet's count when it is larger (docs/sagemaker.md "Capacity across a deploy")."""
 
     @field_validator("instance_type")
     @classmethod
     @allows("`ml.<family>.<size>`, family one of " + ", ".join(sagemaker_instances.CPU_FAMILIES
                                                             + sagemaker_instances.GPU_FAMILIES))
     def _known_type(cls, value: str) -> str:
-        sagemaker_instances.vcpus(value)  # raises naming the supported families and sizes
-        return value
+        return sagemaker_instances.check(value)  # raises naming the type, with a "did you mean"
 
 
 class Serverless(_Model):
@@ -85,9 +86,11 @@ class Guardrails(_Model):
     mode: Literal["canary", "linear"] = "canary"
     """canary: one step of `stepPercent`, then the rest; linear: equal steps of `stepPercent`."""
     step_percent: int = Field(default=10, ge=1, le=50)
-    """Capacity percent shifted per step (SageMaker: at most 50 for canary)."""
+    """Capacity percent shifted per step: canary 1-50, linear 10-50, and at most half of every
+    variant's instances (so a canary needs variants of 2 or more)."""
     bake_minutes: int = Field(default=10, ge=0, le=60)
-    """Wait between steps, and after the last one, while the rollback alarms are watched."""
+    """Wait between steps, and after the last one, while the rollback alarms are watched. The whole
+    rollout must end inside the 60 minutes `pulumi up` waits (docs/sagemaker.md "Guardrails")."""
 
 
 class SageMakerSettings(_Model):
@@ -120,10 +123,9 @@ def sagemaker_problems(section: SageMakerSettings, *, targets: list[str], models
     key = f"{NAMESPACE}:sagemaker"
     problems = []
     g = section.guardrails
-    if deployment_timeout_s(g.mode, g.step_percent, g.bake_minutes) > MAX_DEPLOYMENT_TIMEOUT_S:
+    if problem := rollout.rollout_problem(g.mode, g.step_percent, g.bake_minutes):
         problems.append(f"{key}.guardrails = {{mode: {g.mode}, stepPercent: {g.step_percent}, bakeMinutes: "
-                        f"{g.bake_minutes}}}: the deployment would outlast SageMaker's {MAX_DEPLOYMENT_TIMEOUT_S // 3600} h "
-                        "limit; use larger steps or a shorter bake")
+                        f"{g.bake_minutes}}}: {problem}")
     if models is None:
         problems.append(f"{NAMESPACE}:models: targets has sagemaker but no models.stable to serve")
     if section.serverless is not None:
@@ -136,10 +138,27 @@ def sagemaker_problems(section: SageMakerSettings, *, targets: list[str], models
         if section.data_capture_percent:
             problems.append(f"{key}.dataCapturePercent = {section.data_capture_percent}: serverless endpoints "
                             "do not capture data; set it to 0")
+    tracks = ("stable", "canary") if models is not None and models.canary is not None else ("stable",)
+    scaling = section.autoscaling
     for track in ("stable", "canary"):
         variant: Variant = getattr(section, track)
-        scaling = section.autoscaling
         if not scaling.min_instances <= variant.instance_count <= scaling.max_instances:
             problems.append(f"{key}.{track}.instanceCount = {variant.instance_count}: outside "
                             f"autoscaling.minInstances..maxInstances ({scaling.min_instances}..{scaling.max_instances})")
+    if section.serverless is None:
+        for track in tracks:
+            variant = getattr(section, track)
+            sizes = range(variant.instance_count, max(variant.instance_count, scaling.max_instances) + 1)
+            if problem := rollout.step_problem(g.mode, g.step_percent, sizes):
+                problems.append(f"{key}.guardrails.stepPercent = {g.step_percent} ({g.mode}, variant {track}: "
+                                f"{key}.{track}.instanceCount {variant.instance_count} up to autoscaling.maxInstances "
+                                f"{scaling.max_instances}): {problem}")
+        if environment == "prod":
+            # One instance is one failure from an outage (AWS Config: sagemaker-endpoint-config-prod-instance-count).
+            low = [f"{key}.{track}.instanceCount = {getattr(section, track).instance_count}" for track in tracks
+                   if getattr(section, track).instance_count < PROD_MIN_INSTANCES]
+            if scaling.min_instances < PROD_MIN_INSTANCES:
+                low.append(f"{key}.autoscaling.minInstances = {scaling.min_instances}")
+            problems += [f"{item}: prod variants keep at least {PROD_MIN_INSTANCES} instances (one instance's loss "
+                         "must not stop serving)" for item in low]
     return problems

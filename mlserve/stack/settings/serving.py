@@ -234,4 +234,29 @@ def serving_problems(serving: ServingSettings, *, node_pools, has_canary: bool, 
         if pool.gpu and not settings.gpus:
             problems.append(f"{key}.nodePool = {pool.name!r} is a GPU pool: set gpus >= 1 "
                             "(a pod that requests no GPU would hold a GPU node for nothing)")
+    problems += _gpu_capacity_problems(serving, node_pools, ("stable", "canary") if has_canary else ("stable",))
+    return problems
+
+
+def _gpu_capacity_problems(serving: ServingSettings, node_pools, tracks) -> list[str]:
+    """A GPU pool's minSize holds the minimum replicas of the tracks it hosts (the component rule
+    `components.node_pools.gpu_capacity_problem`, with the stack file's key names)."""
+    from components.node_pools import GPUS_PER_INSTANCE
+
+    problems = []
+    for index, pool in enumerate(node_pools):
+        on_pool = [t for t in tracks if getattr(serving, t).node_pool == pool.name and getattr(serving, t).gpus]
+        if not pool.gpu or not on_pool or any(t not in GPUS_PER_INSTANCE for t in pool.instance_types):
+            continue
+        per_node = min(GPUS_PER_INSTANCE[t] for t in pool.instance_types)
+        if any(getattr(serving, t).gpus > per_node for t in on_pool):
+            continue  # a pod larger than a node: reported by the component rule
+        needed = sum(-(-getattr(serving, t).min_replicas // (per_node // getattr(serving, t).gpus)) for t in on_pool)
+        if pool.min_size < needed:
+            hosted = " + ".join(f"{NAMESPACE}:serving.{t}.minReplicas {getattr(serving, t).min_replicas} x "
+                                f"gpus {getattr(serving, t).gpus}" for t in on_pool)
+            problems.append(f"{NAMESPACE}:nodePools[{index}].minSize = {pool.min_size} (name: {pool.name}): "
+                            f"{pool.min_size} node(s) of {per_node} GPU(s) cannot start {hosted}, which need "
+                            f"{needed}; raise minSize to {needed}, lower the replicas, or run the track on a CPU "
+                            "pool (serving.<track>.nodePool)")
     return problems
