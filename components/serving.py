@@ -98,6 +98,8 @@ class ServingArgs:
         pools = {t.pod.node_pool.name: t.pod.node_pool for t in self.tracks}
         for pool in pools.values():
             demands = [(t.pod.track, t.min_replicas, t.pod.gpus) for t in self.tracks if t.pod.node_pool.name == pool.name]
+            if self.rollout == "automatic":  # during an analysis Flagger's canary starts beside the primary
+                demands += [(f"{track} (Flagger's canary)", replicas, gpus) for track, replicas, gpus in demands]
             if problem := gpu_capacity_problem(pool, demands):
                 raise ValueError(f"ServingArgs.tracks: {problem}; raise the pool's min_size or lower min_replicas")
 

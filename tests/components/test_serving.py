@@ -212,3 +212,13 @@ def test_automatic_mode_declares_flaggers_target_and_leaves_what_flagger_owns(ru
     with pytest.raises(ValueError, match="one version"):
         ServingArgs(namespace=NS, tracks=(_track("stable", "3", CPU), _track("canary", "4", CPU)), bucket_arn=BUCKET_ARN,
                     model_kms_key_arn=KEY_ARN, oidc_provider_arn="a", oidc_issuer="i", rollout="automatic")
+
+
+def test_an_automatic_rollout_on_a_gpu_pool_leaves_room_for_flaggers_canary():
+    """GPU holds 2 one-GPU pods at its minimum: enough for the stable track by hand, not for the primary
+    and Flagger's canary side by side during an analysis."""
+    ServingArgs(namespace=NS, tracks=(_track("stable", "3", GPU, gpus=1),), bucket_arn=BUCKET_ARN,
+                model_kms_key_arn=KEY_ARN, oidc_provider_arn="a", oidc_issuer="i", rollout="manual")
+    with pytest.raises(ValueError, match=r"stable \(Flagger's canary\) 2 x 1 GPU\) need 4 node"):
+        ServingArgs(namespace=NS, tracks=(_track("stable", "3", GPU, gpus=1),), bucket_arn=BUCKET_ARN,
+                    model_kms_key_arn=KEY_ARN, oidc_provider_arn="a", oidc_issuer="i", rollout="automatic")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from components.serving_contract import SERVING_NAMESPACE, TRACK_LABEL
+from tests.stack.conftest import MANUAL_PROD
 
 
 def _selects(selector: dict, labels: dict) -> bool:
@@ -14,7 +15,7 @@ def _selects(selector: dict, labels: dict) -> bool:
 
 
 def test_each_tracks_deployment_and_pdb_select_only_its_own_pods(built_plan):
-    plan = built_plan("prod")
+    plan = built_plan(MANUAL_PROD)  # both tracks: prod under rollout.mode manual
     deployments = [d for d in plan.of_type("kubernetes:apps/v1:Deployment")
                    if d.inputs["metadata"]["namespace"] == SERVING_NAMESPACE]
     pods = {d.inputs["spec"]["template"]["metadata"]["labels"][TRACK_LABEL]: d.inputs["spec"]["template"]["metadata"]["labels"]

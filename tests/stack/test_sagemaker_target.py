@@ -232,7 +232,7 @@ def test_steps_outside_sagemakers_ranges_for_the_fleet_are_refused():
 
 def test_prod_variants_never_run_on_one_instance():
     problems = problems_for(lambda v: (v["mlserve:sagemaker"]["canary"].update(instanceCount=1),
-                                       v["mlserve:sagemaker"]["autoscaling"].update(minInstances=1)), stack="prod")
+                                       v["mlserve:sagemaker"]["autoscaling"].update(minInstances=1)), stack=MANUAL_PROD)
     assert "mlserve:sagemaker.canary.instanceCount = 1: prod variants keep at least 2 instances (one instance's " \
            "loss must not stop serving)" in problems
     assert any(p.startswith("mlserve:sagemaker.autoscaling.minInstances = 1: prod variants keep at least 2") for p in problems)
@@ -267,7 +267,7 @@ def test_the_sagemaker_api_and_runtime_have_interface_endpoints_in_the_vpc(built
 
 
 def test_each_variant_has_an_overhead_latency_alarm(built_plan):
-    alarms = [a for a in built_plan("prod").of_type(ALARM) if a.inputs.get("metricName") == "OverheadLatency"]
+    alarms = [a for a in built_plan(MANUAL_PROD).of_type(ALARM) if a.inputs.get("metricName") == "OverheadLatency"]
     assert sorted(a.inputs["dimensions"]["VariantName"] for a in alarms) == ["canary", "stable"]
     assert all(a.inputs["namespace"] == "AWS/SageMaker" and a.inputs["extendedStatistic"] == "p99" for a in alarms)
 

@@ -11,6 +11,7 @@ from mlserve.stack.settings.serving import (
     memory_mebibytes,
 )
 from serving_app.settings import Settings as ServerSettings
+from tests.stack.conftest import MANUAL_PROD
 from tests.stack.test_settings import as_config, problems_for, stack_values
 
 CERT = "arn:aws:acm:us-west-2:123456789012:certificate/0f3c5a4e-1111-2222-3333-444455556666"
@@ -104,11 +105,23 @@ def _gpu_tracks(values, min_size):
 
 
 def test_a_gpu_pool_starts_enough_nodes_for_the_replicas_it_hosts():
-    [problem] = problems_for(lambda v: _gpu_tracks(v, 2), stack="prod")
+    [problem] = problems_for(lambda v: _gpu_tracks(v, 2), stack=MANUAL_PROD)
     assert problem == ("mlserve:nodePools[1].minSize = 2 (name: gpu): 2 node(s) of 1 GPU(s) cannot start "
                        "mlserve:serving.stable.minReplicas 2 x gpus 1 + mlserve:serving.canary.minReplicas 2 x gpus 1, "
                        "which need 4; raise minSize to 4, lower the replicas, or run the track on a CPU pool "
                        "(serving.<track>.nodePool)")
+    values = stack_values(MANUAL_PROD)
+    _gpu_tracks(values, 4)
+    assert parse(as_config(values), stack_file="Pulumi.prod.yaml").node_pools[1].min_size == 4
+
+
+def test_an_automatic_rollout_counts_flaggers_canary_beside_the_primary():
+    """prod (automatic) serves one track, but each analysis starts Flagger's canary at the same minimum
+    beside the primary: the GPU pool must start both, or every rollout waits for new nodes."""
+    [problem] = problems_for(lambda v: _gpu_tracks(v, 2), stack="prod")
+    assert problem.startswith("mlserve:nodePools[1].minSize = 2 (name: gpu): 2 node(s) of 1 GPU(s) cannot start "
+                              "mlserve:serving.stable.minReplicas 2 x gpus 1 (twice: rollout.mode automatic runs "
+                              "Flagger's canary beside the primary), which need 4")
     values = stack_values("prod")
     _gpu_tracks(values, 4)
     assert parse(as_config(values), stack_file="Pulumi.prod.yaml").node_pools[1].min_size == 4

@@ -118,6 +118,7 @@ def cross_field_problems(settings: Settings) -> list[str]:
     problems.extend(sagemaker_problems(settings.sagemaker, targets=settings.targets, models=settings.models,
                                        environment=settings.tags.environment))
     problems.extend(serving_problems(settings.serving, node_pools=settings.node_pools, targets=settings.targets,
-                                     has_canary=settings.models is not None and settings.models.canary is not None))
+                                     has_canary=settings.models is not None and settings.models.canary is not None,
+                                     automatic=settings.rollout.mode == "automatic"))
     return problems
 

@@ -215,9 +215,11 @@ class MeshSettings(_Model):
         return self
 
 
-def serving_problems(serving: ServingSettings, *, node_pools, has_canary: bool, targets) -> list[str]:
+def serving_problems(serving: ServingSettings, *, node_pools, has_canary: bool, targets,
+                     automatic: bool = False) -> list[str]:
     """Rules across `serving` and `nodePools`, each naming the stack-file key. `node_pools` are
-    the pool settings (objects with `.name`, `.gpu`)."""
+    the pool settings (objects with `.name`, `.gpu`); `automatic`: `rollout.mode` is automatic, so
+    during an analysis Flagger's canary runs beside the stable track's primary."""
     pools = {pool.name: pool for pool in node_pools}
     if "eks" not in targets or len(pools) != len(node_pools):
         return []  # not served on EKS, or pool names repeat (reported on nodePools itself)
@@ -234,13 +236,15 @@ def serving_problems(serving: ServingSettings, *, node_pools, has_canary: bool, 
         if pool.gpu and not settings.gpus:
             problems.append(f"{key}.nodePool = {pool.name!r} is a GPU pool: set gpus >= 1 "
                             "(a pod that requests no GPU would hold a GPU node for nothing)")
-    problems += _gpu_capacity_problems(serving, node_pools, ("stable", "canary") if has_canary else ("stable",))
+    problems += _gpu_capacity_problems(serving, node_pools, ("stable", "canary") if has_canary else ("stable",),
+                                       automatic=automatic)
     return problems
 
 
-def _gpu_capacity_problems(serving: ServingSettings, node_pools, tracks) -> list[str]:
+def _gpu_capacity_problems(serving: ServingSettings, node_pools, tracks, *, automatic: bool = False) -> list[str]:
     """A GPU pool's minSize holds the minimum replicas of the tracks it hosts (the component rule
-    `components.node_pools.gpu_capacity_problem`, with the stack file's key names)."""
+    `components.node_pools.gpu_capacity_problem`, with the stack file's key names). Under an automatic
+    rollout a track counts twice: Flagger starts its canary at the same minimum beside the primary."""
     from components.node_pools import GPUS_PER_INSTANCE
 
     problems = []
@@ -251,10 +255,13 @@ def _gpu_capacity_problems(serving: ServingSettings, node_pools, tracks) -> list
         per_node = min(GPUS_PER_INSTANCE[t] for t in pool.instance_types)
         if any(getattr(serving, t).gpus > per_node for t in on_pool):
             continue  # a pod larger than a node: reported by the component rule
-        needed = sum(-(-getattr(serving, t).min_replicas // (per_node // getattr(serving, t).gpus)) for t in on_pool)
+        copies = 2 if automatic else 1
+        needed = copies * sum(-(-getattr(serving, t).min_replicas // (per_node // getattr(serving, t).gpus)) for t in on_pool)
         if pool.min_size < needed:
             hosted = " + ".join(f"{NAMESPACE}:serving.{t}.minReplicas {getattr(serving, t).min_replicas} x "
                                 f"gpus {getattr(serving, t).gpus}" for t in on_pool)
+            if automatic:
+                hosted += " (twice: rollout.mode automatic runs Flagger's canary beside the primary)"
             problems.append(f"{NAMESPACE}:nodePools[{index}].minSize = {pool.min_size} (name: {pool.name}): "
                             f"{pool.min_size} node(s) of {per_node} GPU(s) cannot start {hosted}, which need "
                             f"{needed}; raise minSize to {needed}, lower the replicas, or run the track on a CPU "
