@@ -6,7 +6,7 @@ executes. Nothing here talks to AWS, Kubernetes or the Pulumi CLI.
 
 Every registration is recorded with its type, name, inputs (camelCase keys, numbers as
 floats: that is how the engine serialises them), parent and provider. Outputs the real
-provider would compute (ARNs, endpoints, OIDC issuers) are faked in `_fake_outputs` so
+provider would compute (ARNs, endpoints, OIDC issuers) are faked in `fake_outputs` so
 programs that read them keep flowing; see
 https://www.pulumi.com/docs/iac/guides/testing/unit/ for the mechanism.
 """
@@ -28,14 +28,19 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from mlserve.stack.settings.loader import STACK_FILE_ENV
 from mlserve.offline.aws_reads import OfflineSageMaker
+from mlserve.offline.fakes import (  # noqa: F401
+    FAKE_ACCOUNT_ID,
+    FAKE_CALLER_ARN,
+    FAKE_DEPLOY_ROLE,
+    ecr_authorization_token,
+    fake_outputs,
+    published_object,
+    read_service,
+    session_context,
+)
+from mlserve.stack.settings.loader import STACK_FILE_ENV
 
-FAKE_ACCOUNT_ID = "123456789012"
-# Who runs the offline `pulumi up`: a deploy role assumed through STS, as a CI runner or SSO
-# user is. GetCallerIdentity reports the session ARN, never the role's IAM ARN.
-FAKE_DEPLOY_ROLE = "mlserve-deployer"
-FAKE_CALLER_ARN = f"arn:aws:sts::{FAKE_ACCOUNT_ID}:assumed-role/{FAKE_DEPLOY_ROLE}/offline"
 PROJECT = "mlserve"
 
 
@@ -102,26 +107,26 @@ class _RecordingMocks(pulumi_mocks.Mocks):
         if args.typ == "aws:s3/bucket:Bucket":  # a bucket's id is its name
             resource_id = str(args.inputs.get("bucket") or resource_id)
         if args.resource_id and args.typ == "kubernetes:core/v1:Service":  # Service.get: a read
-            return resource_id, _read_service(args.resource_id, self.region)
-        return resource_id, _fake_outputs(args.typ, args.name, dict(args.inputs), self.region)
+            return resource_id, read_service(args.resource_id, self.region)
+        return resource_id, fake_outputs(args.typ, args.name, dict(args.inputs), self.region)
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": FAKE_ACCOUNT_ID, "arn": FAKE_CALLER_ARN,
                     "userId": "AROAOFFLINEDEPLOYER:offline", "id": FAKE_ACCOUNT_ID}, []
         if args.token == "aws:iam/getSessionContext:getSessionContext":
-            return _session_context(str(args.args["arn"])), []
+            return session_context(str(args.args["arn"])), []
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region}, []
         if args.token == "aws:s3/getObject:getObject":
-            return _published_object(str(args.args["bucket"]), str(args.args["key"])), []
+            return published_object(str(args.args["bucket"]), str(args.args["key"])), []
         if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
-            return _ecr_authorization_token(str(args.args.get("registryId") or FAKE_ACCOUNT_ID), self.region), []
+            return ecr_authorization_token(str(args.args.get("registryId") or FAKE_ACCOUNT_ID), self.region), []
         # An unfaked call would resolve to empty values and hide a broken plan: refuse it.
         raise NotImplementedError(
-            f"the offline engine has no fake for data source {args.token}; add one to mlserve/offline/engine.py"
+            f"the offline engine has no fake for data source {args.token}; add one to mlserve/offline/fakes.py"
         )
 
 
@@ -160,82 +165,6 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def _session_context(arn: str) -> dict[str, Any]:
-    """What `aws.iam.get_session_context` returns: for an STS assumed-role ARN the IAM role it came
-    from (the provider reads the role's path with iam:GetRole; the fake roles have none), for any
-    other ARN the ARN itself with empty issuer fields.
-    https://www.pulumi.com/registry/packages/aws/api-docs/iam/getsessioncontext/"""
-    parts = arn.split(":", 5)
-    resource = parts[5] if len(parts) == 6 else ""
-    if parts[2:3] == ["sts"] and resource.startswith("assumed-role/"):
-        _, role, session = resource.split("/", 2)
-        return {"arn": arn, "id": arn, "issuerArn": f"arn:{parts[1]}:iam::{parts[4]}:role/{role}",
-                "issuerId": "AROAOFFLINEDEPLOYER", "issuerName": role, "sessionName": session}
-    return {"arn": arn, "id": arn, "issuerArn": arn, "issuerId": "", "issuerName": "", "sessionName": ""}
-
-
-def _ecr_authorization_token(registry_id: str, region: str) -> dict[str, Any]:
-    """What `aws.ecr.get_authorization_token` returns: user "AWS", a password, and the token as
-    base64("AWS:<password>"), valid 12 hours, for the registry's endpoint.
-    https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_GetAuthorizationToken.html"""
-    import base64
-
-    password = "offline-ecr-password"
-    return {"authorizationToken": base64.b64encode(f"AWS:{password}".encode()).decode(), "userName": "AWS",
-            "password": password, "expiresAt": "2026-01-01T12:00:00Z", "registryId": registry_id,
-            "proxyEndpoint": f"https://{registry_id}.dkr.ecr.{region}.amazonaws.com", "id": region, "region": region}
-
-
-OFFLINE_PUBLISHED_MODEL = Path(__file__).resolve().parents[2] / "build" / "demo-model"
-"""What every published model version of the offline account holds: the demo model (`make preview`
-builds it), as `python -m mlserve.models publish` would have put it under each store version."""
-
-
-def _published_object(bucket: str, key: str) -> dict[str, Any]:
-    """What `aws.s3.get_object` returns for a file of a published model version: its body (text objects
-    only, which sample.json and metadata.json are), content type and length. The offline account's
-    published versions are the demo model's files; any other key is refused, as S3 answers NoSuchKey.
-    https://www.pulumi.com/registry/packages/aws/api-docs/s3/getobject/"""
-    parts = key.split("/")
-    if len(parts) != 4 or parts[0] != "models" or parts[3] not in ("sample.json", "metadata.json"):
-        raise NotImplementedError(f"the offline engine holds no s3://{bucket}/{key} (only models/<name>/<version>/"
-                                  "sample.json and metadata.json of published versions)")
-    path = OFFLINE_PUBLISHED_MODEL / parts[3]
-    if not path.is_file():
-        raise NotImplementedError(f"s3://{bucket}/{key}: the offline account publishes {OFFLINE_PUBLISHED_MODEL}, "
-                                  "which does not exist: run `make demo-model`")
-    body = path.read_text()
-    return {"bucket": bucket, "key": key, "body": body, "contentType": "application/json",
-            "contentLength": len(body.encode()), "etag": f'"{__import__("hashlib").md5(body.encode()).hexdigest()}"',
-            "id": f"{bucket}/{key}"}
-
-
-def _read_service(resource_id: str, region: str) -> dict[str, Any]:
-    """A LoadBalancer Service read back once the AWS Load Balancer Controller provisioned its NLB:
-    the NLB's DNS name in `status.loadBalancer.ingress[0].hostname` ("k8s-<ns>-<name>-<hash>.elb...").
-    https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/nlb/"""
-    import hashlib
-
-    namespace, _, name = resource_id.rpartition("/")
-    suffix = hashlib.sha256(resource_id.encode()).hexdigest()[:10]
-    hostname = f"k8s-{namespace[:8]}-{name[:8]}-{suffix}.elb.{region}.amazonaws.com"
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace or "default"},
-            "spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}
-
-
-def _docker_image(inputs: dict[str, Any]) -> dict[str, Any]:
-    """What pulumi-docker reports for a pushed image: `repoDigest` is "<repository>@sha256:<64 hex>",
-    the registry's manifest digest (here a hash of what was built, so a changed build changes it)."""
-    import hashlib
-
-    image_name = str(inputs.get("imageName", ""))
-    repository = image_name.rsplit(":", 1)[0] if ":" in image_name.rsplit("/", 1)[-1] else image_name
-    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
-    return {**inputs, "baseImageName": image_name, "repoDigest": f"{repository}@sha256:{digest}",
-            "registryServer": repository.split("/", 1)[0], "context": inputs.get("build", {}).get("context", ""),
-            "dockerfile": inputs.get("build", {}).get("dockerfile", "")}
-
-
 _SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")  # pulumi.runtime.rpc
 
 
@@ -263,88 +192,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, pulumi.FileAsset):  # an uploaded file (model store objects): which one
         return {"fileAsset": str(value.path)}
     return value
-
-
-def _fake_outputs(type_token: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
-    """What AWS would report back for a new resource, as far as this program reads it."""
-    state = dict(inputs)
-    package, module_and_type = type_token.split(":", 1)[0], type_token.split(":", 1)[-1]
-    if type_token == "docker:index/image:Image":
-        return _docker_image(inputs)
-    if type_token == "kubernetes:helm.sh/v3:Release":
-        # What the provider reports once installed (helm.v3.ReleaseStatus): the release's name and namespace.
-        state["status"] = {"name": inputs.get("name", name), "namespace": inputs.get("namespace", "default"),
-                           "chart": inputs.get("chart"), "version": inputs.get("version"), "revision": 1,
-                           "status": "deployed"}
-    if package != "aws":
-        return state
-    service = module_and_type.split("/", 1)[0]
-    physical = inputs.get("name") or inputs.get("namePrefix") or name
-    state.setdefault("arn", f"arn:aws:{service}:{region}:{FAKE_ACCOUNT_ID}:{physical}")
-    state.setdefault("tagsAll", inputs.get("tags", {}))
-    if type_token == "aws:eks/cluster:Cluster":
-        state.setdefault("name", physical)
-        state.update(
-            endpoint=f"https://{physical}.gr7.{region}.eks.amazonaws.com",
-            certificateAuthority={"data": "Y2VydGlmaWNhdGU="},
-            identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/OFFLINE{physical.upper()}"}]}],
-            vpcConfig={**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{physical}-cluster"},
-            status="ACTIVE",
-        )
-    elif type_token == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
-        state["arn"] = f"arn:aws:iam::{FAKE_ACCOUNT_ID}:oidc-provider/{str(inputs.get('url', '')).removeprefix('https://')}"
-    elif type_token in ("aws:iam/role:Role", "aws:iam/policy:Policy"):
-        kind = type_token.rsplit(":", 1)[-1].lower()
-        state.setdefault("name", physical)
-        state["arn"] = f"arn:aws:iam::{FAKE_ACCOUNT_ID}:{kind}/{physical}"
-    elif type_token == "aws:kms/key:Key":
-        state.update(keyId=f"{name}-key-id", arn=f"arn:aws:kms:{region}:{FAKE_ACCOUNT_ID}:key/{name}-key-id")
-    elif type_token == "aws:ecr/repository:Repository":
-        state.setdefault("name", physical)
-        state["repositoryUrl"] = f"{FAKE_ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{physical}"
-        state["registryId"] = FAKE_ACCOUNT_ID
-    elif type_token == "aws:s3/bucket:Bucket":
-        # S3 ARNs carry neither region nor account: https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-arn-format.html
-        bucket = inputs.get("bucket") or name
-        state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}", bucketDomainName=f"{bucket}.s3.amazonaws.com",
-                     bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com", region=region)
-    elif type_token == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("vpcEndpointType") == "Gateway":
-        # A gateway endpoint's AWS-managed prefix list ("pl-" and 8 hex digits), for security group rules.
-        state.setdefault("prefixListId", f"pl-{_digest(inputs)[:8]}")
-    elif type_token == "aws:ec2/vpc:Vpc":
-        state.setdefault("defaultSecurityGroupId", f"sg-{name}-default")
-        state.setdefault("mainRouteTableId", f"rtb-{name}-main")
-    elif type_token == "aws:cloudwatch/logGroup:LogGroup":
-        # CloudWatch Logs ARNs: service "logs", resource "log-group:<name>" (pulumi-aws drops the ":*").
-        state.setdefault("name", physical)
-        state["arn"] = f"arn:aws:logs:{region}:{FAKE_ACCOUNT_ID}:log-group:{state['name']}"
-    elif type_token == "aws:sagemaker/model:Model":
-        # Auto-named: Pulumi adds a random suffix, a fresh one on each replacement (here: from the inputs).
-        state.setdefault("name", f"{name}-{_digest(inputs)[:7]}")
-        state["arn"] = f"arn:aws:sagemaker:{region}:{FAKE_ACCOUNT_ID}:model/{state['name']}"
-    elif type_token == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
-        # name_prefix + a unique suffix (the provider's id.PrefixedUniqueId: a timestamp and counter).
-        state.setdefault("name", f"{inputs.get('namePrefix', name)}{_digest(inputs)[:26]}")
-        state["arn"] = f"arn:aws:sagemaker:{region}:{FAKE_ACCOUNT_ID}:endpoint-config/{state['name']}"
-    elif type_token == "aws:sagemaker/endpoint:Endpoint":
-        state["arn"] = f"arn:aws:sagemaker:{region}:{FAKE_ACCOUNT_ID}:endpoint/{physical}"
-    elif type_token == "aws:sns/topic:Topic":
-        state["arn"] = f"arn:aws:sns:{region}:{FAKE_ACCOUNT_ID}:{physical}"
-    elif type_token == "aws:cloudwatch/metricAlarm:MetricAlarm":
-        state["arn"] = f"arn:aws:cloudwatch:{region}:{FAKE_ACCOUNT_ID}:alarm:{physical}"
-    elif type_token == "aws:eks/nodeGroup:NodeGroup":
-        state.setdefault("nodeGroupName", inputs.get("nodeGroupNamePrefix", name) + "-offline")
-        state.setdefault("resources", [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}])
-    elif type_token == "aws:ec2/launchTemplate:LaunchTemplate":
-        state.setdefault("latestVersion", 1)
-        state.setdefault("resources", [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}])
-    return state
-
-
-def _digest(inputs: dict[str, Any]) -> str:
-    import hashlib
-
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class StackFileError(ValueError):

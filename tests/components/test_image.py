@@ -115,8 +115,8 @@ def test_the_engines_ecr_token_is_shaped_like_aws_s():
     the registry's https URL (what `docker login` takes)."""
     import base64
 
-    from mlserve.offline.engine import _ecr_authorization_token
+    from mlserve.offline.fakes import ecr_authorization_token
 
-    token = _ecr_authorization_token("123456789012", "us-west-2")
+    token = ecr_authorization_token("123456789012", "us-west-2")
     assert base64.b64decode(token["authorizationToken"]).decode() == f"AWS:{token['password']}"
     assert token["userName"] == "AWS" and token["proxyEndpoint"] == "https://123456789012.dkr.ecr.us-west-2.amazonaws.com"

@@ -273,7 +273,7 @@ def test_the_acceptance_check_sends_the_published_versions_sample_rows_and_expec
     assert webhook["metadata"]["cmd"] == delivery_specs.acceptance_command(
         url="http://model-server-canary.mlserve-serving:8080", rows=rows, expected_version="4")
     with pytest.raises(NotImplementedError, match="holds no"):
-        engine._published_object("b", "models/fraud-model/4/model.joblib")
+        engine.published_object("b", "models/fraud-model/4/model.joblib")
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
