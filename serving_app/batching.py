@@ -106,6 +106,9 @@ class MicroBatcher:
         self._last_arrival = 0.0
         self._arrival_gap_s = _SPARSE_GAP_S  # starts "sparse": a first lone request is never held
         self._run_s = 0.0
+        self.seconds_per_row = 0.0
+        """The model's measured seconds per row (a moving average over batches; 0 before the
+        first one). Admission reads it to tell how long the rows already admitted will take."""
 
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
@@ -251,8 +254,10 @@ class MicroBatcher:
                 future.set_result(result)
         if self._run_s:
             self._run_s += _EWMA_WEIGHT * (run_s - self._run_s)
-        else:
-            self._run_s = run_s  # the first sample, not a decay from zero
+            self.seconds_per_row += _EWMA_WEIGHT * (run_s / max(rows, 1) - self.seconds_per_row)
+        else:  # the first sample, not a decay from zero
+            self._run_s = run_s
+            self.seconds_per_row = run_s / max(rows, 1)
         self._observer.batch_finished(rows, run_s)
         timeline = self._timeline
         while timeline and timeline[0].state == _DONE:

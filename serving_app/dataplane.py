@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from serving_app.admission import Admission, current_ticket
 from serving_app.batching import MicroBatcher
 from serving_app.errors import InvalidInput, ModelFailed, ModelNotFound, NotReady, PayloadTooLarge
 from serving_app.metrics import Metrics
@@ -56,7 +57,17 @@ class DataPlane:
             timeout_s=settings.request_timeout_s,
             observer=metrics,
         )
-        metrics.watch_queue(lambda: self.batcher.queued_rows, lambda: self.batcher.queued_requests)
+        self.admission = Admission(
+            max_concurrent_requests=settings.max_concurrent_requests,
+            max_queued_rows=settings.max_queued_rows,
+            max_rows_per_request=settings.max_rows_per_request,
+            timeout_s=settings.request_timeout_s,
+            n_features=self.n_features,
+            seconds_per_row=lambda: self.batcher.seconds_per_row,
+        )
+        metrics.watch("queue_depth_rows", lambda: self.batcher.queued_rows)
+        metrics.watch("queue_depth_requests", lambda: self.batcher.queued_requests)
+        metrics.watch("requests_in_flight", lambda: self.admission.in_flight)
         self.warmed_up = False
         self.draining = False
 
@@ -83,21 +94,23 @@ class DataPlane:
         [result] = await asyncio.to_thread(self._run_batch, [[[0.0] * self.n_features]])
         if isinstance(result, Exception):
             raise result
-        self.metrics.warmup_seconds.set(time.perf_counter() - started)
+        self.metrics.set_gauge("model_warmup_seconds", time.perf_counter() - started)
         self.warmed_up = True
-        self.metrics.ready.set(1)
+        self.metrics.set_gauge("ready", 1)
+        self.metrics.start_publishing(asyncio.get_running_loop())
         logger.info("model ready", extra={"warmup_ms": round((time.perf_counter() - started) * 1000, 3)})
 
     def drain(self) -> None:
         """Stop taking new predictions (SIGTERM); those already queued still run."""
         if not self.draining:
             self.draining = True
-            self.metrics.ready.set(0)
+            self.metrics.set_gauge("ready", 0)
             logger.info("draining: readiness is now false, in-flight requests finish")
 
     async def stop(self) -> None:
         """Stop the worker thread (after the HTTP server drained)."""
         self.drain()
+        self.metrics.stop_publishing()
         await self.batcher.stop()
 
     def check_model(self, name: str, version: str | None = None) -> None:
@@ -138,8 +151,10 @@ class DataPlane:
         if not self.ready:
             raise NotReady(self.not_ready_reason())
         n = self.check_rows(rows)
-        result = await self.batcher.submit(rows, n)
-        return result
+        ticket = current_ticket.get()
+        if ticket is not None:  # admitted by its declared size: count its real rows from now on
+            self.admission.resize(ticket, n, ticket.body_bytes or 0)
+        return await self.batcher.submit(rows, n)
 
     # -- worker thread -----------------------------------------------------------------
 

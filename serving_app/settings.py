@@ -56,12 +56,24 @@ class Settings:
     max_rows_per_request: int = 1024
     """Most rows in one request (413 above it: like the body limit, a size the client must cut)."""
 
+    max_concurrent_requests: int = 256
+    """Inference requests admitted and not yet answered (being parsed, queued or in the
+    model). One more is refused with 503 + Retry-After before its body is read. 256 keeps
+    one CPU's model busy with full batches (4 x the default `max_batch_size`) while the time
+    an admitted request spends inside the server stays near 10 ms for a fast model."""
+
     max_queued_rows: int = 4096
-    """Rows waiting for the model before new requests are refused with 503 + Retry-After.
-    Bounds memory and keeps latency from growing without limit under overload."""
+    """Rows admitted and not yet answered. A request is counted by its declared size
+    (Content-Length, in rows at the bytes per row seen so far) before its body is read,
+    by its real row count once parsed; one that does not fit is refused with 503 +
+    Retry-After before it is parsed. The default holds 4 requests of `max_rows_per_request`
+    rows: one in the model, the next ones parsed and waiting, so the model never idles.
+    Bounds memory, and keeps latency from growing without limit under overload."""
 
     request_timeout_s: float = 10.0
-    """Longest a request waits for its prediction (queue + model) before a 504."""
+    """Longest a request waits for its prediction (queue + model) before a 504. A request
+    whose rows are not expected to finish within it (the rows ahead of it at the model's
+    measured speed) is refused with 503 + Retry-After at once instead."""
 
     shutdown_grace_s: float = 20.0
     """After SIGTERM: how long in-flight requests may take to finish before the process
@@ -73,7 +85,7 @@ class Settings:
     def __post_init__(self) -> None:
         problems = []
         for name in ("workers", "max_batch_size", "max_body_bytes", "max_rows_per_request",
-                     "max_queued_rows"):
+                     "max_concurrent_requests", "max_queued_rows"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("max_batch_wait_ms", "request_timeout_s", "shutdown_grace_s"):

@@ -1,0 +1,189 @@
+"""Admission: past its limits a request is refused at once with 503 + Retry-After, decided from
+its headers before its body is read; admitted requests all succeed; readiness stays 200.
+
+First the decisions alone (plain objects), then bursts over real HTTP against a model a test
+holds busy, so "at once" means "while the admitted requests are still inside the model"."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+
+import httpx
+import pytest
+
+from serving_app import admission
+from serving_app.admission import Admission
+from tests.serving_app.conftest import serve
+from tests.serving_app.fakes import FakeModel, expected_score
+
+
+def _admission(**overrides) -> Admission:
+    options = {"max_concurrent_requests": 4, "max_queued_rows": 100, "max_rows_per_request": 50, "timeout_s": 1.0,
+               "n_features": 5, "seconds_per_row": lambda: 0.0} | overrides
+    return Admission(**options)
+
+
+def test_concurrent_requests_past_the_limit_are_refused_and_released_ones_make_room():
+    gate = _admission(max_concurrent_requests=2)
+    first, second = gate.admit(10), gate.admit(10)
+    assert gate.admit(10) == admission.CONCURRENT_REQUESTS
+    gate.release(first)
+    third = gate.admit(10)
+    assert isinstance(third, admission.Ticket) and gate.in_flight == 2
+    for ticket in (second, third):
+        gate.release(ticket)
+    assert (gate.in_flight, gate.rows) == (0, 0)
+
+
+def test_rows_are_counted_by_declared_size_then_by_the_real_count():
+    gate = _admission(max_rows_per_request=80)  # 5 features: the first estimate is 10 bytes per row
+    big = gate.admit(400)  # 40 rows declared
+    assert big.rows == 40 and gate.rows == 40
+    assert gate.admit(700) == admission.QUEUED_ROWS  # 40 + 70 > 100: refused before its body is read
+    gate.resize(big, 8, 400)  # parsed: 8 rows of 50 bytes each
+    assert gate.rows == 8 and gate.bytes_per_row == pytest.approx(10 + 0.1 * (50 - 10))
+    second = gate.admit(700)  # 700 / 14 bytes per row = 50 rows: fits beside 8
+    assert second.rows == 50 and gate.rows == 58
+
+
+def test_a_body_without_a_length_counts_as_the_largest_request_and_a_lone_request_always_enters():
+    gate = _admission(max_queued_rows=50)
+    lone = gate.admit(None)
+    assert lone.rows == 50  # max_rows_per_request, although it fills the whole budget
+    assert gate.admit(1) == admission.QUEUED_ROWS
+    gate.release(lone)
+    assert gate.admit(10**9).rows == 50  # declared sizes are capped at max_rows_per_request
+
+
+def test_rows_that_would_not_finish_within_the_timeout_are_refused():
+    seconds_per_row = [0.0]
+    gate = _admission(timeout_s=1.0, seconds_per_row=lambda: seconds_per_row[0])
+    gate.admit(100)  # 10 rows
+    seconds_per_row[0] = 0.05  # the model turned out slow: 20 rows per second
+    assert gate.admit(100) != admission.EXPECTED_WAIT  # 20 rows ahead: 1.0 s, just in time
+    assert gate.admit(10) == admission.EXPECTED_WAIT  # 21 rows: 1.05 s
+
+
+# --- over HTTP ---------------------------------------------------------------------------------
+
+ROW = [1.0, 2.0, 3.0, 4.0]
+
+
+@pytest.fixture
+def held_model():
+    """A fake model the test holds busy: predict waits for `gate` (open during the warm-up)."""
+    gate = threading.Event()
+    gate.set()
+    model = FakeModel(gate=gate)
+    yield model
+    gate.set()
+
+
+def _hold(model: FakeModel) -> None:
+    model.gate.clear()
+    model.entered.clear()
+
+
+async def _until(condition, timeout_s: float = 10) -> None:
+    async def poll():
+        while not condition():
+            await asyncio.sleep(0.002)
+
+    await asyncio.wait_for(poll(), timeout_s)
+
+
+def test_a_burst_beyond_the_concurrency_limit_is_refused_at_once_and_readiness_stays_200(held_model):
+    with serve(held_model, max_concurrent_requests=8, max_batch_size=64, max_batch_wait_ms=0) as running:
+        _hold(held_model)
+
+        async def scenario():
+            limits = httpx.Limits(max_connections=60, max_keepalive_connections=60)
+            async with httpx.AsyncClient(base_url=running.url, timeout=30, limits=limits) as client:
+                rows = [[i, 0.5, -i, 2.0] for i in range(40)]
+                burst = [asyncio.create_task(client.post("/predict", json={"instances": [row]})) for row in rows]
+                # Every refusal arrives while the admitted requests are still held in the model.
+                await _until(lambda: sum(task.done() for task in burst) == 32)
+                refused = [task.result() for task in burst if task.done()]
+                assert running.app.plane.admission.in_flight == 8 and held_model.entered.is_set()
+                probes = [await client.get(path) for path in ("/v2/health/ready", "/ping", "/v2/health/live")]
+                metrics = (await client.get("/metrics")).text
+                held_model.gate.set()
+                answered = await asyncio.gather(*burst)
+                return rows, burst, refused, probes, metrics, answered
+
+        rows, burst, refused, probes, metrics, answered = asyncio.run(scenario())
+        assert [probe.status_code for probe in probes] == [200, 200, 200]
+        assert {response.status_code for response in refused} == {503}
+        assert {response.headers["retry-after"] for response in refused} == {"1"}
+        assert "max_concurrent_requests" in refused[0].json()["error"]
+        assert "mlserve_requests_in_flight 8.0" in metrics
+        admitted = [(row, response) for row, response in zip(rows, answered) if response.status_code == 200]
+        assert len(admitted) == 8
+        for row, response in admitted:
+            assert response.json()["predictions"] == [pytest.approx(expected_score(row))]
+        assert running.metric("mlserve_admission_refused_total", reason="concurrent_requests") == 32
+        assert running.metric("mlserve_requests_total", route="/predict", status="503") == 32
+        assert running.app.plane.admission.in_flight == 0
+
+
+def _send_headers_only(url: str, path: str, content_length: int) -> bytes:
+    """POST with a declared body that never comes: only an answer decided from the headers returns."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {content_length}\r\n\r\n".encode())
+        return sock.recv(4096)
+
+
+def test_large_requests_are_admitted_by_declared_size_before_their_body_arrives(held_model):
+    with serve(held_model, max_rows_per_request=100, max_queued_rows=200, max_batch_size=100,
+               max_batch_wait_ms=0) as running:
+        body = httpx.Request("POST", "/", json={"instances": [ROW] * 100}).content
+        for _ in range(30):  # teach admission the real bytes per row
+            assert running.client.post("/predict", json={"instances": [ROW] * 100}).status_code == 200
+        _hold(held_model)
+
+        async def scenario():
+            async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+                admitted = [asyncio.create_task(client.post("/predict", json={"instances": [ROW] * 100}))
+                            for _ in range(2)]
+                await _until(lambda: running.app.plane.admission.in_flight == 2 and held_model.entered.is_set())
+                # A third 100-row request does not fit beside the two: refused on its headers alone.
+                refused = await asyncio.to_thread(_send_headers_only, running.url, "/predict", len(body))
+                oversized = await asyncio.to_thread(_send_headers_only, running.url, "/predict", 5000 * 1024)
+                held_model.gate.set()
+                return await asyncio.gather(*admitted), refused, oversized
+
+        admitted, refused, oversized = asyncio.run(scenario())
+        assert [response.status_code for response in admitted] == [200, 200]
+        assert refused.startswith(b"HTTP/1.1 503 ") and b"retry-after: 1" in refused.lower()
+        assert b"max_queued_rows (200)" in refused
+        assert oversized.startswith(b"HTTP/1.1 413 ")  # over max_body_bytes: the client must cut it, not retry
+        assert running.metric("mlserve_admission_refused_total", reason="queued_rows") == 1
+
+
+def test_a_request_that_is_not_admitted_is_never_parsed(held_model):
+    with serve(held_model, max_concurrent_requests=1, max_batch_wait_ms=0) as running:
+        _hold(held_model)
+
+        async def scenario():
+            async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+                first = asyncio.create_task(client.post("/predict", json={"instances": [ROW]}))
+                await _until(held_model.entered.is_set)
+                broken = await client.post("/predict", content=b"{not json",
+                                           headers={"content-type": "application/json"})
+                held_model.gate.set()
+                return await first, broken
+
+        first, broken = asyncio.run(scenario())
+        assert first.status_code == 200
+        assert broken.status_code == 503  # not 400: its body was never looked at
+
+
+def test_requests_are_refused_while_not_ready_before_their_body_is_read(held_model):
+    with serve(held_model) as running:
+        running.app.plane.drain()
+        answer = _send_headers_only(running.url, "/invocations", 100)
+        assert answer.startswith(b"HTTP/1.1 503 ") and b"shutting down" in answer
