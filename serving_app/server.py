@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -31,6 +34,8 @@ from uvicorn.config import STARTUP_FAILURE
 
 from serving_app.app import ServingApp, create_app
 from serving_app.logs import configure_logging
+from serving_app.metrics import Metrics
+from serving_app.metrics_store import prepare_directory
 from serving_app.models.base import Model, ModelLoadError
 from serving_app.settings import Settings
 
@@ -43,6 +48,9 @@ LoadModel = Callable[..., Model]
 # closes idle connections and never sends a request on a socket the server just closed
 # (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#connection-idle-timeout).
 KEEP_ALIVE_S = 75
+BACKLOG = 2048
+_METRICS_DIRECTORY_PREFIX = "mlserve-metrics-"
+_CACHE_ENTRY_PREFIX = "model-"  # serving_app/models/sources.py's scratch folders
 
 
 def default_load_model(uri: str, *, cache_dir: str | None = None) -> Model:
@@ -62,6 +70,7 @@ class AppFactory:
     settings: Settings
     load_model: LoadModel = default_load_model
     worker: bool = False  # a child of the multi-process supervisor
+    metrics_directory: str | None = None  # where workers keep their metric values (metrics_store.py)
 
     def __call__(self) -> ServingApp:
         context = configure_logging(self.settings.log_level)
@@ -72,7 +81,8 @@ class AppFactory:
                 sys.exit(STARTUP_FAILURE)
             raise
         context.fields.update({"model_name": model.metadata.name, "model_version": model.metadata.version})
-        app = create_app(self.settings, model, load_seconds=load_seconds)
+        directory = Path(self.metrics_directory) if self.metrics_directory else None
+        app = create_app(self.settings, model, metrics=Metrics(directory), load_seconds=load_seconds)
         drain_on_exit_signals(app)
         return app
 
@@ -138,12 +148,20 @@ def uvicorn_config(settings: Settings, app: ServingApp | AppFactory) -> uvicorn.
         server_header=False,
         timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=settings.shutdown_grace_s,
+        # Connections a burst may open before they are accepted (the kernel caps it at
+        # net.core.somaxconn). Overload is handled by admission (admission.py), per request
+        # and before the body is read, not here: uvicorn's own `limit_concurrency` counts
+        # open connections too, so past it every request on a keep-alive connection, the
+        # readiness probe's included, would get a 503.
+        backlog=BACKLOG,
     )
 
 
 def run(settings: Settings, load_model: LoadModel = default_load_model) -> int:
     """Serve until SIGTERM; the process exit code (non-zero when startup failed)."""
     configure_logging(settings.log_level)
+    if settings.model_cache_dir:
+        clean_model_cache(Path(settings.model_cache_dir))
     if settings.workers > 1:
         return _run_workers(settings, load_model)
     server = _Server(uvicorn_config(settings, AppFactory(settings, load_model)))
@@ -166,11 +184,50 @@ def _run_workers(settings: Settings, load_model: LoadModel) -> int:
     """
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn_config(settings, AppFactory(settings, load_model, worker=True))
-    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
-    supervisor.run()
+    directory = metrics_directory(os.getpid())
+    remove_stale_metrics_directories(directory.parent)
+    prepare_directory(directory)  # counts never carry over from an earlier run
+    try:
+        config = uvicorn_config(settings, AppFactory(settings, load_model, worker=True,
+                                                     metrics_directory=str(directory)))
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor.run()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
     failed = any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes)
     return 1 if failed else 0
+
+
+def metrics_directory(supervisor_pid: int) -> Path:
+    """Where the workers of the supervisor `supervisor_pid` keep their metric values."""
+    return Path(tempfile.gettempdir()) / f"{_METRICS_DIRECTORY_PREFIX}{supervisor_pid}"
+
+
+def remove_stale_metrics_directories(parent: Path) -> None:
+    """Remove the metric directories of supervisors that no longer run (killed before cleaning up)."""
+    for directory in parent.glob(f"{_METRICS_DIRECTORY_PREFIX}*"):
+        try:
+            pid = int(directory.name.removeprefix(_METRICS_DIRECTORY_PREFIX))
+            os.kill(pid, 0)
+        except ValueError:
+            continue  # not one of ours
+        except ProcessLookupError:
+            shutil.rmtree(directory, ignore_errors=True)
+        except PermissionError:
+            continue  # that pid runs, as another user
+
+
+def clean_model_cache(cache_dir: Path) -> None:
+    """Remove the artifact copies earlier runs left in `cache_dir` (each load unpacks or
+    downloads into a fresh `model-*` folder there; see serving_app/models/sources.py). At
+    start none is in use, and a pod restarted in place keeps its emptyDir between runs."""
+    removed = 0
+    for entry in cache_dir.glob(f"{_CACHE_ENTRY_PREFIX}*"):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    if removed:
+        logger.info("removed %d model copies left by earlier runs", removed, extra={"cache_dir": str(cache_dir)})
 
 
 def cpu_count() -> int:

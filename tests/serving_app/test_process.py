@@ -16,6 +16,7 @@ import time
 import httpx
 import orjson
 
+from serving_app.server import metrics_directory
 from tests.serving_app.conftest import ROOT
 
 FAKE_SERVER = ("-m", "tests.serving_app.fake_server")
@@ -114,3 +115,35 @@ def test_bad_settings_exit_2_naming_the_variable():
                             text=True, timeout=60, env={"MLSERVE_MAX_BATCH_SIZE": "lots", "PATH": "/usr/bin"})
     assert result.returncode == 2
     assert "MLSERVE_MAX_BATCH_SIZE='lots'" in result.stderr
+
+
+def test_metrics_of_two_workers_add_up(spawn):
+    """Each worker counts its own requests; a scrape, whichever worker answers it, reports the
+    sum. The worker that served a request shows in its generated X-Request-ID (a per-process
+    prefix), so the test sends until both served some."""
+    server = spawn(*FAKE_SERVER, "--model", "fake", "--workers", "2")
+    server.wait_ready()
+    served_by: dict[str, int] = {}
+    while len(served_by) < 2 or sum(served_by.values()) < 20:
+        assert sum(served_by.values()) < 2000, f"one worker served everything: {served_by}"
+        with httpx.Client(base_url=server.url) as client:  # a new connection: the kernel picks a worker
+            response = client.post("/predict", json={"instances": [[1, 2, 3, 4]]})
+        assert response.status_code == 200
+        worker = response.headers["x-request-id"].split("-")[0]
+        served_by[worker] = served_by.get(worker, 0) + 1
+    sent = sum(served_by.values())
+    answers = set()
+    for _ in range(8):
+        with httpx.Client(base_url=server.url) as client:
+            text = client.get("/metrics").text
+        samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                   for line in text.splitlines() if line and not line.startswith("#")}
+        answers.add((samples['mlserve_requests_total{route="/predict",status="200"}'],
+                     samples["mlserve_request_duration_seconds_count{route=\"/predict\"}"],
+                     samples["mlserve_batch_size_rows_sum"], samples["mlserve_ready"]))
+    assert answers == {(sent, sent, sent, 1.0)}  # every scrape: both workers' counts, added up
+    directory = metrics_directory(server.process.pid)
+    assert len(list(directory.glob("worker-*.values"))) == 2
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=15) == 0
+    assert not directory.exists()  # the supervisor removes it on the way out
