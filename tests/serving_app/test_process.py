@@ -147,3 +147,33 @@ def test_metrics_of_two_workers_add_up(spawn):
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=15) == 0
     assert not directory.exists()  # the supervisor removes it on the way out
+
+
+def test_model_copies_left_by_earlier_runs_are_removed_at_start(spawn, tmp_path):
+    import tarfile
+
+    from serving_app.models.sources import resolve_source
+
+    cache = tmp_path / "cache"
+    archive = tmp_path / "model.tar.gz"
+    (tmp_path / "metadata.json").write_text("{}")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "metadata.json", arcname="metadata.json")
+    earlier = resolve_source(str(archive), cache_dir=str(cache)).directory  # what a load leaves behind
+    (cache / "notes.txt").write_text("not a model copy")
+    server = spawn(*FAKE_SERVER, "--model", "fake", env={"MLSERVE_MODEL_CACHE_DIR": str(cache)})
+    server.wait_ready()
+    assert not earlier.exists()
+    assert (cache / "notes.txt").exists()
+
+
+def test_metric_directories_of_dead_supervisors_are_removed(tmp_path):
+    from serving_app.server import remove_stale_metrics_directories
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f"mlserve-metrics-{dead.pid}").mkdir()
+    (tmp_path / f"mlserve-metrics-{os.getpid()}").mkdir()
+    (tmp_path / "mlserve-metrics-notapid").mkdir()
+    remove_stale_metrics_directories(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"mlserve-metrics-{os.getpid()}", "mlserve-metrics-notapid"]
