@@ -85,11 +85,14 @@ class MicroBatcher:
         max_queued_rows: waiting rows beyond which `submit` raises `Overloaded`.
         timeout_s: how long a request may wait for its result before `PredictionTimeout`.
         observer: receives batch sizes and timings (metrics).
+        clock: seconds, for arrival gaps, queue waits and run times (tests pass their own).
     """
 
     def __init__(self, run_batch: RunBatch, *, max_batch_size: int, max_wait_s: float, max_queued_rows: int,
-                 timeout_s: float, observer: BatchObserver | None = None) -> None:
+                 timeout_s: float, observer: BatchObserver | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self._run_batch = run_batch
+        self._clock = clock
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self.max_queued_rows = max_queued_rows
@@ -152,7 +155,7 @@ class MicroBatcher:
             raise Overloaded(f"server overloaded: {self.queued_rows} rows already queued "
                              f"(max_queued_rows={self.max_queued_rows}); retry shortly")
         loop = self._loop
-        now = time.perf_counter()
+        now = self._clock()
         item = _Item(payload, rows, loop.create_future(), now, loop.time() + self.timeout_s)
         self._pending.append(item)
         self._timeline.append(item)
@@ -197,7 +200,7 @@ class MicroBatcher:
         """How long to hold a partial batch while the model is idle (0: send now)."""
         if self.max_wait_s <= 0 or self.queued_rows >= self.max_batch_size:
             return 0.0
-        now = time.perf_counter()
+        now = self._clock()
         expected_gap = max(self._arrival_gap_s, now - self._last_arrival)
         budget = self.max_wait_s - (now - self._pending[0].enqueued)
         if expected_gap >= self._run_s or expected_gap >= budget:
@@ -235,7 +238,7 @@ class MicroBatcher:
         if self._hold_handle is not None:
             self._hold_handle.cancel()
             self._hold_handle = None
-        now = time.perf_counter()
+        now = self._clock()
         self._observer.batch_dispatched(rows, len(batch), [now - item.enqueued for item in batch])
         self._jobs.put(batch)
 
@@ -295,13 +298,13 @@ class MicroBatcher:
             batch = self._jobs.get()
             if batch is None:
                 return
-            started = time.perf_counter()
+            started = self._clock()
             try:
                 results = self._run_batch([item.payload for item in batch])
             except Exception as error:  # noqa: BLE001 - one failed batch must not kill the worker
                 logger.exception("batch of %d requests failed", len(batch))
                 results = [error] * len(batch)
-            run_s = time.perf_counter() - started
+            run_s = self._clock() - started
             try:
                 loop.call_soon_threadsafe(self._batch_done, batch, results, run_s)
             except RuntimeError:  # the loop closed under us at shutdown
