@@ -12,11 +12,15 @@ spends nothing parsing work it cannot do in time. Three limits, checked in this 
 2. `max_queued_rows`: rows admitted and not yet answered. A request counts by its declared
    size until it is parsed: Content-Length over the bytes per row seen so far (rounded up,
    at most `max_rows_per_request`; a body without a length counts as the largest request),
-   then by its real row count (`resize`). Bounds memory and model work for large requests.
-   A request always enters when nothing else is in flight, so the largest allowed request
-   can never be refused forever.
-3. Expected wait: the rows ahead of it, at the model's measured seconds per row, must finish
+   then by its real row count (`resize`). Bounds the model work admitted.
+3. `max_queued_bytes`: body bytes admitted and not yet answered (declared, or
+   `max_body_bytes` for a body without a length). Bounds the memory that parsed requests
+   hold where rows cannot (SageMaker allows 6 MiB bodies of any row count).
+4. Expected wait: the rows ahead of it, at the model's measured seconds per row, must finish
    within `request_timeout_s`; a request that would time out anyway is refused now instead.
+
+Limits 2 to 4 let a request in whenever nothing else is in flight, so the largest allowed
+request can never be refused forever.
 
 All calls happen on the event loop, so plain integers need no lock.
 """
@@ -27,7 +31,7 @@ import math
 from collections.abc import Callable
 from contextvars import ContextVar
 
-CONCURRENT_REQUESTS, QUEUED_ROWS, EXPECTED_WAIT = 0, 1, 2
+CONCURRENT_REQUESTS, QUEUED_ROWS, QUEUED_BYTES, EXPECTED_WAIT = 0, 1, 2, 3
 """Refusal reasons, indexes into `metrics.REFUSAL_REASONS`."""
 
 _EWMA_WEIGHT = 0.1
@@ -40,29 +44,34 @@ the body is parsed: each request runs in its own task, hence its own context).""
 class Ticket:
     """One admitted request: the rows it holds in the budget and the body size it declared."""
 
-    __slots__ = ("rows", "body_bytes")
+    __slots__ = ("rows", "body_bytes", "admitted_bytes")
 
-    def __init__(self, rows: int, body_bytes: int | None) -> None:
+    def __init__(self, rows: int, admitted_bytes: int) -> None:
         self.rows = rows
-        self.body_bytes = body_bytes
+        self.admitted_bytes = admitted_bytes
+        self.body_bytes = 0
+        """The body's real size, once read (the app sets it)."""
 
 
 class Admission:
     """Admits or refuses inference requests (see the module docstring).
 
     Args:
-        max_concurrent_requests, max_queued_rows, max_rows_per_request, timeout_s: the limits
-            (serving_app.settings).
+        max_concurrent_requests, max_queued_rows, max_queued_bytes, max_rows_per_request,
+            max_body_bytes, timeout_s: the limits (serving_app.settings).
         n_features: the model's row width; the first row-size estimate is 2 bytes per value
             (the fewest a JSON or CSV number takes, "0,"), which over-counts rows until real
             requests teach the real size.
         seconds_per_row: the model's measured seconds per row (0 until it has run).
     """
 
-    def __init__(self, *, max_concurrent_requests: int, max_queued_rows: int, max_rows_per_request: int,
-                 timeout_s: float, n_features: int, seconds_per_row: Callable[[], float]) -> None:
+    def __init__(self, *, max_concurrent_requests: int, max_queued_rows: int, max_queued_bytes: int,
+                 max_rows_per_request: int, max_body_bytes: int, timeout_s: float, n_features: int,
+                 seconds_per_row: Callable[[], float]) -> None:
         self.max_concurrent_requests = max_concurrent_requests
         self.max_queued_rows = max_queued_rows
+        self.max_queued_bytes = max_queued_bytes
+        self.max_body_bytes = max_body_bytes
         self.max_rows_per_request = max_rows_per_request
         self.timeout_s = timeout_s
         self._seconds_per_row = seconds_per_row
@@ -71,25 +80,31 @@ class Admission:
         """Requests admitted and not yet answered."""
         self.rows = 0
         """Rows those requests hold (declared until parsed, then real)."""
+        self.bytes = 0
+        """Body bytes those requests declared."""
 
     def admit(self, content_length: int | None) -> Ticket | int:
         """A ticket for a request declaring `content_length` body bytes (None: not declared),
-        or the reason it is refused (CONCURRENT_REQUESTS, QUEUED_ROWS or EXPECTED_WAIT)."""
+        or the reason it is refused (CONCURRENT_REQUESTS, QUEUED_ROWS, QUEUED_BYTES or EXPECTED_WAIT)."""
         if self.in_flight >= self.max_concurrent_requests:
             return CONCURRENT_REQUESTS
         if content_length is None:
-            rows = self.max_rows_per_request
+            rows, size = self.max_rows_per_request, self.max_body_bytes
         else:
             rows = min(max(math.ceil(content_length / self.bytes_per_row), 1), self.max_rows_per_request)
+            size = content_length
         if self.in_flight:
             ahead = self.rows + rows
             if ahead > self.max_queued_rows:
                 return QUEUED_ROWS
+            if self.bytes + size > self.max_queued_bytes:
+                return QUEUED_BYTES
             if ahead * self._seconds_per_row() > self.timeout_s:
                 return EXPECTED_WAIT
         self.in_flight += 1
         self.rows += rows
-        return Ticket(rows, content_length)
+        self.bytes += size
+        return Ticket(rows, size)
 
     def resize(self, ticket: Ticket, rows: int, body_bytes: int) -> None:
         """The request turned out to hold `rows` rows in `body_bytes` bytes: count those
@@ -103,4 +118,5 @@ class Admission:
         """The request was answered (whatever the outcome)."""
         self.in_flight -= 1
         self.rows -= ticket.rows
-        ticket.rows = 0
+        self.bytes -= ticket.admitted_bytes
+        ticket.rows = ticket.admitted_bytes = 0

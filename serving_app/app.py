@@ -261,6 +261,8 @@ def _refusal_reasons(settings: Settings) -> dict[int, str]:
                                        "(max_concurrent_requests)",
         admission.QUEUED_ROWS: f"this request's rows do not fit in max_queued_rows ({settings.max_queued_rows}) "
                                "beside those already admitted",
+        admission.QUEUED_BYTES: f"this request's body does not fit in max_queued_bytes ({settings.max_queued_bytes}) "
+                                "beside those already admitted",
         admission.EXPECTED_WAIT: "the rows already admitted would not finish within request_timeout_s "
                                  f"({settings.request_timeout_s:g} s)",
     }

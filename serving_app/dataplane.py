@@ -60,7 +60,9 @@ class DataPlane:
         self.admission = Admission(
             max_concurrent_requests=settings.max_concurrent_requests,
             max_queued_rows=settings.max_queued_rows,
+            max_queued_bytes=settings.max_queued_bytes,
             max_rows_per_request=settings.max_rows_per_request,
+            max_body_bytes=settings.max_body_bytes,
             timeout_s=settings.request_timeout_s,
             n_features=self.n_features,
             seconds_per_row=lambda: self.batcher.seconds_per_row,
@@ -153,7 +155,7 @@ class DataPlane:
         n = self.check_rows(rows)
         ticket = current_ticket.get()
         if ticket is not None:  # admitted by its declared size: count its real rows from now on
-            self.admission.resize(ticket, n, ticket.body_bytes or 0)
+            self.admission.resize(ticket, n, ticket.body_bytes)
         return await self.batcher.submit(rows, n)
 
     # -- worker thread -----------------------------------------------------------------

@@ -44,7 +44,7 @@ LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 MAX_ROUTES = 32
 """Route labels the layout has room for (the app has about 15, plus "unmatched")."""
-REFUSAL_REASONS = ("concurrent_requests", "queued_rows", "expected_wait")
+REFUSAL_REASONS = ("concurrent_requests", "queued_rows", "queued_bytes", "expected_wait")
 """Why admission refused a request (`mlserve_admission_refused_total{reason}`)."""
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST

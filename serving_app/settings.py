@@ -70,6 +70,13 @@ class Settings:
     rows: one in the model, the next ones parsed and waiting, so the model never idles.
     Bounds memory, and keeps latency from growing without limit under overload."""
 
+    max_queued_bytes: int = 4 * 1_048_576
+    """Request body bytes admitted and not yet answered (declared, or `max_body_bytes` for a
+    body sent without a length); one that does not fit is refused with 503 + Retry-After
+    before it is read. Bounds the memory parsed requests hold: a JSON body becomes several
+    times its size in Python objects. The default holds 4 bodies of the default
+    `max_body_bytes`."""
+
     request_timeout_s: float = 10.0
     """Longest a request waits for its prediction (queue + model) before a 504. A request
     whose rows are not expected to finish within it (the rows ahead of it at the model's
@@ -85,7 +92,7 @@ class Settings:
     def __post_init__(self) -> None:
         problems = []
         for name in ("workers", "max_batch_size", "max_body_bytes", "max_rows_per_request",
-                     "max_concurrent_requests", "max_queued_rows"):
+                     "max_concurrent_requests", "max_queued_rows", "max_queued_bytes"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("max_batch_wait_ms", "request_timeout_s", "shutdown_grace_s"):
@@ -97,6 +104,9 @@ class Settings:
             # Otherwise a request within the row limit could never be queued.
             problems.append(f"max_queued_rows ({self.max_queued_rows}) must be >= "
                             f"max_rows_per_request ({self.max_rows_per_request})")
+        if self.max_queued_bytes < self.max_body_bytes:
+            problems.append(f"max_queued_bytes ({self.max_queued_bytes}) must be >= "
+                            f"max_body_bytes ({self.max_body_bytes})")
         if self.log_level.upper() not in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"):
             problems.append(f"log_level must be a Python log level name, got {self.log_level!r}")
         if not self.model_uri:

@@ -20,8 +20,9 @@ from tests.serving_app.fakes import FakeModel, expected_score
 
 
 def _admission(**overrides) -> Admission:
-    options = {"max_concurrent_requests": 4, "max_queued_rows": 100, "max_rows_per_request": 50, "timeout_s": 1.0,
-               "n_features": 5, "seconds_per_row": lambda: 0.0} | overrides
+    options = {"max_concurrent_requests": 4, "max_queued_rows": 100, "max_queued_bytes": 10_000,
+               "max_rows_per_request": 50, "max_body_bytes": 5_000, "timeout_s": 1.0, "n_features": 5,
+               "seconds_per_row": lambda: 0.0} | overrides
     return Admission(**options)
 
 
@@ -55,6 +56,20 @@ def test_a_body_without_a_length_counts_as_the_largest_request_and_a_lone_reques
     assert gate.admit(1) == admission.QUEUED_ROWS
     gate.release(lone)
     assert gate.admit(10**9).rows == 50  # declared sizes are capped at max_rows_per_request
+
+
+def test_bodies_past_the_byte_budget_are_refused_whatever_their_rows():
+    gate = _admission(max_queued_rows=10**7, max_rows_per_request=10**6)  # rows cannot bound memory here
+    first = gate.admit(6_000)
+    assert gate.admit(4_001) == admission.QUEUED_BYTES
+    second = gate.admit(4_000)
+    assert gate.bytes == 10_000
+    gate.release(first)
+    unknown = gate.admit(None)  # no length: counted as max_body_bytes (5,000)
+    assert gate.bytes == 9_000 and gate.admit(1_001) == admission.QUEUED_BYTES
+    for ticket in (second, unknown):
+        gate.release(ticket)
+    assert (gate.in_flight, gate.rows, gate.bytes) == (0, 0, 0)
 
 
 def test_rows_that_would_not_finish_within_the_timeout_are_refused():
