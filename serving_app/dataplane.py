@@ -124,7 +124,10 @@ class DataPlane:
                                 f"the served version is {self.metadata.version!r}")
 
     def check_rows(self, rows: Any) -> int:
-        """Validate the structure and value types of `rows`; return how many there are."""
+        """Validate the structure and value types of `rows` (lists of numbers, or a 2-D float
+        array from a reader that parsed straight into one); return how many there are."""
+        if type(rows) is np.ndarray:
+            return self._check_array(rows)
         if type(rows) is not list or not rows:
             raise InvalidInput("expected a non-empty list of rows, each a list of "
                                f"{self.n_features} numbers")
@@ -145,7 +148,18 @@ class DataPlane:
                         raise InvalidInput(f"row {index}, column {column}: {value!r} is not a number")
         return n
 
-    async def predict(self, rows: list[list[float]]) -> dict[str, Any]:
+    def _check_array(self, rows: np.ndarray) -> int:
+        n = len(rows)
+        if rows.ndim != 2 or not n or rows.dtype.kind != "f":
+            raise InvalidInput(f"expected a non-empty table of rows, each {self.n_features} numbers")
+        if n > self.settings.max_rows_per_request:
+            raise PayloadTooLarge(f"{n} rows in one request; max_rows_per_request is "
+                                  f"{self.settings.max_rows_per_request}")
+        if rows.shape[1] != self.n_features:
+            raise InvalidInput(f"row 0 has {rows.shape[1]} values; the model takes {self.n_features} features")
+        return n
+
+    async def predict(self, rows: list[list[float]] | np.ndarray) -> dict[str, Any]:
         """Predict for one request's rows: {output name: this request's slice}, in order.
 
         Raises NotReady, InvalidInput, PayloadTooLarge, Overloaded, PredictionTimeout, ModelFailed.
@@ -160,13 +174,17 @@ class DataPlane:
 
     # -- worker thread -----------------------------------------------------------------
 
-    def _run_batch(self, payloads: list[list[list[float]]]) -> list[Any]:
+    def _run_batch(self, payloads: list[list[list[float]] | np.ndarray]) -> list[Any]:
         """One model call for a whole batch; each request gets views of its own rows."""
-        rows = payloads[0] if len(payloads) == 1 else list(chain.from_iterable(payloads))
         sizes = [len(payload) for payload in payloads]
         try:
             with np.errstate(over="ignore"):  # a value too big for float32 becomes inf, refused below
-                batch = np.array(rows, dtype=self.input_dtype)
+                if len(payloads) == 1:
+                    batch = np.array(payloads[0], dtype=self.input_dtype)
+                elif any(type(payload) is np.ndarray for payload in payloads):
+                    batch = np.concatenate([np.asarray(payload, dtype=self.input_dtype) for payload in payloads])
+                else:
+                    batch = np.array(list(chain.from_iterable(payloads)), dtype=self.input_dtype)
             finite = bool(np.isfinite(batch).all())
         except (OverflowError, ValueError, TypeError):
             return self._run_one_by_one(payloads)
@@ -176,7 +194,7 @@ class DataPlane:
             outputs = self._predict(batch)
         except Exception:  # noqa: BLE001
             if len(payloads) == 1:
-                logger.exception("model failed on a batch of %d rows", len(rows))
+                logger.exception("model failed on a batch of %d rows", len(batch))
                 return [ModelFailed("the model failed on this input; see the server log")]
             # Do not let one request's rows fail its neighbours: retry each alone.
             return self._run_one_by_one(payloads)
@@ -195,7 +213,9 @@ class DataPlane:
             bad = np.argwhere(~np.isfinite(rows))
             if len(bad):
                 row, column = (int(i) for i in bad[0])
-                results.append(InvalidInput(f"row {row}, column {column}: {payload[row][column]!r} is not a "
+                value = payload[row][column]
+                value = value.item() if type(payload) is np.ndarray else value  # 1e+40, not np.float64(1e+40)
+                results.append(InvalidInput(f"row {row}, column {column}: {value!r} is not a "
                                             f"finite {self.input_dtype} number"))
                 continue
             try:

@@ -62,6 +62,27 @@ def test_invocations_accept_list_picks_first_producible(fake_server):
     assert response.text == "30.0\n"
 
 
+def test_invocations_large_csv_answers_every_row_in_order(fake_server):
+    rows = [[i, -i / 7, i % 13, 0.25] for i in range(1000)]
+    body = "\r\n".join(",".join(repr(float(v)) for v in row) for row in rows)  # CRLF, as Windows writes it
+    response = fake_server.client.post("/invocations", content=body, headers={"content-type": "text/csv"})
+    assert response.status_code == 200
+    assert response.json()["predictions"] == [pytest.approx(expected_score(row), rel=1e-6) for row in rows]
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ("1,2,3,4\n1,2,3\n", "row 1 has 3 values"),
+    ("1,2,3\n4,5,6\n", "row 0 has 3 values"),
+    ("1,2,3,4\n5,6,x,8\n", "CSV line 2, column 2: 'x' is not a number"),
+    ("1,2,3,4\n5,6,,8\n", "CSV line 2, column 2: '' is not a number"),
+    ("1,2,3,4\n1e40,0,0,0\n", "row 1, column 0: 1e+40 is not a finite float32 number"),
+])
+def test_invocations_bad_csv_is_400_naming_the_row_or_cell(fake_server, body, words):
+    response = fake_server.client.post("/invocations", content=body, headers={"content-type": "text/csv"})
+    assert response.status_code == 400
+    assert words in response.json()["error"]
+
+
 def test_invocations_jsonlines_in_several_lines_and_out_one_line_per_row(fake_server):
     body = b"[1, 2, 3, 4]\n\n[0.5, -1, 0, 2]\n[10, 20, 30, 40]"  # a blank line is skipped, no final newline
     response = fake_server.client.post("/invocations", content=body, headers={
