@@ -39,8 +39,9 @@ def parse_jsonlines(body: bytes) -> list[Any]:
 
 def to_jsonlines(predictions: Any) -> bytes:
     """One JSON line per row (a row with several values, such as class probabilities, is a list)."""
-    if isinstance(predictions, np.ndarray):
-        lines = [orjson.dumps(row, option=_DUMPS_OPTIONS) for row in predictions]
-    else:
-        lines = [orjson.dumps(value, option=_DUMPS_OPTIONS) for value in predictions]
-    return b"\n".join(lines) + b"\n"
+    if isinstance(predictions, np.ndarray) and predictions.dtype.kind != "f":
+        # orjson writes NumPy arrays and float scalars but not every integer scalar type (an ONNX
+        # label is a `longlong`): integers and booleans become Python values, exactly. Floats stay
+        # NumPy, so a float32 prints at its own width (0.7), as inside "predictions".
+        predictions = predictions.tolist()
+    return b"".join(orjson.dumps(row, option=_DUMPS_OPTIONS) + b"\n" for row in predictions)

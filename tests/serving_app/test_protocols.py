@@ -200,6 +200,8 @@ def test_jsonlines_answers_a_list_per_row_for_several_values_and_strings_as_json
 
     from serving_app.protocols.jsonlines import to_jsonlines
 
-    probabilities = np.array([[0.25, 0.75], [1.0, 0.0]], dtype=np.float32)
-    assert to_jsonlines(probabilities) == b"[0.25,0.75]\n[1.0,0.0]\n"
+    probabilities = np.array([[0.7, 0.3], [1.0, 0.0]], dtype=np.float32)
+    assert to_jsonlines(probabilities) == b"[0.7,0.3]\n[1.0,0.0]\n"  # float32 at its own width
+    assert to_jsonlines(np.array([0.7], dtype=np.float32)) == b"0.7\n"
+    assert to_jsonlines(np.array([2, 0], dtype=np.longlong)) == b"2\n0\n"  # what ONNX Runtime labels are
     assert to_jsonlines(["cat", "dog"]) == b'"cat"\n"dog"\n'

@@ -68,7 +68,9 @@ class ServerLimits(_Model):
     max_batch_wait_ms: float = _SERVER_DEFAULTS.max_batch_wait_ms
     max_body_bytes: int = _SERVER_DEFAULTS.max_body_bytes
     max_rows_per_request: int = _SERVER_DEFAULTS.max_rows_per_request
+    max_concurrent_requests: int = _SERVER_DEFAULTS.max_concurrent_requests
     max_queued_rows: int = _SERVER_DEFAULTS.max_queued_rows
+    max_queued_bytes: int = _SERVER_DEFAULTS.max_queued_bytes
     request_timeout_s: float = _SERVER_DEFAULTS.request_timeout_s
     shutdown_grace_s: float = Field(default=_SERVER_DEFAULTS.shutdown_grace_s, le=300)
     """After SIGTERM, how long in-flight requests may finish; the pod's grace period is derived from it."""
