@@ -177,3 +177,27 @@ def test_metric_directories_of_dead_supervisors_are_removed(tmp_path):
     (tmp_path / "mlserve-metrics-notapid").mkdir()
     remove_stale_metrics_directories(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"mlserve-metrics-{os.getpid()}", "mlserve-metrics-notapid"]
+
+
+def test_sigterm_turns_readiness_off_before_the_server_starts_closing_its_listener():
+    """The handler drain_on_exit_signals chains in front of uvicorn's: when uvicorn's runs (it
+    starts the shutdown that closes the listener), readiness is already off."""
+    from serving_app.app import create_app
+    from serving_app.server import drain_on_exit_signals
+    from serving_app.settings import Settings
+    from tests.serving_app.fakes import FakeModel
+
+    app = create_app(Settings(), FakeModel())
+    app.plane.warmed_up = True  # as after the warm-up
+    seen_by_uvicorn = []
+    installed = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for signum in installed:
+            signal.signal(signum, lambda received, frame: seen_by_uvicorn.append((received, app.plane.ready)))
+        drain_on_exit_signals(app)
+        assert app.plane.ready
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    finally:
+        for signum, handler in installed.items():
+            signal.signal(signum, handler)
+    assert seen_by_uvicorn == [(signal.SIGTERM, False)]
