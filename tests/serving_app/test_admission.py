@@ -179,6 +179,26 @@ def test_large_requests_are_admitted_by_declared_size_before_their_body_arrives(
         assert running.metric("mlserve_admission_refused_total", reason="queued_rows") == 1
 
 
+def test_admitted_requests_count_by_their_real_rows_once_parsed(held_model):
+    # 4 features: a single-row body of ~38 bytes is first estimated at 5 rows (8 bytes a row).
+    with serve(held_model, max_queued_rows=10, max_rows_per_request=10, max_batch_wait_ms=0) as running:
+        _hold(held_model)
+        gate = running.app.plane.admission
+
+        async def scenario():
+            async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+                sent = []
+                for count in range(1, 7):  # estimated at 5 rows each, only 2 would fit
+                    sent.append(asyncio.create_task(client.post("/predict", json={"instances": [ROW]})))
+                    await _until(lambda: gate.in_flight == count and gate.rows == count)
+                held_model.gate.set()
+                return await asyncio.gather(*sent)
+
+        answers = asyncio.run(scenario())
+        assert [answer.status_code for answer in answers] == [200] * 6
+        assert (gate.in_flight, gate.rows) == (0, 0)
+
+
 def test_a_request_that_is_not_admitted_is_never_parsed(held_model):
     with serve(held_model, max_concurrent_requests=1, max_batch_wait_ms=0) as running:
         _hold(held_model)
