@@ -1,37 +1,36 @@
-"""Admission: whether an inference request may enter, decided from its headers alone,
-before its body is read or parsed.
+"""Admission: whether an inference request is taken, decided from its headers alone, before
+its body is read or parsed.
 
-A refusal costs a few microseconds and answers at once (503 + Retry-After): the client or
-the load balancer retries elsewhere instead of waiting into its timeout, and the server
-spends nothing parsing work it cannot do in time. Three limits, checked in this order:
+The server processes a bounded set of requests at once (parsing, queued for the model, in
+the model, being answered): at most `max_concurrent_requests` requests, `max_queued_rows`
+rows and `max_queued_bytes` body bytes. A request that does not fit waits, unparsed and in
+arrival order, for room. Waiting costs next to nothing: a small body sits in the HTTP
+layer's buffer, a large one mostly in the kernel (TCP stops its sender), so the CPU goes to
+requests that will be answered. A request that would wait longer than `max_queue_wait_ms`
+(the requests ahead of it, at the pace requests have been finishing) is refused at once
+with 503 + Retry-After instead, as is one whose rows, added to those already in the model's
+queue, would not finish within `request_timeout_s` at the model's measured speed. A client
+that retries at once (a load generator, a misconfigured SDK) gets its answers from the
+requests that fit in time, and its refusals without ever parsing their bodies.
 
-1. `max_concurrent_requests`: inference requests admitted and not yet answered (being
-   parsed, queued, in the model, being answered). Bounds the time an admitted request
-   spends inside the server when the HTTP layer, not the model, is the bottleneck (many
-   single-row requests).
-2. `max_queued_rows`: rows admitted and not yet answered. A request counts by its declared
-   size until it is parsed: Content-Length over the bytes per row seen so far (rounded up,
-   at most `max_rows_per_request`; a body without a length counts as the largest request),
-   then by its real row count (`resize`). Bounds the model work admitted.
-3. `max_queued_bytes`: body bytes admitted and not yet answered (declared, or
-   `max_body_bytes` for a body without a length). Bounds the memory that parsed requests
-   hold where rows cannot (SageMaker allows 6 MiB bodies of any row count).
-4. Expected wait: the rows ahead of it, at the model's measured seconds per row, must finish
-   within `request_timeout_s`; a request that would time out anyway is refused now instead.
+Counting: a request counts by its declared size until parsed (Content-Length over the bytes
+per row seen so far, rounded up, at most `max_rows_per_request`; a body without a length
+counts as the largest request), then by its real row count (`resize`). A request always
+enters when nothing else is processed, so the largest allowed request is never locked out.
 
-Limits 2 to 4 let a request in whenever nothing else is in flight, so the largest allowed
-request can never be refused forever.
-
-All calls happen on the event loop, so plain integers need no lock.
+Everything runs on the event loop, so plain integers need no lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
+from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
 
-CONCURRENT_REQUESTS, QUEUED_ROWS, QUEUED_BYTES, EXPECTED_WAIT = 0, 1, 2, 3
+QUEUE_WAIT, REQUEST_TIMEOUT = 0, 1
 """Refusal reasons, indexes into `metrics.REFUSAL_REASONS`."""
 
 _EWMA_WEIGHT = 0.1
@@ -42,69 +41,99 @@ the body is parsed: each request runs in its own task, hence its own context).""
 
 
 class Ticket:
-    """One admitted request: the rows it holds in the budget and the body size it declared."""
+    """One request being processed: what it holds of the limits, and when it entered."""
 
-    __slots__ = ("rows", "body_bytes", "admitted_bytes")
+    __slots__ = ("rows", "size", "body_bytes", "entered")
 
-    def __init__(self, rows: int, admitted_bytes: int) -> None:
+    def __init__(self, rows: int, size: int, entered: float) -> None:
         self.rows = rows
-        self.admitted_bytes = admitted_bytes
+        self.size = size
+        """Body bytes it holds of `max_queued_bytes` (declared, or `max_body_bytes`)."""
         self.body_bytes = 0
         """The body's real size, once read (the app sets it)."""
+        self.entered = entered
+
+
+class _Waiter:
+    __slots__ = ("rows", "size", "future", "deadline")
+
+    def __init__(self, rows: int, size: int, future: asyncio.Future, deadline: float) -> None:
+        self.rows = rows
+        self.size = size
+        self.future = future
+        self.deadline = deadline
 
 
 class Admission:
-    """Admits or refuses inference requests (see the module docstring).
+    """Takes, queues or refuses inference requests (see the module docstring).
 
     Args:
         max_concurrent_requests, max_queued_rows, max_queued_bytes, max_rows_per_request,
-            max_body_bytes, timeout_s: the limits (serving_app.settings).
+            max_body_bytes, max_queue_wait_s, timeout_s: the limits (serving_app.settings).
         n_features: the model's row width; the first row-size estimate is 2 bytes per value
             (the fewest a JSON or CSV number takes, "0,"), which over-counts rows until real
             requests teach the real size.
         seconds_per_row: the model's measured seconds per row (0 until it has run).
+        model_rows: rows waiting for or in the model right now.
+        clock: seconds, for how long requests take (tests pass their own).
     """
 
     def __init__(self, *, max_concurrent_requests: int, max_queued_rows: int, max_queued_bytes: int,
-                 max_rows_per_request: int, max_body_bytes: int, timeout_s: float, n_features: int,
-                 seconds_per_row: Callable[[], float]) -> None:
+                 max_rows_per_request: int, max_body_bytes: int, max_queue_wait_s: float, timeout_s: float,
+                 n_features: int, seconds_per_row: Callable[[], float], model_rows: Callable[[], int],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.max_concurrent_requests = max_concurrent_requests
         self.max_queued_rows = max_queued_rows
         self.max_queued_bytes = max_queued_bytes
-        self.max_body_bytes = max_body_bytes
         self.max_rows_per_request = max_rows_per_request
+        self.max_body_bytes = max_body_bytes
+        self.max_queue_wait_s = max_queue_wait_s
         self.timeout_s = timeout_s
         self._seconds_per_row = seconds_per_row
+        self._model_rows = model_rows
+        self._clock = clock
         self.bytes_per_row = 2.0 * max(n_features, 1)
-        self.in_flight = 0
-        """Requests admitted and not yet answered."""
+        self.processing = 0
+        """Requests being processed (entered and not yet answered)."""
         self.rows = 0
         """Rows those requests hold (declared until parsed, then real)."""
         self.bytes = 0
-        """Body bytes those requests declared."""
+        """Body bytes those requests hold."""
+        self.waiting: deque[_Waiter] = deque()
+        """Requests waiting for room, in arrival order."""
+        self.service_s = 0.0
+        """Moving average of how long a request is processed (0 before the first)."""
+        self._expiry: asyncio.TimerHandle | None = None
 
-    def admit(self, content_length: int | None) -> Ticket | int:
-        """A ticket for a request declaring `content_length` body bytes (None: not declared),
-        or the reason it is refused (CONCURRENT_REQUESTS, QUEUED_ROWS, QUEUED_BYTES or EXPECTED_WAIT)."""
-        if self.in_flight >= self.max_concurrent_requests:
-            return CONCURRENT_REQUESTS
+    @property
+    def in_flight(self) -> int:
+        """Requests the server holds: waiting for room or being processed."""
+        return self.processing + len(self.waiting)
+
+    def admit(self, content_length: int | None) -> Ticket | asyncio.Future | int:
+        """For a request declaring `content_length` body bytes (None: not declared): a ticket
+        (process it now), a future to wait for (it resolves to a ticket when there is room, or
+        to QUEUE_WAIT if none came within `timeout_s`: the model slowed down or stopped), or the
+        reason it is refused at once (QUEUE_WAIT or REQUEST_TIMEOUT)."""
         if content_length is None:
             rows, size = self.max_rows_per_request, self.max_body_bytes
         else:
             rows = min(max(math.ceil(content_length / self.bytes_per_row), 1), self.max_rows_per_request)
             size = content_length
-        if self.in_flight:
-            ahead = self.rows + rows
-            if ahead > self.max_queued_rows:
-                return QUEUED_ROWS
-            if self.bytes + size > self.max_queued_bytes:
-                return QUEUED_BYTES
-            if ahead * self._seconds_per_row() > self.timeout_s:
-                return EXPECTED_WAIT
-        self.in_flight += 1
-        self.rows += rows
-        self.bytes += size
-        return Ticket(rows, size)
+        if self.processing and (self._model_rows() + rows) * self._seconds_per_row() > self.timeout_s:
+            return REQUEST_TIMEOUT
+        if not self.waiting and self._fits(rows, size):
+            return self._enter(rows, size)
+        # The requests ahead of it finish at about `processing` per service time.
+        expected_wait_s = (len(self.waiting) + 1) * self.service_s / max(self.processing, 1)
+        if self.max_queue_wait_s <= 0 or expected_wait_s > self.max_queue_wait_s:
+            return QUEUE_WAIT
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.waiting.append(_Waiter(rows, size, future, loop.time() + self.timeout_s))
+        if self._expiry is None:
+            self._expiry = loop.call_at(self.waiting[0].deadline, self._expire)
+        return future
 
     def resize(self, ticket: Ticket, rows: int, body_bytes: int) -> None:
         """The request turned out to hold `rows` rows in `body_bytes` bytes: count those
@@ -115,8 +144,48 @@ class Admission:
             self.bytes_per_row += _EWMA_WEIGHT * (body_bytes / rows - self.bytes_per_row)
 
     def release(self, ticket: Ticket) -> None:
-        """The request was answered (whatever the outcome)."""
-        self.in_flight -= 1
+        """The request was answered (whatever the outcome): its room goes to the waiting ones."""
+        self.processing -= 1
         self.rows -= ticket.rows
-        self.bytes -= ticket.admitted_bytes
-        ticket.rows = ticket.admitted_bytes = 0
+        self.bytes -= ticket.size
+        ticket.rows = ticket.size = 0
+        took = self._clock() - ticket.entered
+        self.service_s = took if not self.service_s else self.service_s + _EWMA_WEIGHT * (took - self.service_s)
+        waiting = self.waiting
+        while waiting:
+            waiter = waiting[0]
+            if waiter.future.done():  # its request is gone (the client left)
+                waiting.popleft()
+                continue
+            if not self._fits(waiter.rows, waiter.size):
+                break  # arrival order: nobody overtakes the head
+            waiting.popleft()
+            waiter.future.set_result(self._enter(waiter.rows, waiter.size))
+
+    def _expire(self) -> None:
+        """Refuse the waiting requests that got no room within `timeout_s` (one timer, armed for
+        the oldest: they wait in arrival order, so their deadlines are in order too)."""
+        self._expiry = None
+        waiting = self.waiting
+        if not waiting:
+            return
+        loop = waiting[0].future.get_loop()
+        now = loop.time()
+        while waiting and (waiting[0].deadline <= now or waiting[0].future.done()):
+            waiter = waiting.popleft()
+            if not waiter.future.done():
+                waiter.future.set_result(QUEUE_WAIT)
+        if waiting:
+            self._expiry = loop.call_at(waiting[0].deadline, self._expire)
+
+    def _fits(self, rows: int, size: int) -> bool:
+        if not self.processing:
+            return True
+        return (self.processing < self.max_concurrent_requests and self.rows + rows <= self.max_queued_rows
+                and self.bytes + size <= self.max_queued_bytes)
+
+    def _enter(self, rows: int, size: int) -> Ticket:
+        self.processing += 1
+        self.rows += rows
+        self.bytes += size
+        return Ticket(rows, size, self._clock())

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from serving_app import admission
-from serving_app.admission import current_ticket
+from serving_app.admission import Ticket, current_ticket
 from serving_app.dataplane import DataPlane
 from serving_app.errors import (
     InvalidInput,
@@ -154,6 +154,8 @@ class ServingApp:
                 if not plane.ready:
                     raise NotReady(plane.not_ready_reason())
                 admitted = plane.admission.admit(declared)
+                if type(admitted) is not int and type(admitted) is not Ticket:
+                    admitted = await admitted  # waiting, unparsed, for room: a ticket or a refusal
                 if type(admitted) is int:
                     response = self._refusals[admitted]
                     self.metrics.refused(admitted)
@@ -257,14 +259,10 @@ class _BodyTooLarge(PayloadTooLarge):
 
 def _refusal_reasons(settings: Settings) -> dict[int, str]:
     return {
-        admission.CONCURRENT_REQUESTS: f"{settings.max_concurrent_requests} requests in flight "
-                                       "(max_concurrent_requests)",
-        admission.QUEUED_ROWS: f"this request's rows do not fit in max_queued_rows ({settings.max_queued_rows}) "
-                               "beside those already admitted",
-        admission.QUEUED_BYTES: f"this request's body does not fit in max_queued_bytes ({settings.max_queued_bytes}) "
-                                "beside those already admitted",
-        admission.EXPECTED_WAIT: "the rows already admitted would not finish within request_timeout_s "
-                                 f"({settings.request_timeout_s:g} s)",
+        admission.QUEUE_WAIT: f"this request would wait longer than max_queue_wait_ms "
+                              f"({settings.max_queue_wait_ms:g} ms) for the requests ahead of it",
+        admission.REQUEST_TIMEOUT: "the rows queued for the model would not finish within request_timeout_s "
+                                   f"({settings.request_timeout_s:g} s)",
     }
 
 

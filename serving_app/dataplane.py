@@ -63,13 +63,16 @@ class DataPlane:
             max_queued_bytes=settings.max_queued_bytes,
             max_rows_per_request=settings.max_rows_per_request,
             max_body_bytes=settings.max_body_bytes,
+            max_queue_wait_s=settings.max_queue_wait_ms / 1000,
             timeout_s=settings.request_timeout_s,
             n_features=self.n_features,
             seconds_per_row=lambda: self.batcher.seconds_per_row,
+            model_rows=lambda: self.batcher.queued_rows,
         )
         metrics.watch("queue_depth_rows", lambda: self.batcher.queued_rows)
         metrics.watch("queue_depth_requests", lambda: self.batcher.queued_requests)
         metrics.watch("requests_in_flight", lambda: self.admission.in_flight)
+        metrics.watch("requests_waiting", lambda: len(self.admission.waiting))
         self.warmed_up = False
         self.draining = False
 

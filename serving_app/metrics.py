@@ -44,16 +44,19 @@ LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 MAX_ROUTES = 32
 """Route labels the layout has room for (the app has about 15, plus "unmatched")."""
-REFUSAL_REASONS = ("concurrent_requests", "queued_rows", "queued_bytes", "expected_wait")
-"""Why admission refused a request (`mlserve_admission_refused_total{reason}`)."""
+REFUSAL_REASONS = ("queue_wait", "request_timeout")
+"""Why admission refused a request (`mlserve_admission_refused_total{reason}`): it would have
+waited longer than max_queue_wait_ms for room (or waited request_timeout_s without getting
+any), or its rows would not have finished within request_timeout_s."""
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 _STATUSES = range(100, 600)
 
 # Gauges each process sets, and how the pod's value is made from the live processes' values.
 _SUM_GAUGES = {
-    "requests_in_flight": "Inference requests admitted and not yet answered (parsed, queued or in the model), "
-                          "summed over the pod's worker processes.",
+    "requests_in_flight": "Inference requests the server holds, waiting for room or being processed, summed "
+                          "over the pod's worker processes: the demand to scale on.",
+    "requests_waiting": "Inference requests waiting, unparsed, for room to be processed.",
     "queue_depth_rows": "Rows waiting for the model.",
     "queue_depth_requests": "Requests waiting for the model.",
 }

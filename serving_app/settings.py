@@ -57,30 +57,33 @@ class Settings:
     """Most rows in one request (413 above it: like the body limit, a size the client must cut)."""
 
     max_concurrent_requests: int = 256
-    """Inference requests admitted and not yet answered (being parsed, queued or in the
-    model). One more is refused with 503 + Retry-After before its body is read. 256 keeps
-    one CPU's model busy with full batches (4 x the default `max_batch_size`) while the time
-    an admitted request spends inside the server stays near 10 ms for a fast model."""
+    """Inference requests processed at once (being parsed, queued for the model, in it, being
+    answered). More wait, unparsed and in arrival order, for room (see `max_queue_wait_ms`).
+    256 keeps one CPU's model busy with full batches (4 x the default `max_batch_size`)."""
 
     max_queued_rows: int = 4096
-    """Rows admitted and not yet answered. A request is counted by its declared size
-    (Content-Length, in rows at the bytes per row seen so far) before its body is read,
-    by its real row count once parsed; one that does not fit is refused with 503 +
-    Retry-After before it is parsed. The default holds 4 requests of `max_rows_per_request`
-    rows: one in the model, the next ones parsed and waiting, so the model never idles.
-    Bounds memory, and keeps latency from growing without limit under overload."""
+    """Rows processed at once. A request counts by its declared size (Content-Length, in rows
+    at the bytes per row seen so far) until its body is parsed, then by its real row count;
+    one that does not fit waits for room before its body is read. The default holds 4
+    requests of `max_rows_per_request` rows: one in the model, the next ones parsed and
+    waiting, so the model never idles."""
+
+    max_queue_wait_ms: float = 500.0
+    """Longest a request may be expected to wait for room (the requests ahead of it, at the
+    pace requests have been finishing); one expected to wait longer is refused at once with
+    503 + Retry-After, before its body is read, instead of waiting into its client's
+    timeout. 0: never wait, refuse whatever does not fit at once."""
 
     max_queued_bytes: int = 4 * 1_048_576
-    """Request body bytes admitted and not yet answered (declared, or `max_body_bytes` for a
-    body sent without a length); one that does not fit is refused with 503 + Retry-After
-    before it is read. Bounds the memory parsed requests hold: a JSON body becomes several
-    times its size in Python objects. The default holds 4 bodies of the default
-    `max_body_bytes`."""
+    """Request body bytes processed at once (declared, or `max_body_bytes` for a body sent
+    without a length); a body that does not fit waits for room before it is read. Bounds the
+    memory parsed requests hold (a JSON body becomes several times its size in Python
+    objects) where rows cannot. The default holds 4 bodies of the default `max_body_bytes`."""
 
     request_timeout_s: float = 10.0
     """Longest a request waits for its prediction (queue + model) before a 504. A request
-    whose rows are not expected to finish within it (the rows ahead of it at the model's
-    measured speed) is refused with 503 + Retry-After at once instead."""
+    whose rows are not expected to finish within it (the rows ahead of it in the model's
+    queue, at the model's measured speed) is refused with 503 + Retry-After at once instead."""
 
     shutdown_grace_s: float = 20.0
     """After SIGTERM: how long in-flight requests may take to finish before the process
@@ -95,7 +98,7 @@ class Settings:
                      "max_concurrent_requests", "max_queued_rows", "max_queued_bytes"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("max_batch_wait_ms", "request_timeout_s", "shutdown_grace_s"):
+        for name in ("max_batch_wait_ms", "max_queue_wait_ms", "request_timeout_s", "shutdown_grace_s"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.port <= 65535:

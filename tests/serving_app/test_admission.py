@@ -19,66 +19,131 @@ from tests.serving_app.conftest import serve
 from tests.serving_app.fakes import FakeModel, expected_score
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def _admission(**overrides) -> Admission:
-    options = {"max_concurrent_requests": 4, "max_queued_rows": 100, "max_queued_bytes": 10_000,
-               "max_rows_per_request": 50, "max_body_bytes": 5_000, "timeout_s": 1.0, "n_features": 5,
-               "seconds_per_row": lambda: 0.0} | overrides
+    options = {"max_concurrent_requests": 2, "max_queued_rows": 100, "max_queued_bytes": 10_000,
+               "max_rows_per_request": 50, "max_body_bytes": 5_000, "max_queue_wait_s": 60.0, "timeout_s": 60.0,
+               "n_features": 5, "seconds_per_row": lambda: 0.0, "model_rows": lambda: 0,
+               "clock": Clock()} | overrides
     return Admission(**options)
 
 
-def test_concurrent_requests_past_the_limit_are_refused_and_released_ones_make_room():
-    gate = _admission(max_concurrent_requests=2)
-    first, second = gate.admit(10), gate.admit(10)
-    assert gate.admit(10) == admission.CONCURRENT_REQUESTS
-    gate.release(first)
-    third = gate.admit(10)
-    assert isinstance(third, admission.Ticket) and gate.in_flight == 2
-    for ticket in (second, third):
-        gate.release(ticket)
-    assert (gate.in_flight, gate.rows) == (0, 0)
+def scenario(coroutine_function):
+    """Run an async test body (waiting needs a running event loop)."""
+    return asyncio.run(asyncio.wait_for(coroutine_function(), 20))
+
+
+def test_past_the_concurrency_limit_requests_wait_in_arrival_order_for_room():
+    async def body():
+        gate = _admission()
+        first, second = gate.admit(10), gate.admit(10)
+        waiting = [gate.admit(10) for _ in range(3)]
+        assert all(isinstance(future, asyncio.Future) for future in waiting)
+        assert (gate.processing, gate.in_flight, len(gate.waiting)) == (2, 5, 3)
+        gate.release(first)
+        assert waiting[0].done() and not waiting[1].done()  # the oldest gets the room
+        gate.release(second)
+        assert waiting[1].done() and not waiting[2].done()
+        for ticket in [waiting[0].result(), waiting[1].result()]:
+            gate.release(ticket)
+        gate.release(waiting[2].result())
+        assert (gate.processing, gate.rows, gate.bytes, gate.in_flight) == (0, 0, 0, 0)
+
+    scenario(body)
+
+
+def test_a_request_expected_to_wait_past_the_budget_is_refused_at_once():
+    async def body():
+        clock = Clock()
+        gate = _admission(max_queue_wait_s=0.3, clock=clock)
+        for _ in range(3):  # requests take 0.1 s to process
+            ticket = gate.admit(10)
+            clock.now += 0.1
+            gate.release(ticket)
+        assert gate.service_s == pytest.approx(0.1)
+        gate.admit(10), gate.admit(10)  # two processed at once: one finishes every 0.05 s
+        waiting = [gate.admit(10) for _ in range(6)]  # the 6th would wait 6 x 0.05 = 0.3 s: in time
+        assert all(isinstance(future, asyncio.Future) for future in waiting)
+        assert gate.admit(10) == admission.QUEUE_WAIT  # 0.35 s
+
+    scenario(body)
+
+
+def test_without_a_wait_budget_whatever_does_not_fit_is_refused():
+    async def body():
+        gate = _admission(max_queue_wait_s=0.0)
+        gate.admit(10), gate.admit(10)
+        assert gate.admit(10) == admission.QUEUE_WAIT and not gate.waiting
+
+    scenario(body)
 
 
 def test_rows_are_counted_by_declared_size_then_by_the_real_count():
-    gate = _admission(max_rows_per_request=80)  # 5 features: the first estimate is 10 bytes per row
-    big = gate.admit(400)  # 40 rows declared
-    assert big.rows == 40 and gate.rows == 40
-    assert gate.admit(700) == admission.QUEUED_ROWS  # 40 + 70 > 100: refused before its body is read
-    gate.resize(big, 8, 400)  # parsed: 8 rows of 50 bytes each
-    assert gate.rows == 8 and gate.bytes_per_row == pytest.approx(10 + 0.1 * (50 - 10))
-    second = gate.admit(700)  # 700 / 14 bytes per row = 50 rows: fits beside 8
-    assert second.rows == 50 and gate.rows == 58
+    async def body():
+        gate = _admission(max_concurrent_requests=10, max_rows_per_request=80)  # 5 features: 10 bytes a row
+        big = gate.admit(400)  # 40 rows declared
+        assert big.rows == 40 and gate.rows == 40
+        assert isinstance(gate.admit(700), asyncio.Future)  # 40 + 70 > 100: waits, unread
+        gate.waiting.clear()
+        gate.resize(big, 8, 400)  # parsed: 8 rows of 50 bytes each
+        assert gate.rows == 8 and gate.bytes_per_row == pytest.approx(10 + 0.1 * (50 - 10))
+        second = gate.admit(700)  # 700 / 14 bytes per row = 50 rows: fits beside 8
+        assert second.rows == 50 and gate.rows == 58
+
+    scenario(body)
 
 
-def test_a_body_without_a_length_counts_as_the_largest_request_and_a_lone_request_always_enters():
-    gate = _admission(max_queued_rows=50)
-    lone = gate.admit(None)
-    assert lone.rows == 50  # max_rows_per_request, although it fills the whole budget
-    assert gate.admit(1) == admission.QUEUED_ROWS
-    gate.release(lone)
-    assert gate.admit(10**9).rows == 50  # declared sizes are capped at max_rows_per_request
+def test_bodies_past_the_byte_budget_wait_whatever_their_rows_and_nobody_overtakes():
+    async def body():
+        gate = _admission(max_concurrent_requests=10, max_queued_rows=10**7, max_rows_per_request=10**6)
+        first = gate.admit(6_000)
+        big = gate.admit(4_001)  # 10,001 bytes: waits
+        small = gate.admit(10)  # would fit, but arrives after a waiting request
+        assert isinstance(big, asyncio.Future) and isinstance(small, asyncio.Future)
+        gate.release(first)
+        assert big.done() and small.done() and gate.bytes == 4_011
+
+    scenario(body)
 
 
-def test_bodies_past_the_byte_budget_are_refused_whatever_their_rows():
-    gate = _admission(max_queued_rows=10**7, max_rows_per_request=10**6)  # rows cannot bound memory here
-    first = gate.admit(6_000)
-    assert gate.admit(4_001) == admission.QUEUED_BYTES
-    second = gate.admit(4_000)
-    assert gate.bytes == 10_000
-    gate.release(first)
-    unknown = gate.admit(None)  # no length: counted as max_body_bytes (5,000)
-    assert gate.bytes == 9_000 and gate.admit(1_001) == admission.QUEUED_BYTES
-    for ticket in (second, unknown):
-        gate.release(ticket)
-    assert (gate.in_flight, gate.rows, gate.bytes) == (0, 0, 0)
+def test_a_lone_request_always_enters_whatever_its_size():
+    async def body():
+        gate = _admission(max_queued_rows=10, max_queued_bytes=10)
+        lone = gate.admit(None)  # no length: counted as max_rows_per_request and max_body_bytes
+        assert isinstance(lone, admission.Ticket) and (lone.rows, lone.size) == (50, 5_000)
+
+    scenario(body)
 
 
 def test_rows_that_would_not_finish_within_the_timeout_are_refused():
-    seconds_per_row = [0.0]
-    gate = _admission(timeout_s=1.0, seconds_per_row=lambda: seconds_per_row[0])
-    gate.admit(100)  # 10 rows
-    seconds_per_row[0] = 0.05  # the model turned out slow: 20 rows per second
-    assert gate.admit(100) != admission.EXPECTED_WAIT  # 20 rows ahead: 1.0 s, just in time
-    assert gate.admit(10) == admission.EXPECTED_WAIT  # 21 rows: 1.05 s
+    async def body():
+        queued = [0]
+        gate = _admission(timeout_s=1.0, seconds_per_row=lambda: 0.05, model_rows=lambda: queued[0])
+        gate.admit(100)  # 10 rows; nothing else processed: always enters
+        queued[0] = 10
+        assert isinstance(gate.admit(100), admission.Ticket)  # 20 rows for the model: 1.0 s, just in time
+        queued[0] = 20
+        assert gate.admit(10) == admission.REQUEST_TIMEOUT  # 21 rows: 1.05 s
+
+    scenario(body)
+
+
+def test_waiting_requests_that_get_no_room_within_the_timeout_are_refused():
+    async def body():
+        gate = _admission(timeout_s=0.05)
+        gate.admit(10), gate.admit(10)  # and never released: the model hangs
+        waiting = gate.admit(10)
+        assert await waiting == admission.QUEUE_WAIT
+        assert not gate.waiting
+
+    scenario(body)
 
 
 # --- over HTTP ---------------------------------------------------------------------------------
@@ -109,8 +174,10 @@ async def _until(condition, timeout_s: float = 10) -> None:
     await asyncio.wait_for(poll(), timeout_s)
 
 
-def test_a_burst_beyond_the_concurrency_limit_is_refused_at_once_and_readiness_stays_200(held_model):
-    with serve(held_model, max_concurrent_requests=8, max_batch_size=64, max_batch_wait_ms=0) as running:
+def test_a_burst_beyond_what_can_wait_is_refused_at_once_and_readiness_stays_200(held_model):
+    # No waiting allowed: 8 requests are processed, the other 32 are refused while those 8 are
+    # still held inside the model, so "at once" cannot mean "after the model answered".
+    with serve(held_model, max_concurrent_requests=8, max_queue_wait_ms=0, max_batch_wait_ms=0) as running:
         _hold(held_model)
 
         async def scenario():
@@ -118,29 +185,56 @@ def test_a_burst_beyond_the_concurrency_limit_is_refused_at_once_and_readiness_s
             async with httpx.AsyncClient(base_url=running.url, timeout=30, limits=limits) as client:
                 rows = [[i, 0.5, -i, 2.0] for i in range(40)]
                 burst = [asyncio.create_task(client.post("/predict", json={"instances": [row]})) for row in rows]
-                # Every refusal arrives while the admitted requests are still held in the model.
                 await _until(lambda: sum(task.done() for task in burst) == 32)
                 refused = [task.result() for task in burst if task.done()]
-                assert running.app.plane.admission.in_flight == 8 and held_model.entered.is_set()
+                assert running.app.plane.admission.processing == 8 and held_model.entered.is_set()
                 probes = [await client.get(path) for path in ("/v2/health/ready", "/ping", "/v2/health/live")]
                 metrics = (await client.get("/metrics")).text
                 held_model.gate.set()
                 answered = await asyncio.gather(*burst)
-                return rows, burst, refused, probes, metrics, answered
+                return rows, refused, probes, metrics, answered
 
-        rows, burst, refused, probes, metrics, answered = asyncio.run(scenario())
+        rows, refused, probes, metrics, answered = asyncio.run(scenario())
         assert [probe.status_code for probe in probes] == [200, 200, 200]
         assert {response.status_code for response in refused} == {503}
         assert {response.headers["retry-after"] for response in refused} == {"1"}
-        assert "max_concurrent_requests" in refused[0].json()["error"]
+        assert "max_queue_wait_ms (0 ms)" in refused[0].json()["error"]
         assert "mlserve_requests_in_flight 8.0" in metrics
         admitted = [(row, response) for row, response in zip(rows, answered) if response.status_code == 200]
         assert len(admitted) == 8
         for row, response in admitted:
             assert response.json()["predictions"] == [pytest.approx(expected_score(row))]
-        assert running.metric("mlserve_admission_refused_total", reason="concurrent_requests") == 32
+        assert running.metric("mlserve_admission_refused_total", reason="queue_wait") == 32
         assert running.metric("mlserve_requests_total", route="/predict", status="503") == 32
         assert running.app.plane.admission.in_flight == 0
+
+
+def test_a_burst_that_can_be_served_in_time_waits_unparsed_and_is_answered_in_order(held_model):
+    with serve(held_model, max_concurrent_requests=4, max_queue_wait_ms=60_000, max_batch_size=4,
+               max_batch_wait_ms=0) as running:
+        gate = running.app.plane.admission
+        _hold(held_model)
+
+        async def scenario():
+            limits = httpx.Limits(max_connections=30, max_keepalive_connections=30)
+            async with httpx.AsyncClient(base_url=running.url, timeout=30, limits=limits) as client:
+                burst = []
+                for i in range(20):
+                    burst.append(asyncio.create_task(client.post("/predict", json={"instances": [[i, 0, 0, 0]]})))
+                    await _until(lambda: gate.in_flight == len(burst))  # arrival order is the test's order
+                assert (gate.processing, len(gate.waiting)) == (4, 16)
+                probe = await client.get("/v2/health/ready")
+                metrics = (await client.get("/metrics")).text
+                held_model.batches.clear()
+                held_model.gate.set()
+                return probe, metrics, await asyncio.gather(*burst)
+
+        probe, metrics, answered = asyncio.run(scenario())
+        assert probe.status_code == 200
+        assert "mlserve_requests_waiting 16.0" in metrics and "mlserve_requests_in_flight 20.0" in metrics
+        assert [response.json()["predictions"] for response in answered] == [[float(i)] for i in range(20)]
+        # Processed 4 at a time, oldest first: the waiting ones entered as room came.
+        assert sum(held_model.batches) == 19 and max(held_model.batches) <= 4
 
 
 def _send_headers_only(url: str, path: str, content_length: int) -> bytes:
@@ -152,9 +246,9 @@ def _send_headers_only(url: str, path: str, content_length: int) -> bytes:
         return sock.recv(4096)
 
 
-def test_large_requests_are_admitted_by_declared_size_before_their_body_arrives(held_model):
+def test_large_requests_count_by_declared_size_before_their_body_arrives(held_model):
     with serve(held_model, max_rows_per_request=100, max_queued_rows=200, max_batch_size=100,
-               max_batch_wait_ms=0) as running:
+               max_queue_wait_ms=0, max_batch_wait_ms=0) as running:
         body = httpx.Request("POST", "/", json={"instances": [ROW] * 100}).content
         for _ in range(30):  # teach admission the real bytes per row
             assert running.client.post("/predict", json={"instances": [ROW] * 100}).status_code == 200
@@ -164,7 +258,7 @@ def test_large_requests_are_admitted_by_declared_size_before_their_body_arrives(
             async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
                 admitted = [asyncio.create_task(client.post("/predict", json={"instances": [ROW] * 100}))
                             for _ in range(2)]
-                await _until(lambda: running.app.plane.admission.in_flight == 2 and held_model.entered.is_set())
+                await _until(lambda: running.app.plane.admission.processing == 2 and held_model.entered.is_set())
                 # A third 100-row request does not fit beside the two: refused on its headers alone.
                 refused = await asyncio.to_thread(_send_headers_only, running.url, "/predict", len(body))
                 oversized = await asyncio.to_thread(_send_headers_only, running.url, "/predict", 5000 * 1024)
@@ -174,9 +268,8 @@ def test_large_requests_are_admitted_by_declared_size_before_their_body_arrives(
         admitted, refused, oversized = asyncio.run(scenario())
         assert [response.status_code for response in admitted] == [200, 200]
         assert refused.startswith(b"HTTP/1.1 503 ") and b"retry-after: 1" in refused.lower()
-        assert b"max_queued_rows (200)" in refused
         assert oversized.startswith(b"HTTP/1.1 413 ")  # over max_body_bytes: the client must cut it, not retry
-        assert running.metric("mlserve_admission_refused_total", reason="queued_rows") == 1
+        assert running.metric("mlserve_admission_refused_total", reason="queue_wait") == 1
 
 
 def test_admitted_requests_count_by_their_real_rows_once_parsed(held_model):
@@ -188,9 +281,9 @@ def test_admitted_requests_count_by_their_real_rows_once_parsed(held_model):
         async def scenario():
             async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
                 sent = []
-                for count in range(1, 7):  # estimated at 5 rows each, only 2 would fit
+                for count in range(1, 7):  # estimated at 5 rows each, only 2 would be processed at once
                     sent.append(asyncio.create_task(client.post("/predict", json={"instances": [ROW]})))
-                    await _until(lambda: gate.in_flight == count and gate.rows == count)
+                    await _until(lambda: gate.processing == count and gate.rows == count)
                 held_model.gate.set()
                 return await asyncio.gather(*sent)
 
@@ -200,7 +293,7 @@ def test_admitted_requests_count_by_their_real_rows_once_parsed(held_model):
 
 
 def test_a_request_that_is_not_admitted_is_never_parsed(held_model):
-    with serve(held_model, max_concurrent_requests=1, max_batch_wait_ms=0) as running:
+    with serve(held_model, max_concurrent_requests=1, max_queue_wait_ms=0, max_batch_wait_ms=0) as running:
         _hold(held_model)
 
         async def scenario():
