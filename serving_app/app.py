@@ -109,7 +109,8 @@ class ServingApp:
         self.metrics = metrics
         self.router = Router(routes)
         self._max_body_bytes = settings.max_body_bytes
-        self._request_ids = map(f"{os.urandom(6).hex()}-{{:x}}".format, itertools.count(1))
+        self._request_id_prefix = os.urandom(6).hex().encode()  # tells this process's ids from another worker's
+        self._request_numbers = itertools.count(1)
         # One prepared answer per refusal reason: under overload, refusing must cost next to nothing.
         self._refusals = {reason: Response(503, _error_body(f"server overloaded: {why}; retry after "
                                                               f"{_RETRY_AFTER_S} s"), JSON, _RETRY_AFTER)
@@ -118,13 +119,12 @@ class ServingApp:
             metrics.route_slot(route.path)  # the same slots, in the same order, in every worker
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
-
-    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # HTTP handled here rather than in a helper coroutine: each coroutine level costs its
+        # request a resumption when the prediction comes back.
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            return
         started = time.perf_counter()
         method = scope["method"]
         path = scope["path"]
@@ -142,7 +142,7 @@ class ServingApp:
             elif name == b"accept":
                 accept = _media_type(value) if b"," not in value else value.decode("latin-1").lower()
         if request_id is None:
-            request_id = next(self._request_ids).encode()
+            request_id = b"%s-%x" % (self._request_id_prefix, next(self._request_numbers))
         label = _UNMATCHED
         ticket = None
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from itertools import chain
 from typing import Any
 
@@ -162,10 +163,13 @@ class DataPlane:
             raise InvalidInput(f"row 0 has {rows.shape[1]} values; the model takes {self.n_features} features")
         return n
 
-    async def predict(self, rows: list[list[float]] | np.ndarray) -> dict[str, Any]:
-        """Predict for one request's rows: {output name: this request's slice}, in order.
+    def predict(self, rows: list[list[float]] | np.ndarray) -> Awaitable[dict[str, Any]]:
+        """Predict for one request's rows: awaits {output name: this request's slice}, in order.
 
-        Raises NotReady, InvalidInput, PayloadTooLarge, Overloaded, PredictionTimeout, ModelFailed.
+        A plain function returning the batcher's future rather than a coroutine: one coroutine
+        level less for every request to resume through.
+        Raises (or the awaitable raises) NotReady, InvalidInput, PayloadTooLarge, Overloaded,
+        PredictionTimeout, ModelFailed.
         """
         if not self.ready:
             raise NotReady(self.not_ready_reason())
@@ -173,7 +177,7 @@ class DataPlane:
         ticket = current_ticket.get()
         if ticket is not None:  # admitted by its declared size: count its real rows from now on
             self.admission.resize(ticket, n, ticket.body_bytes)
-        return await self.batcher.submit(rows, n)
+        return self.batcher.submit(rows, n)
 
     # -- worker thread -----------------------------------------------------------------
 
@@ -231,15 +235,18 @@ class DataPlane:
         return results
 
     def _predict(self, rows: np.ndarray) -> dict[str, Any]:
-        """Call the model and make each output serialisable: a C-contiguous numeric array
-        (orjson writes those natively) or, for strings and objects, a Python list."""
+        """Call the model and make each output serialisable: a C-contiguous float array
+        (orjson writes those natively) or a Python list (integers, booleans, strings, objects)."""
         raw = self.model.predict(rows)
         outputs: dict[str, Any] = {}
         for name in self.output_names:
             array = np.asarray(raw[name])
             if array.shape[:1] != (len(rows),):
                 raise ValueError(f"output {name!r} has shape {array.shape} for {len(rows)} rows")
-            if array.dtype.kind in "OUS":
+            if array.dtype.kind in "OUSiub":
+                # Strings and objects as Python lists; integers and booleans too, exactly and
+                # cheaper to slice and to write (the same JSON as from NumPy). Floats stay NumPy,
+                # so a float32 is written at its own width (0.7, not 0.699999988079071).
                 outputs[name] = array.tolist()
             else:
                 outputs[name] = np.ascontiguousarray(array)
