@@ -56,6 +56,7 @@ class DataPlane:
             max_wait_s=settings.max_batch_wait_ms / 1000,
             max_queued_rows=settings.max_queued_rows,
             timeout_s=settings.request_timeout_s,
+            max_inline_s=settings.max_inline_batch_ms / 1000,
             observer=metrics,
         )
         self.admission = Admission(

@@ -50,6 +50,12 @@ class Settings:
     batch. The batcher holds only when the next request is expected sooner than a batch
     takes to run (see `batching.py`); 0 never holds."""
 
+    max_inline_batch_ms: float = 1.0
+    """A batch the model has lately been finishing within this many milliseconds runs on the
+    event loop itself instead of the model worker thread (the hop costs more than such a
+    prediction); a slower model always runs on the thread, so no batch stalls the event loop
+    (probes, admission, parsing) for long. 0: always the thread."""
+
     max_body_bytes: int = 1_048_576
     """Largest request body accepted (413 above it)."""
 
@@ -98,7 +104,8 @@ class Settings:
                      "max_concurrent_requests", "max_queued_rows", "max_queued_bytes"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("max_batch_wait_ms", "max_queue_wait_ms", "request_timeout_s", "shutdown_grace_s"):
+        for name in ("max_batch_wait_ms", "max_inline_batch_ms", "max_queue_wait_ms", "request_timeout_s",
+                     "shutdown_grace_s"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.port <= 65535:

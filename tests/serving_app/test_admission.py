@@ -151,6 +151,11 @@ def test_waiting_requests_that_get_no_room_within_the_timeout_are_refused():
 ROW = [1.0, 2.0, 3.0, 4.0]
 
 
+# Held batches run on the model worker thread (max_inline_batch_ms=0): held on the event loop,
+# a batch would hold the whole server, which is why only a model measured fast runs there.
+HELD = {"max_inline_batch_ms": 0}
+
+
 @pytest.fixture
 def held_model():
     """A fake model the test holds busy: predict waits for `gate` (open during the warm-up)."""
@@ -177,7 +182,8 @@ async def _until(condition, timeout_s: float = 10) -> None:
 def test_a_burst_beyond_what_can_wait_is_refused_at_once_and_readiness_stays_200(held_model):
     # No waiting allowed: 8 requests are processed, the other 32 are refused while those 8 are
     # still held inside the model, so "at once" cannot mean "after the model answered".
-    with serve(held_model, max_concurrent_requests=8, max_queue_wait_ms=0, max_batch_wait_ms=0) as running:
+    with serve(held_model, **HELD, max_concurrent_requests=8, max_queue_wait_ms=0,
+               max_batch_wait_ms=0) as running:
         _hold(held_model)
 
         async def scenario():
@@ -210,7 +216,7 @@ def test_a_burst_beyond_what_can_wait_is_refused_at_once_and_readiness_stays_200
 
 
 def test_a_burst_that_can_be_served_in_time_waits_unparsed_and_is_answered_in_order(held_model):
-    with serve(held_model, max_concurrent_requests=4, max_queue_wait_ms=60_000, max_batch_size=4,
+    with serve(held_model, **HELD, max_concurrent_requests=4, max_queue_wait_ms=60_000, max_batch_size=4,
                max_batch_wait_ms=0) as running:
         gate = running.app.plane.admission
         _hold(held_model)
@@ -247,7 +253,7 @@ def _send_headers_only(url: str, path: str, content_length: int) -> bytes:
 
 
 def test_large_requests_count_by_declared_size_before_their_body_arrives(held_model):
-    with serve(held_model, max_rows_per_request=100, max_queued_rows=200, max_batch_size=100,
+    with serve(held_model, **HELD, max_rows_per_request=100, max_queued_rows=200, max_batch_size=100,
                max_queue_wait_ms=0, max_batch_wait_ms=0) as running:
         body = httpx.Request("POST", "/", json={"instances": [ROW] * 100}).content
         for _ in range(30):  # teach admission the real bytes per row
@@ -274,7 +280,7 @@ def test_large_requests_count_by_declared_size_before_their_body_arrives(held_mo
 
 def test_admitted_requests_count_by_their_real_rows_once_parsed(held_model):
     # 4 features: a single-row body of ~38 bytes is first estimated at 5 rows (8 bytes a row).
-    with serve(held_model, max_queued_rows=10, max_rows_per_request=10, max_batch_wait_ms=0) as running:
+    with serve(held_model, **HELD, max_queued_rows=10, max_rows_per_request=10, max_batch_wait_ms=0) as running:
         _hold(held_model)
         gate = running.app.plane.admission
 
@@ -293,7 +299,8 @@ def test_admitted_requests_count_by_their_real_rows_once_parsed(held_model):
 
 
 def test_a_request_that_is_not_admitted_is_never_parsed(held_model):
-    with serve(held_model, max_concurrent_requests=1, max_queue_wait_ms=0, max_batch_wait_ms=0) as running:
+    with serve(held_model, **HELD, max_concurrent_requests=1, max_queue_wait_ms=0,
+               max_batch_wait_ms=0) as running:
         _hold(held_model)
 
         async def scenario():
@@ -311,7 +318,7 @@ def test_a_request_that_is_not_admitted_is_never_parsed(held_model):
 
 
 def test_requests_are_refused_while_not_ready_before_their_body_is_read(held_model):
-    with serve(held_model) as running:
+    with serve(held_model, **HELD) as running:
         running.app.plane.drain()
         answer = _send_headers_only(running.url, "/invocations", 100)
         assert answer.startswith(b"HTTP/1.1 503 ") and b"shutting down" in answer

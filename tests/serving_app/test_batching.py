@@ -276,6 +276,51 @@ def test_without_a_hold_the_first_request_goes_alone_and_the_rest_coalesce_behin
     assert run(scenario()) == [1, 9]
 
 
+def test_a_model_measured_fast_runs_on_the_event_loop_and_a_slow_one_on_the_worker_thread():
+    def recording(delay_s):
+        threads = []
+
+        def run_batch(payloads):
+            threads.append(threading.current_thread() is threading.main_thread())
+            time.sleep(delay_s)
+            return payloads
+
+        return run_batch, threads
+
+    async def scenario(delay_s):
+        run_batch, on_loop = recording(delay_s)
+        batcher = _batcher(run_batch, max_inline_s=0.05)
+        batcher.start()
+        for i in range(4):
+            await batcher.submit([[i]], 1)
+        await batcher.stop()
+        return on_loop
+
+    # The first batch tells how fast the model is, on the thread; after it, 1 ms batches run on
+    # the loop (this test's main thread) and 100 ms ones stay on the worker thread.
+    assert run(scenario(0.001)) == [False, True, True, True]
+    assert run(scenario(0.1)) == [False, False, False, False]
+
+
+def test_a_batch_over_max_batch_size_runs_on_the_worker_thread_however_fast_the_model():
+    threads = []
+
+    def run_batch(payloads):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return payloads
+
+    async def scenario():
+        batcher = _batcher(run_batch, max_inline_s=1.0, max_batch_size=4)
+        batcher.start()
+        await batcher.submit([[0]], 1)
+        await batcher.submit([[1]] * 4, 4)
+        await batcher.submit([[2]] * 5, 5)  # one request over max_batch_size: runs alone, on the thread
+        await batcher.stop()
+
+    run(scenario())
+    assert threads == [False, True, False]
+
+
 # --- through HTTP --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
