@@ -33,6 +33,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
 from serving_app.app import ServingApp, create_app
+from serving_app.http_protocol import HttpToolsCoalescingProtocol
 from serving_app.logs import configure_logging
 from serving_app.metrics import Metrics
 from serving_app.metrics_store import prepare_directory
@@ -139,7 +140,7 @@ def uvicorn_config(settings: Settings, app: ServingApp | AppFactory) -> uvicorn.
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        http="httptools",
+        http=HttpToolsCoalescingProtocol,  # httptools, one write per response (http_protocol.py)
         loop="uvloop",
         lifespan="on",
         access_log=False,
