@@ -41,17 +41,20 @@ the body is parsed: each request runs in its own task, hence its own context).""
 
 
 class Ticket:
-    """One request being processed: what it holds of the limits, and when it entered."""
+    """One request being processed: what it holds of the limits, when it entered, and the
+    event-loop time by which it must be answered (`timeout_s` after it arrived, waiting
+    included, so the server's own timeout bounds its whole stay)."""
 
-    __slots__ = ("rows", "size", "body_bytes", "entered")
+    __slots__ = ("rows", "size", "body_bytes", "entered", "deadline")
 
-    def __init__(self, rows: int, size: int, entered: float) -> None:
+    def __init__(self, rows: int, size: int, entered: float, deadline: float) -> None:
         self.rows = rows
         self.size = size
         """Body bytes it holds of `max_queued_bytes` (declared, or `max_body_bytes`)."""
         self.body_bytes = 0
         """The body's real size, once read (the app sets it)."""
         self.entered = entered
+        self.deadline = deadline
 
 
 class _Waiter:
@@ -122,15 +125,16 @@ class Admission:
             size = content_length
         if self.processing and (self._model_rows() + rows) * self._seconds_per_row() > self.timeout_s:
             return REQUEST_TIMEOUT
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
         if not self.waiting and self._fits(rows, size):
-            return self._enter(rows, size)
+            return self._enter(rows, size, deadline)
         # The requests ahead of it finish at about `processing` per service time.
         expected_wait_s = (len(self.waiting) + 1) * self.service_s / max(self.processing, 1)
         if self.max_queue_wait_s <= 0 or expected_wait_s > self.max_queue_wait_s:
             return QUEUE_WAIT
-        loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self.waiting.append(_Waiter(rows, size, future, loop.time() + self.timeout_s))
+        self.waiting.append(_Waiter(rows, size, future, deadline))
         if self._expiry is None:
             self._expiry = loop.call_at(self.waiting[0].deadline, self._expire)
         return future
@@ -160,7 +164,7 @@ class Admission:
             if not self._fits(waiter.rows, waiter.size):
                 break  # arrival order: nobody overtakes the head
             waiting.popleft()
-            waiter.future.set_result(self._enter(waiter.rows, waiter.size))
+            waiter.future.set_result(self._enter(waiter.rows, waiter.size, waiter.deadline))
 
     def _expire(self) -> None:
         """Refuse the waiting requests that got no room within `timeout_s` (one timer, armed for
@@ -184,8 +188,8 @@ class Admission:
         return (self.processing < self.max_concurrent_requests and self.rows + rows <= self.max_queued_rows
                 and self.bytes + size <= self.max_queued_bytes)
 
-    def _enter(self, rows: int, size: int) -> Ticket:
+    def _enter(self, rows: int, size: int, deadline: float) -> Ticket:
         self.processing += 1
         self.rows += rows
         self.bytes += size
-        return Ticket(rows, size, self._clock())
+        return Ticket(rows, size, self._clock(), deadline)

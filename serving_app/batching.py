@@ -21,9 +21,11 @@ Policy (work-conserving):
   `max_batch_size` runs alone. Requests leave in arrival order.
 - Over `max_queued_rows` waiting rows, `submit` raises `Overloaded` at once (a 503 with
   Retry-After) instead of letting latency grow into timeouts.
-- Each request has a deadline (`timeout_s`); one timer, armed for the oldest request,
-  fails late ones with `PredictionTimeout`. Requests enter in deadline order, so that
-  one timer suffices, instead of one timer per request.
+- Each request has a deadline (`timeout_s` after it arrived: the caller may pass the time
+  it arrived at the server); one timer, armed for the oldest request, fails late ones with
+  `PredictionTimeout`. Requests enter in about deadline order (a small request may be parsed
+  before a large one that arrived a moment earlier, whose deadline then waits for the head's
+  by those few milliseconds), so one timer suffices instead of one per request.
 """
 
 from __future__ import annotations
@@ -153,8 +155,9 @@ class MicroBatcher:
             if handle is not None:
                 handle.cancel()
 
-    def submit(self, payload: Any, rows: int) -> asyncio.Future:
-        """Queue one request of `rows` rows; the future resolves to its own result.
+    def submit(self, payload: Any, rows: int, deadline: float | None = None) -> asyncio.Future:
+        """Queue one request of `rows` rows; the future resolves to its own result, or fails
+        with PredictionTimeout at `deadline` (event-loop time; default `timeout_s` from now).
 
         Raises Overloaded when the queue is full.
         """
@@ -163,7 +166,8 @@ class MicroBatcher:
                              f"(max_queued_rows={self.max_queued_rows}); retry shortly")
         loop = self._loop
         now = self._clock()
-        item = _Item(payload, rows, loop.create_future(), now, loop.time() + self.timeout_s)
+        item = _Item(payload, rows, loop.create_future(), now,
+                     loop.time() + self.timeout_s if deadline is None else deadline)
         self._pending.append(item)
         self._timeline.append(item)
         self.queued_rows += rows

@@ -87,9 +87,10 @@ class Settings:
     objects) where rows cannot. The default holds 4 bodies of the default `max_body_bytes`."""
 
     request_timeout_s: float = 10.0
-    """Longest a request waits for its prediction (queue + model) before a 504. A request
-    whose rows are not expected to finish within it (the rows ahead of it in the model's
-    queue, at the model's measured speed) is refused with 503 + Retry-After at once instead."""
+    """Longest a request may stay in the server, from its arrival (waiting for room, the
+    model's queue, the model), before a 504 (or a 503 if it never got room). A request whose
+    rows are not expected to finish within it (the rows ahead of it in the model's queue, at
+    the model's measured speed) is refused with 503 + Retry-After at once instead."""
 
     shutdown_grace_s: float = 20.0
     """After SIGTERM: how long in-flight requests may take to finish before the process

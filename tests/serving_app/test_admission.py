@@ -322,3 +322,22 @@ def test_requests_are_refused_while_not_ready_before_their_body_is_read(held_mod
         running.app.plane.drain()
         answer = _send_headers_only(running.url, "/invocations", 100)
         assert answer.startswith(b"HTTP/1.1 503 ") and b"shutting down" in answer
+
+
+def test_the_request_timeout_counts_from_arrival_waiting_included():
+    # One request at a time, 0.3 s each: the second waits 0.3 s for room, then would need 0.3 s
+    # more; its 0.5 s run out inside the model, so it gets the server's 504, not a late 200.
+    with serve(FakeModel(delay_s=0.3), **HELD, max_concurrent_requests=1, request_timeout_s=0.5,
+               max_queue_wait_ms=10_000, max_batch_wait_ms=0) as running:
+
+        async def scenario():
+            async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+                first = asyncio.create_task(client.post("/predict", json={"instances": [ROW]}))
+                await _until(lambda: running.app.plane.admission.processing == 1)
+                second = asyncio.create_task(client.post("/predict", json={"instances": [ROW]}))
+                await _until(lambda: len(running.app.plane.admission.waiting) == 1)
+                return await first, await second
+
+        first, second = asyncio.run(scenario())
+        assert first.status_code == 200
+        assert second.status_code == 504 and "0.5 s" in second.json()["error"]

@@ -39,6 +39,9 @@ def test_the_declared_environment_parses_to_the_sagemaker_contract(built_plan):
     assert settings.max_body_bytes == body.metadata["max"] == 6_291_456
     assert settings.max_rows_per_request * 2 >= settings.max_body_bytes  # a one-feature CSV row is 2 bytes
     assert settings.max_queued_bytes >= 2 * settings.max_body_bytes  # one in the model, the next waiting
+    # SageMaker tries no other instance on a 503: wait rather, while leaving the model its time
+    # (request_timeout_s counts from arrival, waiting included, and stays below the 60 s).
+    assert 1000 <= settings.max_queue_wait_ms < settings.request_timeout_s * 1000 / 2
 
 
 def test_data_capture_records_as_text_every_type_the_server_reads(built_plan):

@@ -78,6 +78,10 @@ SERVER_MAX_ROWS_PER_REQUEST = INVOKE_ENDPOINT_MAX_BODY_BYTES // 2
 # never idles; a third waits outside (503 + Retry-After). A 6 MiB JSON body holds ~55 MB as Python
 # objects while parsed, so this bounds a worker's extra memory near 110 MB whatever SageMaker sends.
 SERVER_MAX_QUEUED_BYTES = 2 * INVOKE_ENDPOINT_MAX_BODY_BYTES
+# A 503 from the container reaches the caller as a ModelError: SageMaker does not try another
+# instance. Waiting (unparsed) is kinder than the EKS default of 500 ms, as long as the model's
+# own time still fits in the invocation's 60 s.
+SERVER_MAX_QUEUE_WAIT_MS = 10_000
 
 
 def server_environment(settings: Settings) -> dict[str, str]:
@@ -88,7 +92,8 @@ def server_environment(settings: Settings) -> dict[str, str]:
             "MLSERVE_MAX_BODY_BYTES": str(INVOKE_ENDPOINT_MAX_BODY_BYTES),
             "MLSERVE_MAX_ROWS_PER_REQUEST": str(SERVER_MAX_ROWS_PER_REQUEST),
             "MLSERVE_MAX_QUEUED_ROWS": str(2 * SERVER_MAX_ROWS_PER_REQUEST),
-            "MLSERVE_MAX_QUEUED_BYTES": str(SERVER_MAX_QUEUED_BYTES)}
+            "MLSERVE_MAX_QUEUED_BYTES": str(SERVER_MAX_QUEUED_BYTES),
+            "MLSERVE_MAX_QUEUE_WAIT_MS": str(SERVER_MAX_QUEUE_WAIT_MS)}
 
 
 def endpoint_inputs(registry, model_store, *, image_uri: pulumi.Input[str]) -> dict:

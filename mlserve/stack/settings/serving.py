@@ -71,6 +71,7 @@ class ServerLimits(_Model):
     max_concurrent_requests: int = _SERVER_DEFAULTS.max_concurrent_requests
     max_queued_rows: int = _SERVER_DEFAULTS.max_queued_rows
     max_queued_bytes: int = _SERVER_DEFAULTS.max_queued_bytes
+    max_queue_wait_ms: float = _SERVER_DEFAULTS.max_queue_wait_ms
     request_timeout_s: float = _SERVER_DEFAULTS.request_timeout_s
     shutdown_grace_s: float = Field(default=_SERVER_DEFAULTS.shutdown_grace_s, le=300)
     """After SIGTERM, how long in-flight requests may finish; the pod's grace period is derived from it."""
