@@ -3,8 +3,10 @@
 A framework-free ASGI callable: at thousands of requests per second on one core the HTTP
 layer, not the (batched) model, is the cost, so routing is a dict lookup, headers are read
 in one pass, bodies are bytes handed to orjson, and each response is two ASGI messages.
-This layer owns what every route shares: body limits, request ids, the error body, the
-request metrics, and the lifespan (warm-up before traffic, worker stop after the drain).
+This layer owns what every route shares: body limits, admission (every route that reads a
+body is an inference route: it is taken, made to wait or refused with 503 by admission.py
+from its headers, before its body is read), request ids, the error body, the request metrics,
+and the lifespan (warm-up before traffic, worker stop after the drain).
 """
 
 from __future__ import annotations
