@@ -93,6 +93,13 @@ def _hello_ratio(results: dict) -> float | None:
     return ratio(subject["req_per_s"], ceiling["req_per_s"]) if subject and ceiling else None
 
 
+def _hello_cpu_ratio(results: dict) -> float | None:
+    subject, ceiling = _sweep_points(results).get("32"), _sweep_points(results, "hello").get("32")
+    if not subject or not ceiling:
+        return None
+    return ratio(ceiling.get("server_cpu_us_per_request"), subject.get("server_cpu_us_per_request"))
+
+
 def _worst(key: str) -> Callable[[dict], float | None]:
     def read(results: dict) -> float | None:
         values = [fig[key] for fig in _sweep_points(results).values()]
@@ -129,6 +136,8 @@ TARGETS = (
            op="<", threshold=200, unit="MB"),
     Target(name="hello_ratio", description="single-row req/s at 32 connections vs hello-world ASGI, same stack",
            read=_hello_ratio, op=">=", threshold=0.7, unit="x"),
+    Target(name="hello_cpu_ratio", description="the same from CPU per request (holds when wrk is short of CPU)",
+           read=_hello_cpu_ratio, op=">=", threshold=0.7, unit="x"),
     Target(name="sweep_goodput", description="lowest answered req/s past 32 connections vs at 32",
            read=lambda results: goodput_kept(_sweep_points(results), "32"), op=">=", threshold=0.8, unit="x"),
     Target(name="sweep_p99", description="worst p99 of the sweep (every answer, 503s included)",

@@ -50,7 +50,9 @@ def measure_points(server: RunningServer, *, bodies: Path, connections: tuple[in
         measured = run_wrk(command(duration_s=load.duration_s), duration_s=load.duration_s)
         fig = figures(measured, rows_per_request)
         if before is not None:
-            fig["foreign_cpu_pct"] = cpu.foreign_pct(before, take(now_s=time.monotonic()))
+            after = take(now_s=time.monotonic())
+            fig["foreign_cpu_pct"] = cpu.foreign_pct(before, after)
+            fig["server_cpu_us_per_request"] = cpu.server_us_per_request(before, after, measured.requests)
         points[str(count)] = fig
         progress(f"   {count:>5} connections: {fig['req_per_s']:,.0f} req/s answered, p99 {fig['p99_ms']:.1f} ms, "
                  f"{fig['non_2xx']} non-2xx, {fig['socket_errors_by_kind'].get('timeout', 0)} client timeouts"
@@ -96,7 +98,7 @@ def format_sweep(sweep: dict) -> list[str]:
     hello = sweep["servers"].get("hello", {})
     lines = ["", f"== concurrency sweep: single-row requests, wrk timeout {sweep['timeout_s']} s =="]
     rows = [("connections", "req/s", "p50 ms", "p99 ms", "503s", "timeouts", "sock err", "hello req/s",
-             "vs hello", "other CPU")]
+             "vs hello", "CPU us/req", "hello us/req", "other CPU")]
     for count in map(str, sweep["connections"]):
         fig, ceiling = mlserve.get("points", {}).get(count), hello.get("points", {}).get(count)
         if fig is None:
@@ -107,7 +109,7 @@ def format_sweep(sweep: dict) -> list[str]:
                      str(fig["socket_errors"] - fig["socket_errors_by_kind"].get("timeout", 0)),
                      f"{ceiling['req_per_s']:,.0f}" if ceiling else "-",
                      format_ratio(ratio(fig["req_per_s"], ceiling["req_per_s"] if ceiling else None)),
-                     format_foreign(fig.get("foreign_cpu_pct"))))
+                     _us(fig), _us(ceiling), format_foreign(fig.get("foreign_cpu_pct"))))
     lines += table(rows)
     large = sweep["large_requests"]
     lines += ["", f"== large requests: {large['rows_per_request']} rows each =="]
@@ -123,3 +125,7 @@ def format_sweep(sweep: dict) -> list[str]:
     lines += table(rows)
     return lines
 
+
+def _us(fig: dict | None) -> str:
+    value = (fig or {}).get("server_cpu_us_per_request")
+    return "-" if value is None else f"{value:.1f}"

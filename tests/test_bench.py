@@ -308,6 +308,13 @@ def test_cpu_used_by_others_on_the_pinned_cores():
     assert cpu.group_cpu_s(os.getpgid(0)) > 0
 
 
+def test_server_cpu_per_request():
+    before = cpu.CpuSnapshot(when_s=0, server_core_s=0, wrk_core_s=0, server_s=1.0, wrk_s=0)
+    after = cpu.CpuSnapshot(when_s=10, server_core_s=10, wrk_core_s=4, server_s=3.0, wrk_s=4)
+    assert cpu.server_us_per_request(before, after, 50_000) == 40.0
+    assert cpu.server_us_per_request(before, after, 0) is None
+
+
 def test_measurements_disturbed_by_other_processes_are_flagged():
     results = _results(_figures(7230, 5), _figures(400, 90, rows=64), None)
     assert report.noisy_measurements(results) == []
@@ -318,15 +325,18 @@ def test_measurements_disturbed_by_other_processes_are_flagged():
 
 # --- the sweep, the hello-world ceiling, large requests, cold start -------------------------
 
-def _point(req_per_s, p99_ms, non_2xx=0, timeouts=0, rows=1):
-    return {**_figures(req_per_s, p99_ms, rows=rows, non_2xx=non_2xx, socket_errors=timeouts),
-            "socket_errors_by_kind": {"connect": 0, "read": 0, "write": 0, "timeout": timeouts}}
+def _point(req_per_s, p99_ms, non_2xx=0, timeouts=0, rows=1, cpu_us=None):
+    point = {**_figures(req_per_s, p99_ms, rows=rows, non_2xx=non_2xx, socket_errors=timeouts),
+             "socket_errors_by_kind": {"connect": 0, "read": 0, "write": 0, "timeout": timeouts}}
+    if cpu_us is not None:
+        point["server_cpu_us_per_request"] = cpu_us
+    return point
 
 
 def _sweep_results():
-    mlserve = {"32": _point(20_000, 2.5), "256": _point(19_000, 30), "1000": _point(17_000, 80, non_2xx=40),
+    mlserve = {"32": _point(20_000, 2.5, cpu_us=40.0), "256": _point(19_000, 30), "1000": _point(17_000, 80, non_2xx=40),
                "2000": _point(15_000, 160, non_2xx=900, timeouts=3)}
-    hello = {"32": _point(30_000, 1.5), "256": _point(29_000, 12), "1000": _point(25_000, 60),
+    hello = {"32": _point(30_000, 1.5, cpu_us=26.0), "256": _point(29_000, 12), "1000": _point(25_000, 60),
              "2000": _point(24_000, 120)}
     large = {"4": _point(80, 60, rows=1024), "32": _point(70, 400, non_2xx=12, rows=1024)}
     results = _results(None, None, None)
@@ -347,6 +357,7 @@ def _sweep_results():
 def test_sweep_and_cold_start_targets_read_their_figures():
     verdicts = {v["name"]: v for v in _sweep_results()["targets"]}
     assert verdicts["hello_ratio"]["actual"] == pytest.approx(0.67) and verdicts["hello_ratio"]["met"] is False
+    assert verdicts["hello_cpu_ratio"]["actual"] == 0.65  # 26 us per hello-world request over 40 per mlserve one
     assert verdicts["sweep_goodput"]["actual"] == 0.75  # 15,000 at 2,000 connections over 20,000 at 32
     assert verdicts["sweep_p99"]["actual"] == 160 and verdicts["sweep_p99"]["met"] is False
     assert verdicts["sweep_timeouts"]["actual"] == 3 and verdicts["sweep_timeouts"]["met"] is False
@@ -360,7 +371,9 @@ def test_the_report_prints_the_sweep_large_requests_and_cold_start():
     text = report.format_report(_sweep_results())
     assert "== concurrency sweep: single-row requests, wrk timeout 2 s ==" in text
     row = next(line for line in text.splitlines() if line.strip().startswith("2000"))
-    assert row.split() == ["2000", "15,000", "80.00", "160.00", "900", "3", "0", "24,000", "0.6x", "-"]
+    assert row.split() == ["2000", "15,000", "80.00", "160.00", "900", "3", "0", "24,000", "0.6x", "-", "-", "-"]
+    row = next(line for line in text.splitlines() if line.strip().startswith("32 "))
+    assert row.split()[-3:] == ["40.0", "26.0", "-"]
     assert "== large requests: 1024 rows each ==" in text
     assert "large_forest  not measured: serving_app exited with 1" in text
     assert "demo       1.00  0.90, 1.10  0.50, 0.60" in text
