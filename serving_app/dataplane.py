@@ -176,9 +176,10 @@ class DataPlane:
             raise NotReady(self.not_ready_reason())
         n = self.check_rows(rows)
         ticket = current_ticket.get()
-        if ticket is not None:  # admitted by its declared size: count its real rows from now on
-            self.admission.resize(ticket, n, ticket.body_bytes)
-        return self.batcher.submit(rows, n)
+        if ticket is None:  # called without the app's admission (tests, tools)
+            return self.batcher.submit(rows, n)
+        self.admission.resize(ticket, n, ticket.body_bytes)  # its real rows count from now on
+        return self.batcher.submit(rows, n, ticket.deadline)  # request_timeout_s from its arrival
 
     # -- worker thread -----------------------------------------------------------------
 

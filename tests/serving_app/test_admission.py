@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 
 import httpx
 import pytest
@@ -324,20 +325,45 @@ def test_requests_are_refused_while_not_ready_before_their_body_is_read(held_mod
         assert answer.startswith(b"HTTP/1.1 503 ") and b"shutting down" in answer
 
 
+class HeldThenSlow(FakeModel):
+    """The next call after `hold()` waits for `release`; every call after that takes 0.8 s."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self._held = self._slow = False
+
+    def hold(self) -> None:
+        self._held = True
+
+    def predict(self, rows):
+        if self._held:
+            self._held, self._slow = False, True
+            self.entered.set()
+            assert self.release.wait(30)
+        elif self._slow:
+            time.sleep(0.8)
+        return super().predict(rows)
+
+
 def test_the_request_timeout_counts_from_arrival_waiting_included():
-    # One request at a time, 0.3 s each: the second waits 0.3 s for room, then would need 0.3 s
-    # more; its 0.5 s run out inside the model, so it gets the server's 504, not a late 200.
-    with serve(FakeModel(delay_s=0.3), **HELD, max_concurrent_requests=1, request_timeout_s=0.5,
-               max_queue_wait_ms=10_000, max_batch_wait_ms=0) as running:
+    # One request at a time. The second waits 0.5 s for room, then needs 0.8 s in the model: its
+    # 1 s from arrival run out inside the model, so it gets the server's 504, not a late 200.
+    model = HeldThenSlow()
+    with serve(model, **HELD, max_concurrent_requests=1, request_timeout_s=1.0, max_queue_wait_ms=10_000,
+               max_batch_wait_ms=0) as running:
+        model.hold()
 
         async def scenario():
             async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
                 first = asyncio.create_task(client.post("/predict", json={"instances": [ROW]}))
-                await _until(lambda: running.app.plane.admission.processing == 1)
+                await asyncio.to_thread(model.entered.wait, 10)
                 second = asyncio.create_task(client.post("/predict", json={"instances": [ROW]}))
                 await _until(lambda: len(running.app.plane.admission.waiting) == 1)
+                await asyncio.sleep(0.5)
+                model.release.set()
                 return await first, await second
 
         first, second = asyncio.run(scenario())
         assert first.status_code == 200
-        assert second.status_code == 504 and "0.5 s" in second.json()["error"]
+        assert second.status_code == 504 and "1 s" in second.json()["error"]
