@@ -74,17 +74,17 @@ class Settings:
     requests of `max_rows_per_request` rows: one in the model, the next ones parsed and
     waiting, so the model never idles."""
 
-    max_queue_wait_ms: float = 500.0
-    """Longest a request may be expected to wait for room (the requests ahead of it, at the
-    pace requests have been finishing); one expected to wait longer is refused at once with
-    503 + Retry-After, before its body is read, instead of waiting into its client's
-    timeout. 0: never wait, refuse whatever does not fit at once."""
-
     max_queued_bytes: int = 4 * 1_048_576
     """Request body bytes processed at once (declared, or `max_body_bytes` for a body sent
     without a length); a body that does not fit waits for room before it is read. Bounds the
     memory parsed requests hold (a JSON body becomes several times its size in Python
     objects) where rows cannot. The default holds 4 bodies of the default `max_body_bytes`."""
+
+    max_queue_wait_ms: float = 500.0
+    """Longest a request may be expected to wait for room (the requests ahead of it, at the
+    pace requests have been finishing); one expected to wait longer is refused at once with
+    503 + Retry-After, before its body is read, instead of waiting into its client's
+    timeout. 0: never wait, refuse whatever does not fit at once."""
 
     request_timeout_s: float = 10.0
     """Longest a request may stay in the server, from its arrival (waiting for room, the
