@@ -334,7 +334,8 @@ def _point(req_per_s, p99_ms, non_2xx=0, timeouts=0, rows=1, cpu_us=None):
 
 
 def _sweep_results():
-    mlserve = {"32": _point(20_000, 2.5, cpu_us=40.0), "256": _point(19_000, 30), "1000": _point(17_000, 80, non_2xx=40),
+    mlserve = {"32": _point(20_000, 2.5, cpu_us=40.0), "256": _point(19_000, 30),
+               "1000": _point(17_000, 80, non_2xx=40),
                "2000": _point(15_000, 160, non_2xx=900, timeouts=3)}
     hello = {"32": _point(30_000, 1.5, cpu_us=26.0), "256": _point(29_000, 12), "1000": _point(25_000, 60),
              "2000": _point(24_000, 120)}

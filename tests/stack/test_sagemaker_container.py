@@ -46,9 +46,11 @@ def test_the_declared_environment_parses_to_the_sagemaker_contract(built_plan):
 
 def test_data_capture_records_as_text_every_type_the_server_reads(built_plan):
     header = built_plan("prod").one(CONFIG).inputs["dataCaptureConfig"]["captureContentTypeHeader"]
-    assert header == {"csvContentTypes": ["text/csv"], "jsonContentTypes": ["application/json", "application/jsonlines"]}
+    assert header == {"csvContentTypes": ["text/csv"],
+                      "jsonContentTypes": ["application/json", "application/jsonlines"]}
     shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("CaptureContentTypeHeader")
-    for key, types in (("CsvContentTypes", header["csvContentTypes"]), ("JsonContentTypes", header["jsonContentTypes"])):
+    for key, types in (("CsvContentTypes", header["csvContentTypes"]),
+                       ("JsonContentTypes", header["jsonContentTypes"])):
         member = shape.members[key].member.metadata
         assert all(re.fullmatch(member["pattern"], media_type) for media_type in types), types
         assert shape.members[key].metadata["min"] <= len(types) <= shape.members[key].metadata["max"]
