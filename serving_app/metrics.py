@@ -10,8 +10,9 @@ is scraped, so the answer is the pod's, whichever worker serves the scrape. prom
 still writes the exposition format; only its value storage is not used on the hot path.
 
 Names are stable: dashboards, alarms and autoscalers read them. `mlserve_requests_in_flight`
-(inference requests admitted and not yet answered, summed over the pod's workers) is the
-one to scale on: it rises before latency does and counts what a new pod would take over.
+(inference requests the pod holds, waiting for room or being processed, summed over its
+workers) is the one to scale on: it rises before latency does and counts what a new pod
+would take over.
 """
 
 from __future__ import annotations
