@@ -94,8 +94,15 @@ def _hello_ratio(results: dict) -> float | None:
 
 
 def _hello_cpu_ratio(results: dict) -> float | None:
-    subject, ceiling = _sweep_points(results).get("32"), _sweep_points(results, "hello").get("32")
-    if not subject or not ceiling:
+    """CPU per request at the sweep point where mlserve answered most: saturated, so the cost
+    per request rather than the loop idling between requests (it is higher when the load
+    generator cannot keep the server busy)."""
+    points = _sweep_points(results)
+    if not points:
+        return None
+    busiest = max(points, key=lambda count: points[count]["req_per_s"])
+    subject, ceiling = points[busiest], _sweep_points(results, "hello").get(busiest)
+    if not ceiling:
         return None
     return ratio(ceiling.get("server_cpu_us_per_request"), subject.get("server_cpu_us_per_request"))
 
@@ -136,7 +143,7 @@ TARGETS = (
            op="<", threshold=200, unit="MB"),
     Target(name="hello_ratio", description="single-row req/s at 32 connections vs hello-world ASGI, same stack",
            read=_hello_ratio, op=">=", threshold=0.7, unit="x"),
-    Target(name="hello_cpu_ratio", description="the same from CPU per request (holds when wrk is short of CPU)",
+    Target(name="hello_cpu_ratio", description="the same from CPU per request, at mlserve's busiest sweep point",
            read=_hello_cpu_ratio, op=">=", threshold=0.7, unit="x"),
     Target(name="sweep_goodput", description="lowest answered req/s past 32 connections vs at 32",
            read=lambda results: goodput_kept(_sweep_points(results), "32"), op=">=", threshold=0.8, unit="x"),
