@@ -76,8 +76,9 @@ pr-comment: $(STAMP) $(DEMO_MODEL)/metadata.json
 	-$(PY) -m mlserve.offline.plan --stack prod > /dev/null
 	$(PY) -m mlserve.offline.pr_comment --base $(BASE) --head build --stacks dev prod --out build/pr-comment.md
 
-## The benchmark: mlserve vs Flask and FastAPI baselines under wrk, ~90 s (see bench/README.md;
-## BENCH_DURATION=seconds per scenario). Targets are reported, never asserted.
+## The benchmark, ~6 min (see bench/README.md): mlserve vs Flask and FastAPI baselines, the concurrency
+## sweep to 2,000 connections beside a hello-world app on the same stack, large requests, cold starts.
+## BENCH_PARTS=compare,sweep,cold_start picks parts; BENCH_DURATION=seconds per point. Targets are reported, never asserted.
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "make: wrk is needed for the benchmark; install it with: sudo apt-get install -y wrk" >&2; exit 1; }
 	$(PY) -m bench

@@ -7,10 +7,10 @@ never enforced); 1 when a server did not start or answer, 2 when wrk or the sett
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import subprocess
@@ -21,12 +21,19 @@ from pathlib import Path
 
 import joblib
 
-from bench import cpu, report
-from bench.load import SCENARIOS, LoadError, run_wrk, write_bodies, wrk_command
-from bench.servers import ServerError, group_memory, predict, running_server, server_specs
+from bench import report
+from bench.cold_start import build_large_forest, run_cold_starts
+from bench.compare import run_comparison
+from bench.load import SCENARIOS, write_bodies
+from bench.servers import ServerError, server_specs
+from bench.sweep import Load, run_sweep
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KNOWN_SERVERS = ("mlserve", "fastapi", "flask")
+KNOWN_PARTS = ("compare", "sweep", "cold_start")
+LARGE_ROWS = 1024
+"""Rows per large request: the server's default max_rows_per_request."""
+LARGE_CONNECTIONS = (4, 32)
 
 
 class SettingsError(Exception):
@@ -50,6 +57,15 @@ class BenchSettings:
     a fresh demo model written by `python -m serving_app.demo_model` under out_dir."""
     out_dir: Path = REPO_ROOT / "build" / "bench"
     """BENCH_OUT: where results.json, server logs and request bodies go (default build/bench)."""
+    parts: tuple[str, ...] = KNOWN_PARTS
+    """BENCH_PARTS: comma-separated subset of compare (vs the baselines), sweep (connections, the
+    hello-world ceiling, large requests) and cold_start (default all three)."""
+    sweep: tuple[int, ...] = (32, 256, 1000, 2000)
+    """BENCH_SWEEP: connection counts of the sweep (default 32,256,1000,2000; the first is the base)."""
+    timeout_s: int = 2
+    """BENCH_TIMEOUT: wrk's --timeout in the sweep, seconds; a later answer is a client timeout (default 2)."""
+    cold_starts: int = 3
+    """BENCH_COLD_STARTS: cold starts per model, the median is reported (default 3)."""
 
     def __post_init__(self) -> None:
         if self.duration_s < 1:
@@ -61,6 +77,13 @@ class BenchSettings:
         unknown = [name for name in self.servers if name not in KNOWN_SERVERS]
         if unknown or not self.servers:
             raise SettingsError(f"BENCH_SERVERS must name some of {','.join(KNOWN_SERVERS)}, got {self.servers}")
+        if not self.parts or any(part not in KNOWN_PARTS for part in self.parts):
+            raise SettingsError(f"BENCH_PARTS must name some of {','.join(KNOWN_PARTS)}, got {self.parts}")
+        if not self.sweep or min(self.sweep) < 1 or list(self.sweep) != sorted(set(self.sweep)):
+            raise SettingsError(f"BENCH_SWEEP must be increasing connection counts >= 1, got {self.sweep}")
+        if self.timeout_s < 1 or self.cold_starts < 1:
+            raise SettingsError(f"BENCH_TIMEOUT and BENCH_COLD_STARTS must be >= 1, got {self.timeout_s}, "
+                                f"{self.cold_starts}")
 
 
 def settings_from_env(env: dict[str, str]) -> BenchSettings:
@@ -70,6 +93,8 @@ def settings_from_env(env: dict[str, str]) -> BenchSettings:
         ("BENCH_DURATION", "duration_s"),
         ("BENCH_WARMUP", "warmup_s"),
         ("BENCH_CONNECTIONS", "connections"),
+        ("BENCH_TIMEOUT", "timeout_s"),
+        ("BENCH_COLD_STARTS", "cold_starts"),
     ):
         if var in env:
             try:
@@ -78,6 +103,14 @@ def settings_from_env(env: dict[str, str]) -> BenchSettings:
                 raise SettingsError(f"{var} must be a whole number, got {env[var]!r}") from None
     if "BENCH_SERVERS" in env:
         values["servers"] = tuple(name.strip() for name in env["BENCH_SERVERS"].split(",") if name.strip())
+    if "BENCH_PARTS" in env:
+        values["parts"] = tuple(name.strip() for name in env["BENCH_PARTS"].split(",") if name.strip())
+    if "BENCH_SWEEP" in env:
+        try:
+            values["sweep"] = tuple(int(count) for count in env["BENCH_SWEEP"].split(",") if count.strip())
+        except ValueError:
+            raise SettingsError(f"BENCH_SWEEP must be comma-separated whole numbers, "
+                                f"got {env['BENCH_SWEEP']!r}") from None
     if env.get("BENCH_MODEL_DIR"):
         values["model_dir"] = Path(env["BENCH_MODEL_DIR"]).resolve()
     if env.get("BENCH_OUT"):
@@ -101,13 +134,6 @@ def build_demo_model(out: Path) -> Path:
     if completed.returncode != 0:
         raise ServerError(f"{' '.join(command[1:])} failed: {completed.stderr.strip()[-1500:]}")
     return out
-
-
-def same_prediction(a, b) -> bool:
-    """Labels compared as numbers when both are numbers (1 == 1.0), otherwise as they are."""
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return float(a) == float(b)
-    return a == b
 
 
 def environment(server_cpu: int | None, wrk_cpu: int | None) -> dict:
@@ -135,9 +161,23 @@ def environment(server_cpu: int | None, wrk_cpu: int | None) -> dict:
     }
 
 
+def raise_open_file_limit(connections: int) -> None:
+    """wrk and the server each hold one descriptor per connection: lift the soft limit (which
+    both inherit) to what the largest sweep point needs, as far as the hard limit allows."""
+    needed = connections + 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise SettingsError(f"BENCH_SWEEP goes to {connections} connections, which needs {needed} open files; "
+                                f"the hard limit is {hard} (raise it, e.g. `ulimit -Hn {needed}` as root)")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
 def run(settings: BenchSettings) -> tuple[dict, bool]:
-    """Measure every server in `settings`; return the results and whether the harness
+    """Measure every part in `settings`; return the results and whether the harness
     worked (every server started and answered, wrk ran)."""
+    if "sweep" in settings.parts:
+        raise_open_file_limit(max(settings.sweep))
     server_cpu, wrk_cpu = choose_cpus()
     out = settings.out_dir
     model_dir = settings.model_dir or build_demo_model(out / "model")
@@ -162,68 +202,30 @@ def run(settings: BenchSettings) -> tuple[dict, bool]:
             for s in SCENARIOS
         },
     }
-    # Rows every server is asked outside the load, to check the answers agree.
-    check_bodies = [bodies["single_row"][0], *bodies["batch_64"][:4]]
-    answers: dict[str, list] = {}
+    parts = settings.parts
     specs = server_specs(sys.executable, model_dir)
     harness_ok = True
-    for name in settings.servers:
-        spec = specs[name]
-        record = results["servers"][name] = {"label": spec.label, "error": None, "memory": None}
-        print(f"-- {spec.label}", flush=True)
-        try:
-            with running_server(
-                spec, model_dir=model_dir, log_path=out / "logs" / f"{name}.log", cpu=server_cpu
-            ) as server:
-                answers[name] = [p for body in check_bodies for p in predict(server, body)]
-                for scenario in SCENARIOS:
-                    command = functools.partial(
-                        wrk_command,
-                        url=server.base_url + "/predict",
-                        bodies=out / "bodies" / f"{scenario.name}.jsonl",
-                        connections=settings.connections,
-                        cpu=wrk_cpu,
-                    )
-                    if settings.warmup_s:
-                        run_wrk(command(duration_s=settings.warmup_s), duration_s=settings.warmup_s)
-                    take = functools.partial(
-                        cpu.snapshot, server_cpu=server_cpu, wrk_cpu=wrk_cpu, server_pgid=server.process.pid
-                    )
-                    before = take(now_s=time.monotonic()) if server_cpu is not None else None
-                    measured = run_wrk(command(duration_s=settings.duration_s), duration_s=settings.duration_s)
-                    fig = report.figures(measured, scenario.rows_per_request)
-                    if before is not None:
-                        fig["foreign_cpu_pct"] = cpu.foreign_pct(before, take(now_s=time.monotonic()))
-                    results["scenarios"][scenario.name]["servers"][name] = fig
-                    print(
-                        f"   {scenario.title}: {fig['req_per_s']:,.0f} req/s, {fig['rows_per_s']:,.0f} rows/s, "
-                        f"p50 {fig['p50_ms']:.2f} ms, p99 {fig['p99_ms']:.2f} ms, "
-                        f"{fig['non_2xx']} non-2xx, {fig['socket_errors']} socket errors"
-                        + (
-                            f", other work on the server's core {fig['foreign_cpu_pct']['server_core']}%"
-                            if before
-                            else ""
-                        ),
-                        flush=True,
-                    )
-                memory = group_memory(server.process.pid)
-                record["memory"] = {
-                    "rss_mb": round(memory.rss_mb, 1),
-                    "peak_rss_mb": round(memory.peak_rss_mb, 1),
-                    "processes": memory.processes,
-                }
-        except (ServerError, LoadError) as error:
-            harness_ok = False
-            record["error"] = error.summary if isinstance(error, ServerError) else str(error)
-            print(f"   FAILED: {error}", file=sys.stderr, flush=True)
-
-    for scenario in results["scenarios"].values():
-        scenario["ratios"] = report.ratios(scenario["servers"])
-    if report.SUBJECT in answers:
-        for name, predictions in answers.items():
-            if name != report.SUBJECT:
-                agree = sum(map(same_prediction, predictions, answers[report.SUBJECT]))
-                results["servers"][name]["agrees_with_mlserve"] = f"{agree}/{len(predictions)} rows"
+    if "compare" in parts:
+        harness_ok &= run_comparison(results, servers=settings.servers, specs=specs, bodies=bodies,
+                                     model_dir=model_dir, out=out, connections=settings.connections,
+                                     duration_s=settings.duration_s, warmup_s=settings.warmup_s,
+                                     server_cpu=server_cpu, wrk_cpu=wrk_cpu)
+    if "sweep" in parts:
+        write_bodies(out / "bodies" / "large.jsonl", rows_per_request=LARGE_ROWS, count=8, n_features=n_features,
+                     seed=len(SCENARIOS))
+        load = Load(duration_s=settings.duration_s, warmup_s=settings.warmup_s, timeout_s=settings.timeout_s,
+                    server_cpu=server_cpu, wrk_cpu=wrk_cpu)
+        results["sweep"], ok = run_sweep(specs, model_dir=model_dir, out=out,
+                                         single_row_bodies=out / "bodies" / "single_row.jsonl",
+                                         large_bodies=out / "bodies" / "large.jsonl", large_rows=LARGE_ROWS,
+                                         connections=settings.sweep, large_connections=LARGE_CONNECTIONS, load=load)
+        harness_ok &= ok
+    if "cold_start" in parts:
+        print("-- cold start", flush=True)
+        models = {"demo": model_dir, "large_forest": build_large_forest(out / "large-forest", REPO_ROOT)}
+        results["cold_start"], ok = run_cold_starts(models, repeats=settings.cold_starts, cpu=server_cpu,
+                                                    repo_root=REPO_ROOT, out=out)
+        harness_ok &= ok
     results["targets"] = report.evaluate_targets(results)
     return results, harness_ok
 

@@ -79,3 +79,12 @@ def foreign_pct(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
         "server_core": round(max(server_core, 0.0) / wall * 100, 1),
         "wrk_core": round(max(wrk_core, 0.0) / wall * 100, 1),
     }
+
+
+def server_us_per_request(before: CpuSnapshot, after: CpuSnapshot, requests: int) -> float | None:
+    """CPU microseconds the server's process group spent per answered request. Unlike req/s,
+    it does not depend on the load generator keeping up, so it compares servers measured on a
+    busy machine (a load generator short of CPU leaves the server idle, not slower)."""
+    if requests <= 0:
+        return None
+    return round((after.server_s - before.server_s) / requests * 1e6, 1)

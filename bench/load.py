@@ -117,3 +117,22 @@ def run_wrk(command: list[str], *, duration_s: int) -> WrkResult:
     if completed.returncode != 0:
         raise LoadError(f"wrk exited {completed.returncode}: {completed.stderr.strip() or completed.stdout.strip()}")
     return parse_wrk_output(completed.stdout)
+
+
+def figures(result: WrkResult, rows_per_request: int) -> dict:
+    """The reported figures of one wrk run. req/s and rows/s count successful responses only."""
+    latency = result.latency_ms
+    return {
+        "requests": result.requests,
+        "duration_s": round(result.duration_s, 3),
+        "req_per_s": round(result.ok_per_s, 1),
+        "rows_per_s": round(result.ok_per_s * rows_per_request, 1),
+        "p50_ms": latency["p50"],
+        "p90_ms": latency["p90"],
+        "p99_ms": latency["p99"],
+        "p999_ms": latency["p999"],
+        "max_ms": latency["max"],
+        "non_2xx": result.non_2xx,
+        "socket_errors": sum(result.socket_errors.values()),
+        "socket_errors_by_kind": result.socket_errors,
+    }

@@ -6,9 +6,12 @@ tested without starting anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.load import WrkResult
+from bench.cold_start import format_cold_start
+from bench.sweep import format_sweep
+from bench.tables import format_foreign, format_ratio, ratio, table
 
 SUBJECT = "mlserve"
 # Above this share of the server's or wrk's core used by other processes while measuring,
@@ -16,32 +19,6 @@ SUBJECT = "mlserve"
 NOISY_PCT = 10.0
 BASELINES = ("fastapi", "flask")
 DISPLAY_NAMES = {"mlserve": "mlserve", "fastapi": "FastAPI", "flask": "Flask"}
-
-
-def figures(result: WrkResult, rows_per_request: int) -> dict:
-    """The reported figures of one wrk run. req/s and rows/s count successful responses only."""
-    latency = result.latency_ms
-    return {
-        "requests": result.requests,
-        "duration_s": round(result.duration_s, 3),
-        "req_per_s": round(result.ok_per_s, 1),
-        "rows_per_s": round(result.ok_per_s * rows_per_request, 1),
-        "p50_ms": latency["p50"],
-        "p90_ms": latency["p90"],
-        "p99_ms": latency["p99"],
-        "p999_ms": latency["p999"],
-        "max_ms": latency["max"],
-        "non_2xx": result.non_2xx,
-        "socket_errors": sum(result.socket_errors.values()),
-        "socket_errors_by_kind": result.socket_errors,
-    }
-
-
-def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    """numerator / denominator, or None when either is missing or the denominator is 0."""
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
 
 
 def ratios(scenario_servers: dict[str, dict]) -> dict[str, dict[str, float | None]]:
@@ -66,54 +43,130 @@ class Target:
 
     name: str
     description: str
-    scenario: str | None
-    """Scenario whose figures it reads; None for memory."""
-    value: str
-    """The figure compared: a key of figures(), "speedup_fastapi", "failures" or "peak_rss_mb"."""
+    read: Callable[[dict], float | None]
+    """The figure compared, read from results.json's shape; None when it was not measured."""
     op: str
     """"<=", ">=", "<" or "=="."""
     threshold: float
     unit: str
 
 
+def _subject(scenario: str, results: dict) -> dict | None:
+    return results.get("scenarios", {}).get(scenario, {}).get("servers", {}).get(SUBJECT)
+
+
+def _speedup_fastapi(results: dict) -> float | None:
+    servers = results.get("scenarios", {}).get("single_row", {}).get("servers", {})
+    subject, baseline = servers.get(SUBJECT), servers.get("fastapi")
+    return ratio(subject["req_per_s"], baseline["req_per_s"]) if subject and baseline else None
+
+
+def _figure(scenario: str, key: str) -> Callable[[dict], float | None]:
+    def read(results: dict) -> float | None:
+        subject = _subject(scenario, results)
+        if subject is None:
+            return None
+        return subject["non_2xx"] + subject["socket_errors"] if key == "failures" else subject[key]
+
+    return read
+
+
+def _peak_rss(results: dict) -> float | None:
+    memory = results["servers"].get(SUBJECT, {}).get("memory")
+    return memory["peak_rss_mb"] if memory else None
+
+
+def _sweep_points(results: dict, server: str = SUBJECT) -> dict[str, dict]:
+    return results.get("sweep", {}).get("servers", {}).get(server, {}).get("points", {})
+
+
+def goodput_kept(points: dict[str, dict], base: str) -> float | None:
+    """The lowest answered req/s at a count above `base`, over the answered req/s at `base`."""
+    if base not in points or not points[base]["req_per_s"]:
+        return None
+    others = [fig["req_per_s"] for count, fig in points.items() if int(count) > int(base)]
+    return min(others) / points[base]["req_per_s"] if others else None
+
+
+def _hello_ratio(results: dict) -> float | None:
+    subject, ceiling = _sweep_points(results).get("32"), _sweep_points(results, "hello").get("32")
+    return ratio(subject["req_per_s"], ceiling["req_per_s"]) if subject and ceiling else None
+
+
+def _hello_cpu_ratio(results: dict) -> float | None:
+    """CPU per request at the sweep point where mlserve answered most: saturated, so the cost
+    per request rather than the loop idling between requests (it is higher when the load
+    generator cannot keep the server busy)."""
+    points = _sweep_points(results)
+    if not points:
+        return None
+    busiest = max(points, key=lambda count: points[count]["req_per_s"])
+    subject, ceiling = points[busiest], _sweep_points(results, "hello").get(busiest)
+    if not ceiling:
+        return None
+    return ratio(ceiling.get("server_cpu_us_per_request"), subject.get("server_cpu_us_per_request"))
+
+
+def _worst(key: str) -> Callable[[dict], float | None]:
+    def read(results: dict) -> float | None:
+        values = [fig[key] for fig in _sweep_points(results).values()]
+        return max(values) if values else None
+
+    return read
+
+
+def _timeouts(results: dict) -> float | None:
+    points = _sweep_points(results)
+    return sum(fig["socket_errors_by_kind"].get("timeout", 0) for fig in points.values()) if points else None
+
+
+def _cold_start(model: str) -> Callable[[dict], float | None]:
+    return lambda results: results.get("cold_start", {}).get(model, {}).get("median_s")
+
+
+def _large_goodput(results: dict) -> float | None:
+    large = results.get("sweep", {}).get("large_requests", {})
+    counts = sorted(large.get("points", {}), key=int)
+    return goodput_kept(large["points"], counts[0]) if counts else None
+
+
 TARGETS = (
-    Target(name="single_row_speedup", description="single-row req/s vs FastAPI baseline", scenario="single_row",
-           value="speedup_fastapi", op=">=", threshold=20, unit="x"),
-    Target(name="single_row_p99", description="single-row p99 latency", scenario="single_row",
-           value="p99_ms", op="<=", threshold=10, unit="ms"),
-    Target(name="single_row_errors", description="single-row non-2xx + socket errors", scenario="single_row",
-           value="failures", op="==", threshold=0, unit=""),
-    Target(name="batch_64_rows_per_s", description="64-row requests, rows/s", scenario="batch_64",
-           value="rows_per_s", op=">=", threshold=20_000, unit="rows/s"),
-    Target(name="peak_rss", description="mlserve peak RSS (VmHWM) after the load", scenario=None,
-           value="peak_rss_mb", op="<", threshold=200, unit="MB"),
+    Target(name="single_row_speedup", description="single-row req/s vs FastAPI baseline", read=_speedup_fastapi,
+           op=">=", threshold=20, unit="x"),
+    Target(name="single_row_p99", description="single-row p99 latency", read=_figure("single_row", "p99_ms"),
+           op="<=", threshold=10, unit="ms"),
+    Target(name="single_row_errors", description="single-row non-2xx + socket errors",
+           read=_figure("single_row", "failures"), op="==", threshold=0, unit=""),
+    Target(name="batch_64_rows_per_s", description="64-row requests, rows/s", read=_figure("batch_64", "rows_per_s"),
+           op=">=", threshold=20_000, unit="rows/s"),
+    Target(name="peak_rss", description="mlserve peak RSS (VmHWM) after the load", read=_peak_rss,
+           op="<", threshold=200, unit="MB"),
+    Target(name="hello_ratio", description="single-row req/s at 32 connections vs hello-world ASGI, same stack",
+           read=_hello_ratio, op=">=", threshold=0.7, unit="x"),
+    Target(name="hello_cpu_ratio", description="the same from CPU per request, at mlserve's busiest sweep point",
+           read=_hello_cpu_ratio, op=">=", threshold=0.7, unit="x"),
+    Target(name="sweep_goodput", description="lowest answered req/s past 32 connections vs at 32",
+           read=lambda results: goodput_kept(_sweep_points(results), "32"), op=">=", threshold=0.8, unit="x"),
+    Target(name="sweep_p99", description="worst p99 of the sweep (every answer, 503s included)",
+           read=_worst("p99_ms"), op="<=", threshold=50, unit="ms"),
+    Target(name="sweep_timeouts", description="client timeouts over the whole sweep", read=_timeouts,
+           op="==", threshold=0, unit=""),
+    Target(name="cold_start_demo", description="demo forest: start to first answer (median)",
+           read=_cold_start("demo"), op="<=", threshold=1.0, unit="s"),
+    Target(name="cold_start_large_forest", description="500-tree forest: start to first answer (median)",
+           read=_cold_start("large_forest"), op="<", threshold=2.0, unit="s"),
+    Target(name="large_request_goodput", read=_large_goodput, op=">=", threshold=0.8, unit="x",
+           description="max-size requests: answered rows/s at the most connections vs the fewest"),
 )  # fmt: skip
 
 _OPS = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "==": lambda a, b: a == b}
-
-
-def target_actual(target: Target, results: dict) -> float | None:
-    """The figure `target` compares, or None when it was not measured."""
-    if target.scenario is None:
-        memory = results["servers"].get(SUBJECT, {}).get("memory")
-        return memory[target.value] if memory else None
-    servers = results["scenarios"].get(target.scenario, {}).get("servers", {})
-    subject = servers.get(SUBJECT)
-    if subject is None:
-        return None
-    if target.value == "speedup_fastapi":
-        baseline = servers.get("fastapi")
-        return ratio(subject["req_per_s"], baseline["req_per_s"]) if baseline else None
-    if target.value == "failures":
-        return subject["non_2xx"] + subject["socket_errors"]
-    return subject[target.value]
 
 
 def evaluate_targets(results: dict) -> list[dict]:
     """Each target with its actual figure and `met`: True, False, or None (not measured)."""
     verdicts = []
     for target in TARGETS:
-        actual = target_actual(target, results)
+        actual = target.read(results)
         verdicts.append(
             {
                 "name": target.name,
@@ -130,15 +183,12 @@ def _unit_suffix(unit: str) -> str:
     return "" if not unit else unit if unit == "x" else f" {unit}"
 
 
-def format_ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}x"
-
-
 def format_report(results: dict) -> str:
     """The human-readable report: one table per scenario, memory, then the targets."""
     settings = results["settings"]
     lines = []
-    for scenario in results["scenarios"].values():
+    compared = bool(results["servers"])
+    for scenario in results["scenarios"].values() if compared else ():
         load = (
             f"{settings['connections']} connections, {settings['duration_s']} s after {settings['warmup_s']} s warm-up"
         )
@@ -162,25 +212,31 @@ def format_report(results: dict) -> str:
                     f"{fig['p999_ms']:.2f}",
                     str(fig["non_2xx"]),
                     str(fig["socket_errors"]),
-                    _format_foreign(fig.get("foreign_cpu_pct")),
+                    format_foreign(fig.get("foreign_cpu_pct")),
                     versus,
                 )
             )
         for name, server in results["servers"].items():
             if name not in scenario["servers"]:
                 rows.append((DISPLAY_NAMES.get(name, name), f"not measured: {server.get('error') or 'skipped'}"))
-        lines += _table(rows)
+        lines += table(rows)
         summary = [f"{format_ratio(r['req_per_s'])} {DISPLAY_NAMES[name]}" for name, r in scenario["ratios"].items()]
         if summary:
             lines.append(f"mlserve throughput: {', '.join(summary)}")
 
-    lines += ["", "== memory after the load (process group, MB = 10^6 bytes) =="]
-    rows = [("server", "RSS MB", "peak RSS MB")]
-    for name, server in results["servers"].items():
-        memory = server.get("memory")
-        if memory:
-            rows.append((DISPLAY_NAMES.get(name, name), f"{memory['rss_mb']:.1f}", f"{memory['peak_rss_mb']:.1f}"))
-    lines += _table(rows)
+    if compared:
+        lines += ["", "== memory after the load (process group, MB = 10^6 bytes) =="]
+        rows = [("server", "RSS MB", "peak RSS MB")]
+        for name, server in results["servers"].items():
+            memory = server.get("memory")
+            if memory:
+                rows.append((DISPLAY_NAMES.get(name, name), f"{memory['rss_mb']:.1f}",
+                             f"{memory['peak_rss_mb']:.1f}"))
+        lines += table(rows)
+    if "sweep" in results:
+        lines += format_sweep(results["sweep"])
+    if "cold_start" in results:
+        lines += format_cold_start(results["cold_start"])
 
     noisy = noisy_measurements(results)
     if noisy:
@@ -196,38 +252,25 @@ def format_report(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _measurements(results: dict):
+    """(what, figures) of every wrk run in the results."""
+    for scenario in results["scenarios"].values():
+        for name, fig in scenario["servers"].items():
+            yield f"{DISPLAY_NAMES.get(name, name)}, {scenario['title']}", fig
+    sweep = results.get("sweep", {})
+    for name, record in sweep.get("servers", {}).items():
+        for count, fig in record["points"].items():
+            yield f"{name}, sweep at {count} connections", fig
+    for count, fig in sweep.get("large_requests", {}).get("points", {}).items():
+        yield f"mlserve, large requests at {count} connections", fig
+
+
 def noisy_measurements(results: dict) -> list[str]:
     """One line per measurement during which another process used over NOISY_PCT of the
     server's or wrk's core."""
     out = []
-    for scenario in results["scenarios"].values():
-        for name, fig in scenario["servers"].items():
-            foreign = fig.get("foreign_cpu_pct") or {}
-            if max(foreign.values(), default=0) > NOISY_PCT:
-                out.append(
-                    f"{DISPLAY_NAMES.get(name, name)}, {scenario['title']}: server core {foreign['server_core']:g}%, "
-                    f"wrk core {foreign['wrk_core']:g}%"
-                )
-    return out
-
-
-def _format_foreign(foreign: dict | None) -> str:
-    """The server core's share used by others, e.g. "2%"; "-" when nothing was pinned."""
-    return "-" if not foreign else f"{foreign['server_core']:.0f}%"
-
-
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    # Rows shorter than the header (a server not measured) are printed as they are.
-    full = [row for row in rows if len(row) == len(rows[0])]
-    widths = [max(len(row[i]) for row in full) for i in range(len(rows[0]))]
-    out = []
-    for row in rows:
-        if len(row) != len(rows[0]):
-            out.append("  " + "  ".join(row))
-            continue
-        cells = [
-            cell.ljust(widths[i]) if i == 0 or i == len(row) - 1 else cell.rjust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        out.append("  " + "  ".join(cells).rstrip())
+    for what, fig in _measurements(results):
+        foreign = fig.get("foreign_cpu_pct") or {}
+        if max(foreign.values(), default=0) > NOISY_PCT:
+            out.append(f"{what}: server core {foreign['server_core']:g}%, wrk core {foreign['wrk_core']:g}%")
     return out

@@ -46,7 +46,7 @@ class ServerSpec:
 
 
 def server_specs(python: str, model_dir: Path) -> dict[str, ServerSpec]:
-    """The three servers, keyed by name, in the order they are measured."""
+    """The servers, keyed by name: mlserve, the two seed-project baselines, and the hello-world ceiling."""
     model = str(model_dir)
     return {
         "mlserve": ServerSpec(
@@ -61,6 +61,12 @@ def server_specs(python: str, model_dir: Path) -> dict[str, ServerSpec]:
             argv=(python, "-m", "uvicorn", "bench.baselines.fastapi_pydantic:app", "--host", "127.0.0.1")
             + ("--port", "{port}", "--workers", "1"),
             ready_path="/ping",
+        ),
+        "hello": ServerSpec(
+            name="hello",
+            label="hello-world ASGI app on mlserve's uvicorn configuration (the stack's ceiling)",
+            argv=(python, "-m", "bench.baselines.hello_asgi", "--host", "127.0.0.1", "--port", "{port}"),
+            ready_path="/",
         ),
         "flask": ServerSpec(
             name="flask",

@@ -266,8 +266,10 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                 kms_key_id=args.model_kms_key_arn,
                 capture_options=[aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode=m)
                                  for m in ("Input", "Output")],
+                # Every type the server reads and answers (serving_app/protocols/sagemaker.py), so
+                # captures hold text, not base64 (CSV was base64 while only JSON was listed).
                 capture_content_type_header=aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureContentTypeHeaderArgs(
-                    json_content_types=["application/json"]),
+                    csv_content_types=["text/csv"], json_content_types=["application/json", "application/jsonlines"]),
             ) if capture else None,
             opts=child,
         )

@@ -3,8 +3,10 @@
 A framework-free ASGI callable: at thousands of requests per second on one core the HTTP
 layer, not the (batched) model, is the cost, so routing is a dict lookup, headers are read
 in one pass, bodies are bytes handed to orjson, and each response is two ASGI messages.
-This layer owns what every route shares: body limits, request ids, the error body, the
-request metrics, and the lifespan (warm-up before traffic, worker stop after the drain).
+This layer owns what every route shares: body limits, admission (every route that reads a
+body is an inference route: it is taken, made to wait or refused with 503 by admission.py
+from its headers, before its body is read), request ids, the error body, the request metrics,
+and the lifespan (warm-up before traffic, worker stop after the drain).
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from typing import Any
 
 import orjson
 
+from serving_app import admission
+from serving_app.admission import Ticket, current_ticket
 from serving_app.dataplane import DataPlane
 from serving_app.errors import (
     InvalidInput,
     MethodNotAllowed,
+    NotReady,
     PayloadTooLarge,
     RouteNotFound,
     ServingError,
@@ -44,6 +49,8 @@ _UNMATCHED = "unmatched"  # metrics label for 404s, so random paths cannot explo
 _MAX_REQUEST_ID_BYTES = 200
 _PRINTABLE = re.compile(rb"[\x21-\x7e]+")
 _INTERNAL_ERROR = b'{"error":"internal server error; see the server log"}'
+_RETRY_AFTER_S = 1
+_RETRY_AFTER = [(b"retry-after", b"%d" % _RETRY_AFTER_S)]
 
 
 class Router:
@@ -52,7 +59,8 @@ class Router:
     def __init__(self, routes: Iterable[Route]) -> None:
         self._exact: dict[str, dict[str, Route]] = {}
         self._templates: dict[int, list[tuple[tuple[str, ...], dict[str, Route]]]] = {}
-        for route in routes:
+        self.routes = tuple(routes)
+        for route in self.routes:
             if "{" not in route.path:
                 self._exact.setdefault(route.path, {})[route.method] = route
                 continue
@@ -103,16 +111,22 @@ class ServingApp:
         self.metrics = metrics
         self.router = Router(routes)
         self._max_body_bytes = settings.max_body_bytes
-        self._request_ids = map(f"{os.urandom(6).hex()}-{{:x}}".format, itertools.count(1))
+        self._request_id_prefix = os.urandom(6).hex().encode()  # tells this process's ids from another worker's
+        self._request_numbers = itertools.count(1)
+        # One prepared answer per refusal reason: under overload, refusing must cost next to nothing.
+        self._refusals = {reason: Response(503, _error_body(f"server overloaded: {why}; retry after "
+                                                              f"{_RETRY_AFTER_S} s"), JSON, _RETRY_AFTER)
+                          for reason, why in _refusal_reasons(settings).items()}
+        for route in self.router.routes:
+            metrics.route_slot(route.path)  # the same slots, in the same order, in every worker
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
-
-    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # HTTP handled here rather than in a helper coroutine: each coroutine level costs its
+        # request a resumption when the prediction comes back.
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            return
         started = time.perf_counter()
         method = scope["method"]
         path = scope["path"]
@@ -130,41 +144,69 @@ class ServingApp:
             elif name == b"accept":
                 accept = _media_type(value) if b"," not in value else value.decode("latin-1").lower()
         if request_id is None:
-            request_id = next(self._request_ids).encode()
+            request_id = b"%s-%x" % (self._request_id_prefix, next(self._request_numbers))
         label = _UNMATCHED
+        ticket = None
         try:
             route, params = self.router.match(method, path)
             label = route.path
-            body = await self._read_body(receive, content_length) if route.reads_body else b""
-            response = await route.handler(
-                Request(method, path, body, content_type, accept, request_id.decode("latin-1"), params))
+            if route.reads_body:  # an inference route: admitted or refused before its body is read
+                declared = self._declared_length(content_length)
+                plane = self.plane
+                if not plane.ready:
+                    raise NotReady(plane.not_ready_reason())
+                admitted = plane.admission.admit(declared)
+                if type(admitted) is not int and type(admitted) is not Ticket:
+                    admitted = await admitted  # waiting, unparsed, for room: a ticket or a refusal
+                if type(admitted) is int:
+                    response = self._refusals[admitted]
+                    self.metrics.refused(admitted)
+                else:
+                    ticket = admitted
+                    body = await self._read_body(receive)
+                    ticket.body_bytes = len(body)
+                    current_ticket.set(ticket)
+                    response = await route.handler(
+                        Request(method, path, body, content_type, accept, request_id.decode("latin-1"), params))
+            else:
+                response = await route.handler(
+                    Request(method, path, b"", content_type, accept, request_id.decode("latin-1"), params))
         except ServingError as error:
             response = self._error_response(error, request_id, method, path)
         except Exception:  # noqa: BLE001 - a bug must cost one 500, not the connection
             logger.exception("unhandled error", extra={"request_id": request_id.decode("latin-1"), "path": path})
             response = Response(500, _INTERNAL_ERROR)
-        body = response.body
-        headers = [
-            (b"content-type", response.content_type),
-            (b"content-length", b"%d" % len(body)),
-            (b"x-request-id", request_id),
-        ]
-        if response.headers:
-            headers += response.headers
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        try:
+            body = response.body
+            headers = [
+                (b"content-type", response.content_type),
+                (b"content-length", b"%d" % len(body)),
+                (b"x-request-id", request_id),
+            ]
+            if response.headers:
+                headers += response.headers
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            if ticket is not None:
+                self.plane.admission.release(ticket)
         self.metrics.request_done(label, response.status, time.perf_counter() - started)
 
-    async def _read_body(self, receive: Any, content_length: bytes | None) -> bytes:
+    def _declared_length(self, content_length: bytes | None) -> int | None:
+        """The declared body size; a body declared over the limit is refused before anything else."""
+        if content_length is None:
+            return None
+        try:
+            declared = int(content_length)
+        except ValueError:
+            raise InvalidInput("Content-Length is not a number") from None
+        if declared > self._max_body_bytes:
+            # Refused before reading: the client learns at once, the server buffers nothing.
+            raise _BodyTooLarge(f"body of {declared} bytes is over max_body_bytes ({self._max_body_bytes})")
+        return declared
+
+    async def _read_body(self, receive: Any) -> bytes:
         limit = self._max_body_bytes
-        if content_length is not None:
-            try:
-                declared = int(content_length)
-            except ValueError:
-                raise InvalidInput("Content-Length is not a number") from None
-            if declared > limit:
-                # Refused before reading: the client learns at once, the server buffers nothing.
-                raise _BodyTooLarge(f"body of {declared} bytes is over max_body_bytes ({limit})")
         message = await receive()
         body = message.get("body", b"")
         # Counted in every message, the first too: uvicorn hands a chunked upload it buffered
@@ -215,6 +257,15 @@ class ServingApp:
 
 class _BodyTooLarge(PayloadTooLarge):
     """A body over the byte limit (the connection is closed after the 413)."""
+
+
+def _refusal_reasons(settings: Settings) -> dict[int, str]:
+    return {
+        admission.QUEUE_WAIT: f"this request would wait longer than max_queue_wait_ms "
+                              f"({settings.max_queue_wait_ms:g} ms) for the requests ahead of it",
+        admission.REQUEST_TIMEOUT: "the rows queued for the model would not finish within request_timeout_s "
+                                   f"({settings.request_timeout_s:g} s)",
+    }
 
 
 def _media_type(value: bytes) -> str:

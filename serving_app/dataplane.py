@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from itertools import chain
 from typing import Any
 
 import numpy as np
 
+from serving_app.admission import Admission, current_ticket
 from serving_app.batching import MicroBatcher
 from serving_app.errors import InvalidInput, ModelFailed, ModelNotFound, NotReady, PayloadTooLarge
 from serving_app.metrics import Metrics
@@ -61,9 +63,25 @@ class DataPlane:
             max_wait_s=settings.max_batch_wait_ms / 1000,
             max_queued_rows=settings.max_queued_rows,
             timeout_s=settings.request_timeout_s,
+            max_inline_s=settings.max_inline_batch_ms / 1000,
             observer=metrics,
         )
-        metrics.watch_queue(lambda: self.batcher.queued_rows, lambda: self.batcher.queued_requests)
+        self.admission = Admission(
+            max_concurrent_requests=settings.max_concurrent_requests,
+            max_queued_rows=settings.max_queued_rows,
+            max_queued_bytes=settings.max_queued_bytes,
+            max_rows_per_request=settings.max_rows_per_request,
+            max_body_bytes=settings.max_body_bytes,
+            max_queue_wait_s=settings.max_queue_wait_ms / 1000,
+            timeout_s=settings.request_timeout_s,
+            n_features=self.n_features,
+            seconds_per_row=lambda: self.batcher.seconds_per_row,
+            model_rows=lambda: self.batcher.queued_rows,
+        )
+        metrics.watch("queue_depth_rows", lambda: self.batcher.queued_rows)
+        metrics.watch("queue_depth_requests", lambda: self.batcher.queued_requests)
+        metrics.watch("requests_in_flight", lambda: self.admission.in_flight)
+        metrics.watch("requests_waiting", lambda: len(self.admission.waiting))
         self.warmed_up = False
         self.draining = False
 
@@ -90,21 +108,23 @@ class DataPlane:
         [result] = await asyncio.to_thread(self._run_batch, [[[0.0] * self.n_features]])
         if isinstance(result, Exception):
             raise result
-        self.metrics.warmup_seconds.set(time.perf_counter() - started)
+        self.metrics.set_gauge("model_warmup_seconds", time.perf_counter() - started)
         self.warmed_up = True
-        self.metrics.ready.set(1)
+        self.metrics.set_gauge("ready", 1)
+        self.metrics.start_publishing(asyncio.get_running_loop())
         logger.info("model ready", extra={"warmup_ms": round((time.perf_counter() - started) * 1000, 3)})
 
     def drain(self) -> None:
         """Stop taking new predictions (SIGTERM); those already queued still run."""
         if not self.draining:
             self.draining = True
-            self.metrics.ready.set(0)
+            self.metrics.set_gauge("ready", 0)
             logger.info("draining: readiness is now false, in-flight requests finish")
 
     async def stop(self) -> None:
         """Stop the worker thread (after the HTTP server drained)."""
         self.drain()
+        self.metrics.stop_publishing()
         await self.batcher.stop()
 
     def check_model(self, name: str, version: str | None = None) -> None:
@@ -116,8 +136,11 @@ class DataPlane:
                                 f"the served version is {self.metadata.version!r}")
 
     def check_rows(self, rows: Any) -> int:
-        """Validate the structure and value types of `rows`; return how many there are.
-        A row given as an object keyed by feature name is replaced in `rows` by its list."""
+        """Validate the structure and value types of `rows` (lists of numbers or objects keyed by feature
+        name, or a 2-D float array from a reader that parsed straight into one); return how many there
+        are. A row given as an object keyed by feature name is replaced in `rows` by its list."""
+        if type(rows) is np.ndarray:
+            return self._check_array(rows)
         if type(rows) is not list or not rows:
             raise InvalidInput("expected a non-empty list of rows, each a list of "
                                f"{self.n_features} numbers or an object keyed by feature name")
@@ -161,26 +184,47 @@ class DataPlane:
             problems.append(f"unknown feature{'s' if len(unknown) > 1 else ''} {_listed(unknown)}")
         raise InvalidInput(f"row {index}: {'; '.join(problems)}; the model takes {_listed(list(names))}")
 
-    async def predict(self, rows: list[list[float]]) -> dict[str, Any]:
-        """Predict for one request's rows: {output name: this request's slice}, in order.
+    def _check_array(self, rows: np.ndarray) -> int:
+        n = len(rows)
+        if rows.ndim != 2 or not n or rows.dtype.kind != "f":
+            raise InvalidInput(f"expected a non-empty table of rows, each {self.n_features} numbers")
+        if n > self.settings.max_rows_per_request:
+            raise PayloadTooLarge(f"{n} rows in one request; max_rows_per_request is "
+                                  f"{self.settings.max_rows_per_request}")
+        if rows.shape[1] != self.n_features:
+            raise InvalidInput(f"row 0 has {rows.shape[1]} values; the model takes {self.n_features} features")
+        return n
 
-        Raises NotReady, InvalidInput, PayloadTooLarge, Overloaded, PredictionTimeout, ModelFailed.
+    def predict(self, rows: list[list[float]] | np.ndarray) -> Awaitable[dict[str, Any]]:
+        """Predict for one request's rows: awaits {output name: this request's slice}, in order.
+
+        A plain function returning the batcher's future rather than a coroutine: one coroutine
+        level less for every request to resume through.
+        Raises (or the awaitable raises) NotReady, InvalidInput, PayloadTooLarge, Overloaded,
+        PredictionTimeout, ModelFailed.
         """
         if not self.ready:
             raise NotReady(self.not_ready_reason())
         n = self.check_rows(rows)
-        result = await self.batcher.submit(rows, n)
-        return result
+        ticket = current_ticket.get()
+        if ticket is None:  # called without the app's admission (tests, tools)
+            return self.batcher.submit(rows, n)
+        self.admission.resize(ticket, n, ticket.body_bytes)  # its real rows count from now on
+        return self.batcher.submit(rows, n, ticket.deadline)  # request_timeout_s from its arrival
 
     # -- worker thread -----------------------------------------------------------------
 
-    def _run_batch(self, payloads: list[list[list[float]]]) -> list[Any]:
+    def _run_batch(self, payloads: list[list[list[float]] | np.ndarray]) -> list[Any]:
         """One model call for a whole batch; each request gets views of its own rows."""
-        rows = payloads[0] if len(payloads) == 1 else list(chain.from_iterable(payloads))
         sizes = [len(payload) for payload in payloads]
         try:
             with np.errstate(over="ignore"):  # a value too big for float32 becomes inf, refused below
-                batch = np.array(rows, dtype=self.input_dtype)
+                if len(payloads) == 1:
+                    batch = np.array(payloads[0], dtype=self.input_dtype)
+                elif any(type(payload) is np.ndarray for payload in payloads):
+                    batch = np.concatenate([np.asarray(payload, dtype=self.input_dtype) for payload in payloads])
+                else:
+                    batch = np.array(list(chain.from_iterable(payloads)), dtype=self.input_dtype)
             finite = bool(np.isfinite(batch).all())
         except (OverflowError, ValueError, TypeError):
             return self._run_one_by_one(payloads)
@@ -190,7 +234,7 @@ class DataPlane:
             outputs = self._predict(batch)
         except Exception:  # noqa: BLE001
             if len(payloads) == 1:
-                logger.exception("model failed on a batch of %d rows", len(rows))
+                logger.exception("model failed on a batch of %d rows", len(batch))
                 return [ModelFailed("the model failed on this input; see the server log")]
             # Do not let one request's rows fail its neighbours: retry each alone.
             return self._run_one_by_one(payloads)
@@ -209,7 +253,9 @@ class DataPlane:
             bad = np.argwhere(~np.isfinite(rows))
             if len(bad):
                 row, column = (int(i) for i in bad[0])
-                results.append(InvalidInput(f"row {row}, column {column}: {payload[row][column]!r} is not a "
+                value = payload[row][column]
+                value = value.item() if type(payload) is np.ndarray else value  # 1e+40, not np.float64(1e+40)
+                results.append(InvalidInput(f"row {row}, column {column}: {value!r} is not a "
                                             f"finite {self.input_dtype} number"))
                 continue
             try:
@@ -222,15 +268,18 @@ class DataPlane:
         return results
 
     def _predict(self, rows: np.ndarray) -> dict[str, Any]:
-        """Call the model and make each output serialisable: a C-contiguous numeric array
-        (orjson writes those natively) or, for strings and objects, a Python list."""
+        """Call the model and make each output serialisable: a C-contiguous float array
+        (orjson writes those natively) or a Python list (integers, booleans, strings, objects)."""
         raw = self.model.predict(rows)
         outputs: dict[str, Any] = {}
         for name in self.output_names:
             array = np.asarray(raw[name])
             if array.shape[:1] != (len(rows),):
                 raise ValueError(f"output {name!r} has shape {array.shape} for {len(rows)} rows")
-            if array.dtype.kind in "OUS":
+            if array.dtype.kind in "OUSiub":
+                # Strings and objects as Python lists; integers and booleans too, exactly and
+                # cheaper to slice and to write (the same JSON as from NumPy). Floats stay NumPy,
+                # so a float32 is written at its own width (0.7, not 0.699999988079071).
                 outputs[name] = array.tolist()
             else:
                 outputs[name] = np.ascontiguousarray(array)

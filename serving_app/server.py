@@ -1,9 +1,13 @@
 """Running the app: uvicorn, signals, graceful shutdown, worker processes.
 
-uvicorn with httptools and uvloop, no access log, no proxy-header middleware: the fastest
-stock ASGI server stack for Python. Every process (the only one, or each of `workers`)
-builds its app through `AppFactory`: load the artifact, build the app, and make SIGTERM
-flip readiness before uvicorn's own handler starts the drain.
+uvicorn with httptools (each response written in one system call: http_protocol.py) and
+uvloop, no access log, no proxy-header middleware: the fastest ASGI server stack for Python
+we measured (granian 2.8 served a hello-world app at less than half of uvicorn's rate on one
+pinned core at 32 connections; bench/README.md). Every process (the only one, or each of
+`workers`) builds its app through `AppFactory`: load the artifact, build the app, and make
+SIGTERM flip readiness before uvicorn's own handler starts the drain. With `workers > 1` the
+supervisor gives the workers a fresh directory for their metric values (metrics_store.py).
+At start, model copies earlier runs left in `model_cache_dir` are removed.
 
 Shutdown on SIGTERM (Kubernetes pod deletion, SageMaker instance replacement):
 1. readiness turns false at once (/ping and /v2/health/ready answer 503);
@@ -18,19 +22,25 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
 from serving_app.app import ServingApp, create_app
+from serving_app.http_protocol import HttpToolsCoalescingProtocol
 from serving_app.logs import configure_logging
+from serving_app.metrics import Metrics
+from serving_app.metrics_store import prepare_directory
 from serving_app.models.base import Model, ModelLoadError
 from serving_app.settings import Settings
 
@@ -43,6 +53,9 @@ LoadModel = Callable[..., Model]
 # closes idle connections and never sends a request on a socket the server just closed
 # (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#connection-idle-timeout).
 KEEP_ALIVE_S = 75
+BACKLOG = 2048
+_METRICS_DIRECTORY_PREFIX = "mlserve-metrics-"
+_CACHE_ENTRY_PREFIX = "model-"  # serving_app/models/sources.py's scratch folders
 
 
 def default_load_model(uri: str, *, cache_dir: str | None = None) -> Model:
@@ -62,6 +75,7 @@ class AppFactory:
     settings: Settings
     load_model: LoadModel = default_load_model
     worker: bool = False  # a child of the multi-process supervisor
+    metrics_directory: str | None = None  # where workers keep their metric values (metrics_store.py)
 
     def __call__(self) -> ServingApp:
         context = configure_logging(self.settings.log_level)
@@ -72,7 +86,8 @@ class AppFactory:
                 sys.exit(STARTUP_FAILURE)
             raise
         context.fields.update({"model_name": model.metadata.name, "model_version": model.metadata.version})
-        app = create_app(self.settings, model, load_seconds=load_seconds)
+        directory = Path(self.metrics_directory) if self.metrics_directory else None
+        app = create_app(self.settings, model, metrics=Metrics(directory), load_seconds=load_seconds)
         drain_on_exit_signals(app)
         return app
 
@@ -129,7 +144,7 @@ def uvicorn_config(settings: Settings, app: ServingApp | AppFactory) -> uvicorn.
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        http="httptools",
+        http=HttpToolsCoalescingProtocol,  # httptools, one write per response (http_protocol.py)
         loop="uvloop",
         lifespan="on",
         access_log=False,
@@ -138,12 +153,20 @@ def uvicorn_config(settings: Settings, app: ServingApp | AppFactory) -> uvicorn.
         server_header=False,
         timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=settings.shutdown_grace_s,
+        # Connections a burst may open before they are accepted (the kernel caps it at
+        # net.core.somaxconn). Overload is handled by admission (admission.py), per request
+        # and before the body is read, not here: uvicorn's own `limit_concurrency` counts
+        # open connections too, so past it every request on a keep-alive connection, the
+        # readiness probe's included, would get a 503.
+        backlog=BACKLOG,
     )
 
 
 def run(settings: Settings, load_model: LoadModel = default_load_model) -> int:
     """Serve until SIGTERM; the process exit code (non-zero when startup failed)."""
     configure_logging(settings.log_level)
+    if settings.model_cache_dir:
+        clean_model_cache(Path(settings.model_cache_dir))
     if settings.workers > 1:
         return _run_workers(settings, load_model)
     server = _Server(uvicorn_config(settings, AppFactory(settings, load_model)))
@@ -166,11 +189,50 @@ def _run_workers(settings: Settings, load_model: LoadModel) -> int:
     """
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn_config(settings, AppFactory(settings, load_model, worker=True))
-    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
-    supervisor.run()
+    directory = metrics_directory(os.getpid())
+    remove_stale_metrics_directories(directory.parent)
+    prepare_directory(directory)  # counts never carry over from an earlier run
+    try:
+        config = uvicorn_config(settings, AppFactory(settings, load_model, worker=True,
+                                                     metrics_directory=str(directory)))
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor.run()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
     failed = any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes)
     return 1 if failed else 0
+
+
+def metrics_directory(supervisor_pid: int) -> Path:
+    """Where the workers of the supervisor `supervisor_pid` keep their metric values."""
+    return Path(tempfile.gettempdir()) / f"{_METRICS_DIRECTORY_PREFIX}{supervisor_pid}"
+
+
+def remove_stale_metrics_directories(parent: Path) -> None:
+    """Remove the metric directories of supervisors that no longer run (killed before cleaning up)."""
+    for directory in parent.glob(f"{_METRICS_DIRECTORY_PREFIX}*"):
+        try:
+            pid = int(directory.name.removeprefix(_METRICS_DIRECTORY_PREFIX))
+            os.kill(pid, 0)
+        except ValueError:
+            continue  # not one of ours
+        except ProcessLookupError:
+            shutil.rmtree(directory, ignore_errors=True)
+        except PermissionError:
+            continue  # that pid runs, as another user
+
+
+def clean_model_cache(cache_dir: Path) -> None:
+    """Remove the artifact copies earlier runs left in `cache_dir` (each load unpacks or
+    downloads into a fresh `model-*` folder there; see serving_app/models/sources.py). At
+    start none is in use, and a pod restarted in place keeps its emptyDir between runs."""
+    removed = 0
+    for entry in cache_dir.glob(f"{_CACHE_ENTRY_PREFIX}*"):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    if removed:
+        logger.info("removed %d model copies left by earlier runs", removed, extra={"cache_dir": str(cache_dir)})
 
 
 def cpu_count() -> int:

@@ -50,18 +50,47 @@ class Settings:
     batch. The batcher holds only when the next request is expected sooner than a batch
     takes to run (see `batching.py`); 0 never holds."""
 
+    max_inline_batch_ms: float = 1.0
+    """A batch the model has lately been finishing within this many milliseconds runs on the
+    event loop itself instead of the model worker thread (the hop costs more than such a
+    prediction); a slower model always runs on the thread, so no batch stalls the event loop
+    (probes, admission, parsing) for long. 0: always the thread."""
+
     max_body_bytes: int = 1_048_576
     """Largest request body accepted (413 above it)."""
 
     max_rows_per_request: int = 1024
     """Most rows in one request (413 above it: like the body limit, a size the client must cut)."""
 
+    max_concurrent_requests: int = 256
+    """Inference requests processed at once (being parsed, queued for the model, in it, being
+    answered). More wait, unparsed and in arrival order, for room (see `max_queue_wait_ms`).
+    256 keeps one CPU's model busy with full batches (4 x the default `max_batch_size`)."""
+
     max_queued_rows: int = 4096
-    """Rows waiting for the model before new requests are refused with 503 + Retry-After.
-    Bounds memory and keeps latency from growing without limit under overload."""
+    """Rows processed at once. A request counts by its declared size (Content-Length, in rows
+    at the bytes per row seen so far) until its body is parsed, then by its real row count;
+    one that does not fit waits for room before its body is read. The default holds 4
+    requests of `max_rows_per_request` rows: one in the model, the next ones parsed and
+    waiting, so the model never idles."""
+
+    max_queued_bytes: int = 4 * 1_048_576
+    """Request body bytes processed at once (declared, or `max_body_bytes` for a body sent
+    without a length); a body that does not fit waits for room before it is read. Bounds the
+    memory parsed requests hold (a JSON body becomes several times its size in Python
+    objects) where rows cannot. The default holds 4 bodies of the default `max_body_bytes`."""
+
+    max_queue_wait_ms: float = 500.0
+    """Longest a request may be expected to wait for room (the requests ahead of it, at the
+    pace requests have been finishing); one expected to wait longer is refused at once with
+    503 + Retry-After, before its body is read, instead of waiting into its client's
+    timeout. 0: never wait, refuse whatever does not fit at once."""
 
     request_timeout_s: float = 10.0
-    """Longest a request waits for its prediction (queue + model) before a 504."""
+    """Longest a request may stay in the server, from its arrival (waiting for room, the
+    model's queue, the model), before a 504 (or a 503 if it never got room). A request whose
+    rows are not expected to finish within it (the rows ahead of it in the model's queue, at
+    the model's measured speed) is refused with 503 + Retry-After at once instead."""
 
     shutdown_grace_s: float = 20.0
     """After SIGTERM: how long in-flight requests may take to finish before the process
@@ -73,10 +102,11 @@ class Settings:
     def __post_init__(self) -> None:
         problems = []
         for name in ("workers", "max_batch_size", "max_body_bytes", "max_rows_per_request",
-                     "max_queued_rows"):
+                     "max_concurrent_requests", "max_queued_rows", "max_queued_bytes"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("max_batch_wait_ms", "request_timeout_s", "shutdown_grace_s"):
+        for name in ("max_batch_wait_ms", "max_inline_batch_ms", "max_queue_wait_ms", "request_timeout_s",
+                     "shutdown_grace_s"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.port <= 65535:
@@ -85,6 +115,9 @@ class Settings:
             # Otherwise a request within the row limit could never be queued.
             problems.append(f"max_queued_rows ({self.max_queued_rows}) must be >= "
                             f"max_rows_per_request ({self.max_rows_per_request})")
+        if self.max_queued_bytes < self.max_body_bytes:
+            problems.append(f"max_queued_bytes ({self.max_queued_bytes}) must be >= "
+                            f"max_body_bytes ({self.max_body_bytes})")
         if self.log_level.upper() not in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"):
             problems.append(f"log_level must be a Python log level name, got {self.log_level!r}")
         if not self.model_uri:

@@ -23,8 +23,10 @@ def expected_score(row: list[float]) -> float:
 class FakeModel:
     """Outputs: "score" (FP64, one per row) and "pair" (FP32, [row[0], 2 * row[1]])."""
 
-    def __init__(self, delay_s: float = 0.0, n_features: int = N_FEATURES) -> None:
+    def __init__(self, delay_s: float = 0.0, n_features: int = N_FEATURES, gate: threading.Event | None = None) -> None:
         self.delay_s = delay_s
+        self.gate = gate  # when given, each predict waits until it is set (a test holds the model busy)
+        self.entered = threading.Event()  # set when a predict call has started
         self.batches: list[int] = []  # rows per predict call
         self.lock = threading.Lock()
         self.metadata = ModelMetadata(
@@ -39,6 +41,9 @@ class FakeModel:
         assert rows.dtype == np.float32 and rows.ndim == 2
         with self.lock:
             self.batches.append(len(rows))
+        self.entered.set()
+        if self.gate is not None:
+            assert self.gate.wait(30), "the test never opened the gate"
         if self.delay_s:
             time.sleep(self.delay_s)
         score = rows.astype(np.float64) @ self._weights

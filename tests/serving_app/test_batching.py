@@ -160,44 +160,165 @@ def test_model_exception_fails_its_batch_only():
     assert run(scenario()) == [[2]]
 
 
+class FakeClock:
+    """The batcher's clock, moved by the test (and by a model that "takes" time), so arrival
+    gaps and run times are exact whatever the machine's load."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture(params=[0.0, 86_400.0 * 30], ids=["fresh-host", "host-up-30-days"])
-def host_uptime(request, monkeypatch):
+def clock(request) -> FakeClock:
     """perf_counter counts from the host's boot: the batcher must behave the same on a host
     that has been up for a month (CI once failed there: the first arrival gap, measured from
     0, kept the average "sparse" for the whole scenario)."""
-    import serving_app.batching as batching
-
-    real = time.perf_counter
-    monkeypatch.setattr(batching.time, "perf_counter", lambda: real() + request.param)
-    return request.param
+    return FakeClock(request.param)
 
 
-def test_hold_fills_batches_for_a_slow_model_under_load(host_uptime):
-    """With a model slower than the arrival gap, an idle batcher holds (up to max_wait)
-    so the next requests join instead of each paying a model call."""
+async def _ticks(n: int = 5) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
 
-    def slow(payloads):
-        time.sleep(0.05)
-        return payloads
 
-    async def scenario(max_wait_s):
-        batcher = _batcher(slow, max_wait_s=max_wait_s, max_batch_size=64)
-        batcher.start()
-        for _ in range(5):  # teach it the model's run time and a dense arrival rate
-            await asyncio.gather(*(batcher.submit([[i]], 1) for i in range(20)))
-        sizes = []
-        batcher._observer = type("O", (), {"batch_dispatched": lambda self, rows, n, waits: sizes.append(rows),
-                                           "batch_finished": lambda self, rows, s: None})()
+async def _slow_model_under_load(clock: FakeClock, **options) -> tuple[MicroBatcher, GatedModel]:
+    """A batcher that has learned its model takes 5 s a batch (on its clock) and that requests
+    arrive 1 ms apart: the next request is due long before a batch would run."""
+    model = GatedModel()
+
+    def run_batch(payloads):
+        clock.now += 5.0  # the model's run time, on the batcher's clock
+        return model(payloads)
+
+    batcher = _batcher(run_batch, clock=clock, **({"max_batch_size": 8, "max_wait_s": 3600.0} | options))
+    batcher.start()
+    for round_ in range(4):
         futures = []
         for i in range(10):
+            clock.now += 0.001
             futures.append(batcher.submit([[i]], 1))
-            await asyncio.sleep(0.001)
         await asyncio.gather(*futures)
-        await batcher.stop()
-        return sizes
+    model.batches.clear()
+    return batcher, model
 
-    assert run(scenario(0.2)) == [10]  # held: one model call
-    assert run(scenario(0.0)) == [1, 9]  # never held: the first goes alone, the rest coalesce behind it
+
+def test_an_idle_batcher_holds_a_partial_batch_and_sends_it_the_moment_it_is_full(clock):
+    async def scenario():
+        batcher, model = await _slow_model_under_load(clock)
+        futures = []
+        for i in range(7):  # one row short of max_batch_size: held, however long we wait
+            clock.now += 0.001
+            futures.append(batcher.submit([[i]], 1))
+            await _ticks()
+        await asyncio.sleep(0.05)
+        held = list(model.batches)
+        futures.append(batcher.submit([[7]], 1))  # the 8th row fills the batch: it leaves at once
+        await asyncio.wait_for(asyncio.gather(*futures), 5)
+        await batcher.stop()
+        return held, model.batches
+
+    held, batches = run(scenario())
+    assert held == []
+    assert batches == [[[[i]] for i in range(8)]]
+
+
+def test_a_held_batch_never_takes_a_row_over_max_batch_size(clock):
+    async def scenario():
+        batcher, model = await _slow_model_under_load(clock)
+        futures = []
+        for i in range(7):
+            clock.now += 0.001
+            futures.append(batcher.submit([[i]], 1))
+            await _ticks()
+        futures.append(batcher.submit([[7], [8]], 2))  # 9 rows now: 7 leave, the pair waits its turn
+        await asyncio.wait_for(asyncio.gather(*futures), 5)
+        await batcher.stop()
+        return [sum(len(payload) for payload in batch) for batch in model.batches]
+
+    assert run(scenario()) == [7, 2]
+
+
+def test_a_held_batch_leaves_when_its_hold_ends(clock):
+    async def scenario():
+        batcher, model = await _slow_model_under_load(clock, max_wait_s=0.5)  # hold at most 0.5 s
+        future = batcher.submit([[1]], 1)
+        await asyncio.sleep(0.1)
+        held = list(model.batches)
+        await asyncio.wait_for(future, 5)
+        await batcher.stop()
+        return held, model.batches
+
+    held, batches = run(scenario())
+    assert held == []  # still held 0.1 s in
+    assert batches == [[[[1]]]]  # then sent alone: nobody joined within max_wait
+
+
+def test_without_a_hold_the_first_request_goes_alone_and_the_rest_coalesce_behind_it():
+    async def scenario():
+        model = GatedModel()
+        batcher = _batcher(model, max_wait_s=0.0, max_batch_size=64)
+        batcher.start()
+        model.gate.clear()
+        first = batcher.submit([[0]], 1)
+        await asyncio.to_thread(model.running.wait, 5)  # sent at once, although a hold could fill it
+        rest = []
+        for i in range(1, 10):
+            rest.append(batcher.submit([[i]], 1))
+            await _ticks()
+        model.gate.set()
+        await asyncio.gather(first, *rest)
+        await batcher.stop()
+        return [len(batch) for batch in model.batches]
+
+    assert run(scenario()) == [1, 9]
+
+
+def test_a_model_measured_fast_runs_on_the_event_loop_and_a_slow_one_on_the_worker_thread():
+    def recording(delay_s):
+        threads = []
+
+        def run_batch(payloads):
+            threads.append(threading.current_thread() is threading.main_thread())
+            time.sleep(delay_s)
+            return payloads
+
+        return run_batch, threads
+
+    async def scenario(delay_s):
+        run_batch, on_loop = recording(delay_s)
+        batcher = _batcher(run_batch, max_inline_s=0.05)
+        batcher.start()
+        for i in range(4):
+            await batcher.submit([[i]], 1)
+        await batcher.stop()
+        return on_loop
+
+    # The first batch tells how fast the model is, on the thread; after it, 1 ms batches run on
+    # the loop (this test's main thread) and 100 ms ones stay on the worker thread.
+    assert run(scenario(0.001)) == [False, True, True, True]
+    assert run(scenario(0.1)) == [False, False, False, False]
+
+
+def test_a_batch_over_max_batch_size_runs_on_the_worker_thread_however_fast_the_model():
+    threads = []
+
+    def run_batch(payloads):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return payloads
+
+    async def scenario():
+        batcher = _batcher(run_batch, max_inline_s=1.0, max_batch_size=4)
+        batcher.start()
+        await batcher.submit([[0]], 1)
+        await batcher.submit([[1]] * 4, 4)
+        await batcher.submit([[2]] * 5, 5)  # one request over max_batch_size: runs alone, on the thread
+        await batcher.stop()
+
+    run(scenario())
+    assert threads == [False, True, False]
 
 
 # --- through HTTP --------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Limits and backpressure: 413 for size, 503 + Retry-After when the queue is full (at
-once, not after a timeout), 504 when a prediction is late."""
+"""Limits: 413 for size (exactly at the byte limit passes), 504 when a prediction is late.
+Admission (503 + Retry-After before the body is read) is in test_admission.py."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_a_body_that_arrives_in_one_message_without_a_length_is_still_limited(sm
         return {"type": "http.request", "body": b"[1, 2, 3, 4]," * 300, "more_body": False}
 
     with pytest.raises(PayloadTooLarge, match=r"max_body_bytes \(2000\)"):
-        asyncio.run(small_limits.app._read_body(receive, None))
+        asyncio.run(small_limits.app._read_body(receive))
 
 
 def test_too_many_rows_is_413(small_limits):
@@ -61,40 +61,23 @@ def test_too_many_rows_is_413(small_limits):
     assert small_limits.client.post("/predict", json={"instances": [ROW] * 10}).status_code == 200
 
 
-def test_full_queue_is_immediate_503_with_retry_after():
-    # One row per batch and 0.3 s per call: 1 request runs, 4 fill the queue, the 6th is refused.
-    with serve(FakeModel(delay_s=0.3), max_batch_size=1, max_rows_per_request=4, max_queued_rows=4,
-               max_batch_wait_ms=0) as running:
+def _padded(rows: int, size: int) -> bytes:
+    """A valid /predict body of exactly `size` bytes (JSON allows trailing whitespace)."""
+    body = b'{"instances": [' + b",".join([b"[1, 2, 3, 4]"] * rows) + b"]}"
+    assert len(body) <= size
+    return body + b" " * (size - len(body))
 
-        batcher = running.app.plane.batcher
 
-        async def until(condition):
-            deadline = time.monotonic() + 10
-            while not condition():
-                assert time.monotonic() < deadline, "the batcher never reached the expected state"
-                await asyncio.sleep(0.005)
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_of_exactly_the_limit_passes_and_one_byte_more_is_413(small_limits, chunked):
+    def post(body: bytes) -> httpx.Response:
+        content = iter([body[:700], body[700:]]) if chunked else body  # a generator: no Content-Length
+        return small_limits.client.post("/predict", content=content, headers={"content-type": "application/json"})
 
-        async def scenario():
-            async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
-                def post(i):
-                    return asyncio.create_task(client.post("/predict", json={"instances": [[i, 0, 0, 0]]}))
-
-                in_flight = [post(0)]
-                await until(lambda: batcher.busy)  # the first one is in the model
-                in_flight += [post(i) for i in range(1, 5)]
-                await until(lambda: batcher.queued_rows == 4)
-                started = time.perf_counter()
-                refused = await client.post("/predict", json={"instances": [ROW]})
-                refused_after = time.perf_counter() - started
-                return refused, refused_after, await asyncio.gather(*in_flight)
-
-        refused, refused_after, accepted = asyncio.run(scenario())
-        assert refused.status_code == 503
-        assert refused.headers["retry-after"] == "1"
-        assert "overloaded" in refused.json()["error"]
-        assert refused_after < 0.25  # refused at once, not after waiting for the model
-        assert [r.status_code for r in accepted] == [200] * 5
-        assert running.metric("mlserve_requests_total", route="/predict", status="503") == 1
+    at_limit = post(_padded(2, 2000))
+    assert at_limit.status_code == 200 and at_limit.json()["predictions"] == [30.0, 30.0]
+    over = post(_padded(2, 2001))
+    assert over.status_code == 413 and "max_body_bytes (2000)" in over.json()["error"]
 
 
 def test_late_prediction_is_504_and_server_recovers():

@@ -133,3 +133,53 @@ def test_draining_turns_readiness_off_and_refuses_new_work(draining_server):
     assert refused.status_code == 503 and "shutting down" in refused.json()["error"]
     assert client.get("/v2/health/live").status_code == 200  # alive, just not taking work
     assert draining_server.metric("mlserve_ready") == 0
+
+
+def test_readiness_is_503_until_the_warm_up_prediction_has_run():
+    """uvicorn accepts no connection before the lifespan startup completes, so this drives the
+    app's ASGI interface directly while the warm-up prediction is held inside the model."""
+    import asyncio
+    import threading
+
+    from serving_app.app import create_app
+    from serving_app.settings import Settings
+
+    gate = threading.Event()
+    model = FakeModel(gate=gate)
+    app = create_app(Settings(), model)
+
+    async def get(path: str) -> int:
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await app({"type": "http", "method": "GET", "path": path, "headers": []}, receive, send)
+        return sent[0]["status"]
+
+    async def scenario():
+        lifespan_messages: asyncio.Queue = asyncio.Queue()
+        await lifespan_messages.put({"type": "lifespan.startup"})
+        replies = []
+
+        async def reply(message):
+            replies.append(message["type"])
+
+        lifespan = asyncio.create_task(app({"type": "lifespan"}, lifespan_messages.get, reply))
+        await asyncio.to_thread(model.entered.wait, 10)  # the warm-up prediction is inside the model
+        during = [await get(path) for path in ("/ping", "/v2/health/ready", f"/v2/models/{NAME}/ready")]
+        ready_metric = app.metrics.registry.get_sample_value("mlserve_ready")
+        gate.set()
+        while "lifespan.startup.complete" not in replies:
+            await asyncio.sleep(0.01)
+        after = [await get(path) for path in ("/ping", "/v2/health/ready", f"/v2/models/{NAME}/ready")]
+        await lifespan_messages.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(lifespan, 10)
+        return during, ready_metric, after
+
+    during, ready_metric, after = asyncio.run(scenario())
+    assert during == [503, 503, 503] and ready_metric == 0
+    assert after == [200, 200, 200] and model.batches == [1]  # ready after the one warm-up row ran

@@ -16,6 +16,7 @@ import time
 import httpx
 import orjson
 
+from serving_app.server import metrics_directory
 from tests.serving_app.conftest import ROOT
 
 FAKE_SERVER = ("-m", "tests.serving_app.fake_server")
@@ -114,3 +115,89 @@ def test_bad_settings_exit_2_naming_the_variable():
                             text=True, timeout=60, env={"MLSERVE_MAX_BATCH_SIZE": "lots", "PATH": "/usr/bin"})
     assert result.returncode == 2
     assert "MLSERVE_MAX_BATCH_SIZE='lots'" in result.stderr
+
+
+def test_metrics_of_two_workers_add_up(spawn):
+    """Each worker counts its own requests; a scrape, whichever worker answers it, reports the
+    sum. The worker that served a request shows in its generated X-Request-ID (a per-process
+    prefix), so the test sends until both served some."""
+    server = spawn(*FAKE_SERVER, "--model", "fake", "--workers", "2")
+    server.wait_ready()
+    served_by: dict[str, int] = {}
+    while len(served_by) < 2 or sum(served_by.values()) < 20:
+        assert sum(served_by.values()) < 2000, f"one worker served everything: {served_by}"
+        with httpx.Client(base_url=server.url) as client:  # a new connection: the kernel picks a worker
+            response = client.post("/predict", json={"instances": [[1, 2, 3, 4]]})
+        assert response.status_code == 200
+        worker = response.headers["x-request-id"].split("-")[0]
+        served_by[worker] = served_by.get(worker, 0) + 1
+    sent = sum(served_by.values())
+    answers = set()
+    for _ in range(8):
+        with httpx.Client(base_url=server.url) as client:
+            text = client.get("/metrics").text
+        samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                   for line in text.splitlines() if line and not line.startswith("#")}
+        answers.add((samples['mlserve_requests_total{route="/predict",status="200"}'],
+                     samples["mlserve_request_duration_seconds_count{route=\"/predict\"}"],
+                     samples["mlserve_batch_size_rows_sum"], samples["mlserve_ready"]))
+    assert answers == {(sent, sent, sent, 1.0)}  # every scrape: both workers' counts, added up
+    directory = metrics_directory(server.process.pid)
+    assert len(list(directory.glob("worker-*.values"))) == 2
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=15) == 0
+    assert not directory.exists()  # the supervisor removes it on the way out
+
+
+def test_model_copies_left_by_earlier_runs_are_removed_at_start(spawn, tmp_path):
+    import tarfile
+
+    from serving_app.models.sources import resolve_source
+
+    cache = tmp_path / "cache"
+    archive = tmp_path / "model.tar.gz"
+    (tmp_path / "metadata.json").write_text("{}")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "metadata.json", arcname="metadata.json")
+    earlier = resolve_source(str(archive), cache_dir=str(cache)).directory  # what a load leaves behind
+    (cache / "notes.txt").write_text("not a model copy")
+    server = spawn(*FAKE_SERVER, "--model", "fake", env={"MLSERVE_MODEL_CACHE_DIR": str(cache)})
+    server.wait_ready()
+    assert not earlier.exists()
+    assert (cache / "notes.txt").exists()
+
+
+def test_metric_directories_of_dead_supervisors_are_removed(tmp_path):
+    from serving_app.server import remove_stale_metrics_directories
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f"mlserve-metrics-{dead.pid}").mkdir()
+    (tmp_path / f"mlserve-metrics-{os.getpid()}").mkdir()
+    (tmp_path / "mlserve-metrics-notapid").mkdir()
+    remove_stale_metrics_directories(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"mlserve-metrics-{os.getpid()}", "mlserve-metrics-notapid"]
+
+
+def test_sigterm_turns_readiness_off_before_the_server_starts_closing_its_listener():
+    """The handler drain_on_exit_signals chains in front of uvicorn's: when uvicorn's runs (it
+    starts the shutdown that closes the listener), readiness is already off."""
+    from serving_app.app import create_app
+    from serving_app.server import drain_on_exit_signals
+    from serving_app.settings import Settings
+    from tests.serving_app.fakes import FakeModel
+
+    app = create_app(Settings(), FakeModel())
+    app.plane.warmed_up = True  # as after the warm-up
+    seen_by_uvicorn = []
+    installed = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for signum in installed:
+            signal.signal(signum, lambda received, frame: seen_by_uvicorn.append((received, app.plane.ready)))
+        drain_on_exit_signals(app)
+        assert app.plane.ready
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    finally:
+        for signum, handler in installed.items():
+            signal.signal(signum, handler)
+    assert seen_by_uvicorn == [(signal.SIGTERM, False)]

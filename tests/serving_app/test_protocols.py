@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.serving_app.fakes import N_FEATURES, NAME, VERSION, expected_score
@@ -87,6 +89,57 @@ def test_invocations_accept_list_picks_first_producible(fake_server):
     assert response.text == "30.0\n"
 
 
+def test_invocations_large_csv_answers_every_row_in_order(fake_server):
+    rows = [[i, -i / 7, i % 13, 0.25] for i in range(1000)]
+    body = "\r\n".join(",".join(repr(float(v)) for v in row) for row in rows)  # CRLF, as Windows writes it
+    response = fake_server.client.post("/invocations", content=body, headers={"content-type": "text/csv"})
+    assert response.status_code == 200
+    assert response.json()["predictions"] == [pytest.approx(expected_score(row), rel=1e-6) for row in rows]
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ("1,2,3,4\n1,2,3\n", "row 1 has 3 values"),
+    ("1,2,3\n4,5,6\n", "row 0 has 3 values"),
+    ("1,2,3,4\n5,6,x,8\n", "CSV line 2, column 2: 'x' is not a number"),
+    ("1,2,3,4\n5,6,,8\n", "CSV line 2, column 2: '' is not a number"),
+    ("1,2,3,4\n1e40,0,0,0\n", "row 1, column 0: 1e+40 is not a finite float32 number"),
+])
+def test_invocations_bad_csv_is_400_naming_the_row_or_cell(fake_server, body, words):
+    response = fake_server.client.post("/invocations", content=body, headers={"content-type": "text/csv"})
+    assert response.status_code == 400
+    assert words in response.json()["error"]
+
+
+def test_invocations_jsonlines_in_several_lines_and_out_one_line_per_row(fake_server):
+    body = b"[1, 2, 3, 4]\n\n[0.5, -1, 0, 2]\n[10, 20, 30, 40]"  # a blank line is skipped, no final newline
+    response = fake_server.client.post("/invocations", content=body, headers={
+        "content-type": "application/jsonlines", "accept": "application/jsonlines"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/jsonlines"
+    assert response.text == "30.0\n6.5\n300.0\n"
+    assert [json.loads(line) for line in response.text.splitlines()] == SCORES
+
+
+def test_invocations_jsonlines_in_json_out_and_csv_in_jsonlines_out(fake_server):
+    lines = "".join(json.dumps(row) + "\n" for row in ROWS)
+    as_json = fake_server.client.post("/invocations", content=lines, headers={"content-type": "application/jsonlines"})
+    assert as_json.json() == {"predictions": SCORES}
+    as_lines = fake_server.client.post("/invocations", content="1,2,3,4\n10,20,30,40\n",
+                                       headers={"content-type": "text/csv", "accept": "application/jsonlines"})
+    assert as_lines.text == "30.0\n300.0\n"
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    (b"[1, 2, 3, 4]\n[1, 2,\n", "line 2 is not JSON"),
+    (b"\n  \n", "no lines"),
+    (b"[1, 2, 3]\n", "row 0 has 3 values"),
+])
+def test_invocations_bad_jsonlines_is_400_naming_the_line(fake_server, body, words):
+    response = fake_server.client.post("/invocations", content=body, headers={"content-type": "application/jsonlines"})
+    assert response.status_code == 400
+    assert words in response.json()["error"]
+
+
 def test_invocations_unproducible_accept_is_406(fake_server):
     response = fake_server.client.post("/invocations", json=ROWS, headers={"accept": "application/x-protobuf"})
     assert response.status_code == 406
@@ -168,3 +221,15 @@ def test_metrics_is_prometheus_text(fake_server):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert 'mlserve_requests_total{route="/predict",status="200"}' in response.text
+
+
+def test_jsonlines_answers_a_list_per_row_for_several_values_and_strings_as_json():
+    import numpy as np
+
+    from serving_app.protocols.jsonlines import to_jsonlines
+
+    probabilities = np.array([[0.7, 0.3], [1.0, 0.0]], dtype=np.float32)
+    assert to_jsonlines(probabilities) == b"[0.7,0.3]\n[1.0,0.0]\n"  # float32 at its own width
+    assert to_jsonlines(np.array([0.7], dtype=np.float32)) == b"0.7\n"
+    assert to_jsonlines(np.array([2, 0], dtype=np.longlong)) == b"2\n0\n"  # what ONNX Runtime labels are
+    assert to_jsonlines(["cat", "dog"]) == b'"cat"\n"dog"\n'

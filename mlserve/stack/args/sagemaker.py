@@ -78,13 +78,33 @@ def sagemaker_args(settings: Settings, stack: str, *, image_uri: pulumi.Input[st
 # SageMaker gives an invocation 60 s (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html):
 # the server times a request out first, so the caller gets the server's 504, not a dropped connection.
 SERVER_REQUEST_TIMEOUT_S = 55.0
+# InvokeEndpoint takes bodies up to 6 MiB (botocore's sagemaker-runtime model: Body max 6291456;
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html): the
+# server takes what the platform delivers instead of answering 413 (a ModelError to the caller).
+INVOKE_ENDPOINT_MAX_BODY_BYTES = 6_291_456
+# The most rows such a body can carry (a one-feature CSV row is "0" and a newline), so the row limit
+# never refuses what the platform accepts; time is bounded by the timeout above instead.
+SERVER_MAX_ROWS_PER_REQUEST = INVOKE_ENDPOINT_MAX_BODY_BYTES // 2
+# Per worker process: one largest body in the model, the next one parsed and waiting, so the model
+# never idles; a third waits outside (503 + Retry-After). A 6 MiB JSON body holds ~55 MB as Python
+# objects while parsed, so this bounds a worker's extra memory near 110 MB whatever SageMaker sends.
+SERVER_MAX_QUEUED_BYTES = 2 * INVOKE_ENDPOINT_MAX_BODY_BYTES
+# A 503 from the container reaches the caller as a ModelError: SageMaker does not try another
+# instance. Waiting (unparsed) is kinder than the EKS default of 500 ms, as long as the model's
+# own time still fits in the invocation's 60 s.
+SERVER_MAX_QUEUE_WAIT_MS = 10_000
 
 
 def server_environment(settings: Settings) -> dict[str, str]:
-    """The batching and timeout variables the server reads (serving_app/settings.py)."""
+    """The batching, limit and timeout variables the server reads (serving_app/settings.py)."""
     return {"MLSERVE_MAX_BATCH_SIZE": str(settings.sagemaker.max_batch_size),
             "MLSERVE_MAX_BATCH_WAIT_MS": str(settings.sagemaker.max_batch_wait_ms),
-            "MLSERVE_REQUEST_TIMEOUT_S": str(SERVER_REQUEST_TIMEOUT_S)}
+            "MLSERVE_REQUEST_TIMEOUT_S": str(SERVER_REQUEST_TIMEOUT_S),
+            "MLSERVE_MAX_BODY_BYTES": str(INVOKE_ENDPOINT_MAX_BODY_BYTES),
+            "MLSERVE_MAX_ROWS_PER_REQUEST": str(SERVER_MAX_ROWS_PER_REQUEST),
+            "MLSERVE_MAX_QUEUED_ROWS": str(2 * SERVER_MAX_ROWS_PER_REQUEST),
+            "MLSERVE_MAX_QUEUED_BYTES": str(SERVER_MAX_QUEUED_BYTES),
+            "MLSERVE_MAX_QUEUE_WAIT_MS": str(SERVER_MAX_QUEUE_WAIT_MS)}
 
 
 def endpoint_inputs(registry, model_store, *, image_uri: pulumi.Input[str]) -> dict:

@@ -86,14 +86,14 @@ class ServerLimits(_Model):
     Defaults are the server's own (`serving_app/settings.py`)."""
 
     max_batch_size: int = Field(default=_SERVER_DEFAULTS.max_batch_size, description=_SERVER_DOCS.get("max_batch_size"))
-    max_batch_wait_ms: float = Field(default=_SERVER_DEFAULTS.max_batch_wait_ms,
-                                     description=_SERVER_DOCS.get("max_batch_wait_ms"))
+    max_batch_wait_ms: float = Field(default=_SERVER_DEFAULTS.max_batch_wait_ms, description=_SERVER_DOCS.get("max_batch_wait_ms"))
     max_body_bytes: int = Field(default=_SERVER_DEFAULTS.max_body_bytes, description=_SERVER_DOCS.get("max_body_bytes"))
-    max_rows_per_request: int = Field(default=_SERVER_DEFAULTS.max_rows_per_request,
-                                      description=_SERVER_DOCS.get("max_rows_per_request"))
+    max_rows_per_request: int = Field(default=_SERVER_DEFAULTS.max_rows_per_request, description=_SERVER_DOCS.get("max_rows_per_request"))
+    max_concurrent_requests: int = Field(default=_SERVER_DEFAULTS.max_concurrent_requests, description=_SERVER_DOCS.get("max_concurrent_requests"))
     max_queued_rows: int = Field(default=_SERVER_DEFAULTS.max_queued_rows, description=_SERVER_DOCS.get("max_queued_rows"))
-    request_timeout_s: float = Field(default=_SERVER_DEFAULTS.request_timeout_s,
-                                     description=_SERVER_DOCS.get("request_timeout_s"))
+    max_queued_bytes: int = Field(default=_SERVER_DEFAULTS.max_queued_bytes, description=_SERVER_DOCS.get("max_queued_bytes"))
+    max_queue_wait_ms: float = Field(default=_SERVER_DEFAULTS.max_queue_wait_ms, description=_SERVER_DOCS.get("max_queue_wait_ms"))
+    request_timeout_s: float = Field(default=_SERVER_DEFAULTS.request_timeout_s, description=_SERVER_DOCS.get("request_timeout_s"))
     shutdown_grace_s: float = Field(default=_SERVER_DEFAULTS.shutdown_grace_s, le=300)
     """After SIGTERM, how long in-flight requests may finish; the pod's grace period is derived from it."""
 

@@ -1,0 +1,131 @@
+"""The concurrency sweep: single-row requests from 32 to 2,000 connections, against mlserve
+and against the hello-world ASGI app on the same server stack (the ceiling), and large
+(max-size) requests at a few connections and at many.
+
+What it shows: whether answered throughput holds past the point where the server is
+saturated, whether latency stays bounded, and whether what cannot be served gets an
+immediate 503 instead of waiting into the client's timeout (wrk's `--timeout`).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import cpu
+from bench.load import LoadError, figures, run_wrk, wrk_command
+from bench.servers import RunningServer, ServerError, ServerSpec, running_server
+from bench.tables import format_foreign, format_ratio, ratio, table
+
+SWEEP_SERVERS = ("mlserve", "hello")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Load:
+    """How each point is measured."""
+
+    duration_s: int
+    warmup_s: int
+    timeout_s: int
+    """wrk's --timeout: a response later than this counts as a client timeout."""
+    server_cpu: int | None
+    wrk_cpu: int | None
+
+
+def measure_points(server: RunningServer, *, bodies: Path, connections: tuple[int, ...], load: Load,
+                   rows_per_request: int, progress: Callable[[str], None] = print) -> dict[str, dict]:
+    """One wrk run per connection count against /predict; figures keyed by the count (as text, for JSON)."""
+    points = {}
+    for count in connections:
+        command = functools.partial(wrk_command, url=server.base_url + "/predict", bodies=bodies,
+                                    connections=count, cpu=load.wrk_cpu, timeout_s=load.timeout_s)
+        if load.warmup_s:
+            run_wrk(command(duration_s=load.warmup_s), duration_s=load.warmup_s)
+        take = functools.partial(cpu.snapshot, server_cpu=load.server_cpu, wrk_cpu=load.wrk_cpu,
+                                 server_pgid=server.process.pid)
+        before = take(now_s=time.monotonic()) if load.server_cpu is not None else None
+        measured = run_wrk(command(duration_s=load.duration_s), duration_s=load.duration_s)
+        fig = figures(measured, rows_per_request)
+        if before is not None:
+            after = take(now_s=time.monotonic())
+            fig["foreign_cpu_pct"] = cpu.foreign_pct(before, after)
+            fig["server_cpu_us_per_request"] = cpu.server_us_per_request(before, after, measured.requests)
+        points[str(count)] = fig
+        progress(f"   {count:>5} connections: {fig['req_per_s']:,.0f} req/s answered, p99 {fig['p99_ms']:.1f} ms, "
+                 f"{fig['non_2xx']} non-2xx, {fig['socket_errors_by_kind'].get('timeout', 0)} client timeouts"
+                 + (f", other work on the server's core {fig['foreign_cpu_pct']['server_core']}%" if before else ""))
+    return points
+
+
+def run_sweep(specs: dict[str, ServerSpec], *, model_dir: Path, out: Path, single_row_bodies: Path,
+              large_bodies: Path, large_rows: int, connections: tuple[int, ...], large_connections: tuple[int, ...],
+              load: Load) -> tuple[dict, bool]:
+    """The sweep for mlserve and the hello-world app, and mlserve's large-request points; the
+    results (results.json's "sweep") and whether every server started and answered."""
+    results: dict = {"connections": list(connections), "timeout_s": load.timeout_s, "servers": {},
+                     "large_requests": {"rows_per_request": large_rows, "connections": list(large_connections),
+                                        "points": {}, "error": None}}
+    harness_ok = True
+    for name in SWEEP_SERVERS:
+        spec = specs[name]
+        record = results["servers"][name] = {"label": spec.label, "error": None, "points": {}}
+        print(f"-- sweep: {spec.label}", flush=True)
+        try:
+            with running_server(spec, model_dir=model_dir, log_path=out / "logs" / f"sweep-{name}.log",
+                                cpu=load.server_cpu) as server:
+                record["points"] = measure_points(server, bodies=single_row_bodies, connections=connections,
+                                                  load=load, rows_per_request=1)
+                if name == "mlserve":
+                    print(f"-- large requests: {large_rows} rows each", flush=True)
+                    results["large_requests"]["points"] = measure_points(
+                        server, bodies=large_bodies, connections=large_connections, load=load,
+                        rows_per_request=large_rows)
+        except (ServerError, LoadError) as error:
+            harness_ok = False
+            record["error"] = error.summary if isinstance(error, ServerError) else str(error)
+            if name == "mlserve":
+                results["large_requests"]["error"] = record["error"]
+            print(f"   FAILED: {error}", flush=True)
+    return results, harness_ok
+
+
+def format_sweep(sweep: dict) -> list[str]:
+    """The sweep table (one row per connection count) and the large-request table."""
+    mlserve = sweep["servers"].get("mlserve", {})
+    hello = sweep["servers"].get("hello", {})
+    lines = ["", f"== concurrency sweep: single-row requests, wrk timeout {sweep['timeout_s']} s =="]
+    rows = [("connections", "req/s", "p50 ms", "p99 ms", "503s", "timeouts", "sock err", "hello req/s",
+             "vs hello", "CPU us/req", "hello us/req", "other CPU")]
+    for count in map(str, sweep["connections"]):
+        fig, ceiling = mlserve.get("points", {}).get(count), hello.get("points", {}).get(count)
+        if fig is None:
+            rows.append((count, f"not measured: {mlserve.get('error') or 'skipped'}"))
+            continue
+        rows.append((count, f"{fig['req_per_s']:,.0f}", f"{fig['p50_ms']:.2f}", f"{fig['p99_ms']:.2f}",
+                     str(fig["non_2xx"]), str(fig["socket_errors_by_kind"].get("timeout", 0)),
+                     str(fig["socket_errors"] - fig["socket_errors_by_kind"].get("timeout", 0)),
+                     f"{ceiling['req_per_s']:,.0f}" if ceiling else "-",
+                     format_ratio(ratio(fig["req_per_s"], ceiling["req_per_s"] if ceiling else None)),
+                     _us(fig), _us(ceiling), format_foreign(fig.get("foreign_cpu_pct"))))
+    lines += table(rows)
+    large = sweep["large_requests"]
+    lines += ["", f"== large requests: {large['rows_per_request']} rows each =="]
+    rows = [("connections", "req/s", "rows/s", "p99 ms", "503s", "timeouts", "other CPU")]
+    for count in map(str, large["connections"]):
+        fig = large["points"].get(count)
+        if fig is None:
+            rows.append((count, f"not measured: {large.get('error') or 'skipped'}"))
+            continue
+        rows.append((count, f"{fig['req_per_s']:,.1f}", f"{fig['rows_per_s']:,.0f}", f"{fig['p99_ms']:.1f}",
+                     str(fig["non_2xx"]), str(fig["socket_errors_by_kind"].get("timeout", 0)),
+                     format_foreign(fig.get("foreign_cpu_pct"))))
+    lines += table(rows)
+    return lines
+
+
+def _us(fig: dict | None) -> str:
+    value = (fig or {}).get("server_cpu_us_per_request")
+    return "-" if value is None else f"{value:.1f}"
