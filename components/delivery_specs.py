@@ -30,7 +30,10 @@ REQUESTS_METRIC = "mlserve_requests_total"
 LATENCY_BUCKETS_METRIC = "mlserve_request_duration_seconds_bucket"
 """serving_app's request-latency histogram buckets (by route)."""
 QUEUED_REQUESTS_METRIC = "mlserve_queue_depth_requests"
-"""serving_app's per-pod gauge of requests waiting for the model: the autoscaler's load signal."""
+"""serving_app's per-pod gauge of requests waiting for the model (admitted, not yet in a batch)."""
+WAITING_REQUESTS_METRIC = "mlserve_requests_waiting"
+"""serving_app's per-pod gauge of requests waiting, unparsed, for admission (serving_app/admission.py).
+With the queued ones: every request the pod holds but is not yet working on, the autoscaler's load signal."""
 ISTIO_REQUESTS_METRIC = "istio_requests_total"
 """Istio's standard request counter. https://istio.io/v1.30/docs/reference/config/metrics/"""
 
@@ -78,12 +81,14 @@ def metric_template_spec(name: str, *, prometheus_url: str) -> dict[str, Any]:
 
 
 def queued_requests_query(namespace: str, pods: dict[str, str]) -> str:
-    """Requests queued across one Deployment's pods (`pods`: the series labels that select them:
+    """Requests waiting across one Deployment's pods, for the model or for admission (both gauges: a
+    pod at its admission limit holds the excess unparsed, so the model's queue alone stops growing
+    exactly when more pods are needed). `pods`: the series labels that select them:
     `track` in manual mode, `workload` under Flagger). KEDA's Prometheus trigger with
     `metricType: AverageValue` divides it by the pod count, so the threshold is per pod.
     https://keda.sh/docs/2.20/scalers/prometheus/"""
     selector = ", ".join(f'{key}="{value}"' for key, value in {"namespace": namespace, **pods}.items())
-    return f"sum({QUEUED_REQUESTS_METRIC}{{{selector}}})"
+    return f"sum({QUEUED_REQUESTS_METRIC}{{{selector}}}) + sum({WAITING_REQUESTS_METRIC}{{{selector}}})"
 
 
 QUEUE_TRIGGER = "queued-requests"

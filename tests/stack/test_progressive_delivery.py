@@ -44,7 +44,6 @@ def server_metric_names() -> set[str]:
     metrics.request_done("/predict", 200, 0.002)
     metrics.batch_dispatched(rows=2, requests=1, queue_waits_s=[0.0001])
     metrics.batch_finished(rows=2, run_s=0.001)
-    metrics.watch_queue(lambda: 0.0, lambda: 0.0)
     return {line.split("{")[0].split(" ")[0] for line in metrics.render().decode().splitlines()
             if line and not line.startswith("#")}
 
@@ -61,7 +60,8 @@ def exported() -> set[str]:
 
 def test_the_server_exports_the_names_the_stack_relies_on(exported):
     """The delivery specs' names are the real server's (a rename in serving_app/metrics.py fails here)."""
-    for name in (delivery_specs.REQUESTS_METRIC, delivery_specs.LATENCY_BUCKETS_METRIC, delivery_specs.QUEUED_REQUESTS_METRIC):
+    for name in (delivery_specs.REQUESTS_METRIC, delivery_specs.LATENCY_BUCKETS_METRIC, delivery_specs.QUEUED_REQUESTS_METRIC,
+                 delivery_specs.WAITING_REQUESTS_METRIC):
         assert name in exported
     assert "mlserve_nonexistent_total" not in exported and metric_names('sum(a_b{x="1"}) / c') == {"a_b"}
 
@@ -152,7 +152,7 @@ def test_metric_templates_and_the_scaler_query_names_the_server_and_istio_export
     assert metric_names(templates["mlserve-overload-503"]["query"]) == {"mlserve_requests_total"}
     for scaler in plan.of_type(SCALED_OBJECT) + built_plan("dev").of_type(SCALED_OBJECT):
         [queue] = [t for t in scaler.inputs["spec"]["triggers"] if t["type"] == "prometheus"]
-        assert metric_names(queue["metadata"]["query"]) == {"mlserve_queue_depth_requests"}
+        assert metric_names(queue["metadata"]["query"]) == {"mlserve_queue_depth_requests", "mlserve_requests_waiting"}
         assert queue["metadata"]["serverAddress"] == prometheus_values.PROMETHEUS_URL
 
 
