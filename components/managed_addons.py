@@ -7,6 +7,7 @@ Helm-installed add-ons (device plugin, metrics-server, cluster-autoscaler) are i
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 
@@ -29,6 +30,13 @@ IRSA_ADDONS: dict[str, tuple[str, str]] = {
     "vpc-cni": ("aws-node", "AmazonEKS_CNI_Policy"),
     # https://docs.aws.amazon.com/eks/latest/userguide/ebs-csi.html
     "aws-ebs-csi-driver": ("ebs-csi-controller-sa", "AmazonEBSCSIDriverPolicy"),
+}
+
+# Add-on configuration values (JSON, validated by EKS against `describe-addon-configuration`'s schema).
+# vpc-cni: its network policy agent enforces NetworkPolicy objects; off, EKS accepts them and enforces
+# none. https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html
+ADDON_CONFIGURATION: dict[str, dict[str, str]] = {
+    "vpc-cni": {"enableNetworkPolicy": "true"},
 }
 
 # Pinned versions per Kubernetes minor: the EKS minors in standard support on 2026-11-24 whose
@@ -122,6 +130,7 @@ def create_addons(
                 addon_name=addon_name,
                 addon_version=versions[addon_name],
                 service_account_role_arn=role.arn if role is not None else None,
+                configuration_values=json.dumps(ADDON_CONFIGURATION[addon_name]) if addon_name in ADDON_CONFIGURATION else None,
                 # Take over what is in the cluster at creation; keep hand-made changes on later
                 # version updates rather than silently reverting them.
                 # https://docs.aws.amazon.com/eks/latest/APIReference/API_UpdateAddon.html#AmazonEKS-UpdateAddon-request-resolveConflicts

@@ -55,6 +55,8 @@ class RecordedResource:
     """Input paths the engine leaves alone after creation (`ignore_changes`)."""
     dependencies: list[str] = field(default_factory=list)
     """URNs this resource waits for: explicit `depends_on` plus the resources its inputs came from."""
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Per input (camelCase), the URNs of the resources its value came from (a flow log's `vpcId` -> the VPC)."""
 
     @property
     def package(self) -> str:
@@ -145,6 +147,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     delete_before_replace=bool(request.deleteBeforeReplace),
                     ignore_changes=sorted(request.ignoreChanges),
                     dependencies=sorted(set(request.dependencies)),
+                    property_dependencies={key: sorted(set(value.urns))
+                                           for key, value in request.propertyDependencies.items() if value.urns},
                 )
             )
         return response

@@ -8,8 +8,8 @@ resource's outputs, parent and dependencies. Enforcement levels and parameters c
 `--policy-pack-config` file (policies/config/<env>.json), validated against the rules first.
 
 Where it differs from `pulumi preview --policy-pack`: no value is unknown here (the mocks resolve
-every output), and a resource's property dependencies are not recorded (stack rules read
-`dependencies`, which the real engine also gives).
+every output). Stack rules get each resource's `dependencies` and `property_dependencies` (which
+input came from which resource) as the real engine gives them.
 """
 
 from __future__ import annotations
@@ -161,6 +161,8 @@ def check(plan: engine.Plan, config: Mapping[str, Any] | None = None, rules: lis
             for r in plan.resources:
                 resources[r.urn].parent = resources.get(r.parent)
                 resources[r.urn].dependencies = [resources[d] for d in r.dependencies if d in resources]
+                resources[r.urn].property_dependencies = {
+                    key: [resources[d] for d in urns if d in resources] for key, urns in r.property_dependencies.items()}
 
             def report_stack(message: str, urn: str | None = None) -> None:
                 target = by_urn.get(urn or "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 
 import pytest
 
@@ -18,21 +19,29 @@ def without(plan, name):
 
 
 @pytest.mark.parametrize("rule", ["s3-bucket-guardrails-present", "vpc-flow-logs-enabled", "serving-autoscaler-and-pdb",
-                                  "mesh-strict-mtls", "cost-guard-gpu-nodes", "cost-guard-monthly-budget"])
+                                  "mesh-strict-mtls", "cost-guard-gpu-nodes", "cost-guard-monthly-budget",
+                                  "vpc-default-security-group-closed", "s3-access-logged", "sagemaker-endpoint-rollback-alarms",
+                                  "k8s-namespace-network-policy", "istio-gateway-no-plaintext-internet"])
 def test_the_compliant_stack_passes(compliant_plan, rule):
     # The compliant stack may reach ~$5,400 a month (4 GPU nodes, 2 ml.g5.xlarge): above the default budget.
     config = {"monthlyBudgetUsd": 6000} if rule == "cost-guard-monthly-budget" else None
     assert messages(compliant_plan, rule, config) == []
 
 
-def test_a_bucket_without_its_public_access_block(compliant_plan):
-    assert messages(without(compliant_plan, "models-pab"), "s3-bucket-guardrails-present") == [
-        "models: bucket models has no public access block: declare them for it"]
+@pytest.mark.parametrize("companion, kind", [
+    ("models-pab", "public access block"), ("models-versioning", "versioning"), ("models-sse", "encryption configuration"),
+    ("models-policy", "TLS-only bucket policy"), ("models-ownership", "ownership controls"),
+    ("models-lifecycle", "lifecycle configuration")])
+def test_a_bucket_without_one_of_its_companions(compliant_plan, companion, kind):
+    expected = [f"models: bucket models has no {kind}: declare them for it"]
+    assert messages(without(compliant_plan, companion), "s3-bucket-guardrails-present") == expected
+    # A companion naming the bucket by a literal (another stack's bucket of that name) is not this bucket's.
+    assert messages(changed(compliant_plan, companion, {"bucket": "mlserve-prod-models"}), "s3-bucket-guardrails-present") == expected
 
 
 def test_a_vpc_without_flow_logs(compliant_plan):
     assert messages(without(compliant_plan, "flow-log"), "vpc-flow-logs-enabled") == [
-        "vpc: VPC vpc has no flow log: declare an aws.ec2.FlowLog (trafficType ALL) for it"]
+        "vpc: VPC vpc has no flow log: declare an aws.ec2.FlowLog with vpcId = this VPC's id and trafficType ALL"]
 
 
 def test_a_serving_deployment_without_autoscaler_or_a_pdb_selecting_it(compliant_plan):
@@ -54,6 +63,18 @@ def test_mtls_permissive_or_missing_in_the_serving_namespace(compliant_plan):
 def test_gpu_node_maximum(compliant_plan):
     assert messages(compliant_plan, "cost-guard-gpu-nodes", {"maxGpuNodes": 3}) == [
         "None: GPU pools may reach 4 nodes (gpu=4), above maxGpuNodes 3: lower nodePools[].maxSize"]
+    assert messages(compliant_plan, "cost-guard-gpu-nodes", {"maxGpuNodes": 4}) == []
+    cpu_pool = changed(compliant_plan, "gpu", {"amiType": "AL2023_x86_64_STANDARD", "instanceTypes": ["m7i.large"]})
+    assert messages(cpu_pool, "cost-guard-gpu-nodes", {"maxGpuNodes": 0}) == []
+
+
+def test_the_monthly_budget_holds_at_its_edge(compliant_plan):
+    """A budget a cent under the estimate fails, one a cent over passes (the comparison, not a margin)."""
+    found = messages(compliant_plan, "cost-guard-monthly-budget", {"monthlyBudgetUsd": 1})
+    estimate = float(re.search(r"maximum scale is \$([\d,.]+)", found[0]).group(1).replace(",", ""))
+    assert estimate > 1000
+    assert len(messages(compliant_plan, "cost-guard-monthly-budget", {"monthlyBudgetUsd": estimate - 0.01})) == 1
+    assert messages(compliant_plan, "cost-guard-monthly-budget", {"monthlyBudgetUsd": estimate + 0.01}) == []
 
 
 def test_monthly_budget(compliant_plan):
