@@ -150,6 +150,13 @@ def _policies_as_resources(props, _args):
                "RolePolicy/RolePolicyAttachment: declare each grant as its own RolePolicy or RolePolicyAttachment")
 
 
+def _no_static_keys(props, _args):
+    static = [key for key in ("accessKey", "secretKey", "token") if props.get(key)]
+    if static:
+        yield (f"the AWS provider carries {static}: remove them; deploy with a role (OIDC in CI, SSO locally) so no "
+               "long-lived key sits in the stack's config")
+
+
 def _irsa_trust(props, _args):
     for statement in statements(json_document(props.get("assumeRolePolicy"))):
         principal = statement.get("Principal")
@@ -195,6 +202,9 @@ RULES = [
                   "Roles hold no inlinePolicies or managedPolicyArns, so no two resources own one role's policies "
                   "(Pulumi AWSGuard iam-role-no-policy-management-conflicts).",
                   [ROLE], _policies_as_resources),
+    resource_rule("aws-provider-no-static-keys",
+                  "The AWS provider holds no access key, secret key or session token (Checkov CKV_AWS_41).",
+                  ["pulumi:providers:aws"], _no_static_keys),
     resource_rule("iam-no-admin-on-workload-roles",
                   "No role of the stack has AdministratorAccess, PowerUserAccess or IAMFullAccess attached (Checkov CKV_AWS_274).",
                   [ATTACHMENT], _no_admin),

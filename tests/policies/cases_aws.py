@@ -176,6 +176,8 @@ VIOLATIONS = [
     ("iam-role-policies-as-resources", "irsa", {"managedPolicyArns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"]}, None,
      "declares ['managedPolicyArns']"),
     ("iam-role-policies-as-resources", "irsa", {"inlinePolicies": [{"name": "x", "policy": "{}"}]}, None, "declares ['inlinePolicies']"),
+    ("aws-provider-no-static-keys", "aws", {"accessKey": "AKIAEXAMPLE"}, None, "carries ['accessKey']"),
+    ("aws-provider-no-static-keys", "aws", {"secretKey": "s", "token": "t"}, None, "carries ['secretKey', 'token']"),
     ("iam-no-admin-on-workload-roles", "irsa-ecr", {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}, None,
      "AdministratorAccess is attached"),
     ("iam-no-admin-on-workload-roles", "irsa-ecr", {"policyArn": "arn:aws:iam::aws:policy/PowerUserAccess"}, None, "PowerUserAccess"),
