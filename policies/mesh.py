@@ -95,29 +95,30 @@ def _allow_not_all(props, _args):
 
 
 def _load_balancers(resources):
-    """(name, pod labels, annotations, ports) of each LoadBalancer Service: declared ones and those Istio's
-    gateway chart renders from a Helm release's values."""
+    """(resource, pod labels, annotations, load balancer class, ports) of each LoadBalancer Service:
+    declared ones and those Istio's gateway chart renders from a Helm release's values."""
     for r in resources:
         if r.resource_type == SERVICE and get(r.props, "spec.type") == "LoadBalancer":
             yield (r, get(r.props, "spec.selector") or {}, get(r.props, "metadata.annotations") or {},
-                   as_list(get(r.props, "spec.ports")))
+                   get(r.props, "spec.loadBalancerClass"), as_list(get(r.props, "spec.ports")))
         elif r.resource_type == RELEASE and get(r.props, "chart") == GATEWAY_CHART:
             values = get(r.props, "values") or {}
             if (get(values, "service.type") or "LoadBalancer") != "LoadBalancer":
                 continue
             name = str(get(r.props, "name") or r.name)
             labels = {"app": name, "istio": name.removeprefix("istio-"), **(get(values, "labels") or {})}
-            yield (r, labels, get(values, "service.annotations") or {},
+            yield (r, labels, get(values, "service.annotations") or {}, get(values, "service.loadBalancerClass"),
                    as_list(get(values, "service.ports")) or list(GATEWAY_CHART_PORTS))
 
 
-def internet_facing(annotations) -> bool:
-    """The AWS Load Balancer Controller (type external / nlb-ip) defaults to internal; the in-tree
-    controller it otherwise falls to makes an internet-facing load balancer unless told "internal"."""
+def internet_facing(annotations, load_balancer_class=None) -> bool:
+    """The AWS Load Balancer Controller (type external / nlb-ip, or its load balancer class) defaults
+    to internal; the in-tree controller a Service otherwise falls to makes an internet-facing load
+    balancer unless told "internal"."""
     scheme = annotations.get(f"{_LB}scheme")
     if scheme is not None:
         return scheme == "internet-facing"
-    if annotations.get(f"{_LB}type") in ("external", "nlb-ip"):
+    if annotations.get(f"{_LB}type") in ("external", "nlb-ip") or load_balancer_class == "service.k8s.aws/nlb":
         return False
     return str(annotations.get(f"{_LB}internal", "false")).lower() not in ("true", "0.0.0.0/0")
 
@@ -132,12 +133,13 @@ def _tls_at_lb(annotations, port) -> bool:
 
 def _no_plaintext_internet(args):
     gateways = [r for r in args.resources if r.resource_type in GATEWAYS]
-    for lb, labels, annotations, ports in _load_balancers(args.resources):
-        if not internet_facing(annotations):
+    for lb, labels, annotations, load_balancer_class, ports in _load_balancers(args.resources):
+        if not internet_facing(annotations, load_balancer_class):
             continue
         for gateway in gateways:
+            # A Gateway without a selector applies to every gateway workload.
             selector = get(gateway.props, "spec.selector") or {}
-            if not selector or any(labels.get(k) != v for k, v in selector.items()):
+            if any(labels.get(k) != v for k, v in selector.items()):
                 continue
             for port in ports:
                 if _tls_at_lb(annotations, port):

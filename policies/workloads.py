@@ -10,6 +10,9 @@ from policies.rules import as_list, get, resource_rule, setting, stack_rule
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+# KEDA makes (and owns) the HPA of a Deployment its ScaledObject targets; kind defaults to Deployment.
+# https://keda.sh/docs/latest/reference/scaledobject-spec/
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 # Where each workload kind keeps its pod spec.
 POD_SPEC_PATHS = {
@@ -179,13 +182,15 @@ def _is_serving(resource) -> bool:
 
 
 def _autoscaler_and_pdb(args):
-    """Each serving Deployment has an HPA targeting it and a PDB selecting its pods."""
+    """Each serving Deployment has an HPA (or a KEDA ScaledObject) targeting it and a PDB selecting its pods."""
     resources = args.resources
     for deployment in (r for r in resources if r.resource_type == DEPLOYMENT and _is_serving(r)):
         name = get(deployment.props, "metadata.name")
         pod_labels = get(deployment.props, "spec.template.metadata.labels", {}) or {}
-        scaled = any(r.resource_type == HPA and _is_serving(r) and get(r.props, "spec.scaleTargetRef.kind") == "Deployment"
-                     and get(r.props, "spec.scaleTargetRef.name") == name for r in resources)
+        scaled = any(_is_serving(r) and get(r.props, "spec.scaleTargetRef.name") == name and (
+            (r.resource_type == HPA and get(r.props, "spec.scaleTargetRef.kind") == "Deployment")
+            or (r.resource_type == SCALED_OBJECT and get(r.props, "spec.scaleTargetRef.kind", "Deployment") == "Deployment"))
+            for r in resources)
         protected = any(
             r.resource_type == PDB and _is_serving(r) and (selector := get(r.props, "spec.selector.matchLabels"))
             and all(pod_labels.get(k) == v for k, v in selector.items()) for r in resources)

@@ -129,6 +129,8 @@ VIOLATIONS = [
     # Without service.ports the chart's own (15021, 80, 443) face the load balancer.
     ("istio-gateway-no-plaintext-internet", "ingress-gateway", {GATEWAY_PORTS: DELETE, ANNOTATIONS: annotations(ssl_ports="80")}, None,
      "serves HTTP on port 443", "gateway"),
+    ("istio-gateway-no-plaintext-internet", "gateway", {"spec.selector": DELETE, "spec.servers.0.port.number": 15021.0}, None,
+     "serves HTTP on port 15021", "gateway"),
     # Without values.labels the chart labels its pods istio: <release name without "istio-">.
     ("istio-gateway-no-plaintext-internet", "ingress-gateway", {"values.labels": DELETE, f"{GATEWAY_PORTS}.1": PLAIN_443}, None,
      "serves HTTP on port 443", "gateway"),
@@ -154,6 +156,9 @@ PASSES = [
      {f"{GATEWAY_PORTS}.1": PLAIN_443, ANNOTATIONS: annotations(scheme=None, type=None, internal="true")}, None),
     ("istio-gateway-no-plaintext-internet", "ingress-gateway", {f"{GATEWAY_PORTS}.1": PLAIN_443, ANNOTATIONS: annotations(scheme=None)},
      None),
+    ("istio-gateway-no-plaintext-internet", "ingress-gateway",
+     {f"{GATEWAY_PORTS}.1": PLAIN_443, ANNOTATIONS: annotations(scheme=None, type=None),
+      "values.service.loadBalancerClass": "service.k8s.aws/nlb"}, None),
     ("istio-gateway-no-plaintext-internet", "ingress-gateway", {f"{GATEWAY_PORTS}.1": PLAIN_443, ANNOTATIONS: annotations(ssl_ports=None)},
      None),
     ("istio-gateway-no-plaintext-internet", "ingress-gateway", {f"{GATEWAY_PORTS}.1": PLAIN_443, ANNOTATIONS: annotations(ssl_ports="*")},

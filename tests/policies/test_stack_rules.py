@@ -52,6 +52,21 @@ def test_a_serving_deployment_without_autoscaler_or_a_pdb_selecting_it(compliant
     assert len(found) == 1 and "has no PodDisruptionBudget selecting its pods" in found[0]
 
 
+def test_a_keda_scaled_object_counts_as_the_autoscaler(compliant_plan):
+    """KEDA owns the HPA of the Deployment its ScaledObject targets (kind defaults to Deployment)."""
+    plan = without(compliant_plan, "stable-hpa")
+    hpa = next(r for r in compliant_plan.resources if r.name == "stable-hpa")
+    token = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+    scaled = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": dict(hpa.inputs["metadata"]),
+              "spec": {"scaleTargetRef": {"name": "model-server-stable"}, "minReplicaCount": 2.0, "triggers": []}}
+    plan.resources.append(dataclasses.replace(hpa, type=token, name="stable-scaler", inputs=scaled, outputs=copy.deepcopy(scaled),
+                                              urn=hpa.urn.replace("kubernetes:autoscaling/v2:HorizontalPodAutoscaler::stable-hpa",
+                                                                  f"{token}::stable-scaler")))
+    assert messages(plan, "serving-autoscaler-and-pdb") == []
+    other = changed(plan, "stable-scaler", {"spec.scaleTargetRef.kind": "StatefulSet"})
+    assert len(messages(other, "serving-autoscaler-and-pdb")) == 1
+
+
 def test_mtls_permissive_or_missing_in_the_serving_namespace(compliant_plan):
     permissive = messages(changed(compliant_plan, "strict-mtls", {"spec.mtls.mode": "PERMISSIVE"}), "mesh-strict-mtls")
     assert permissive == [
