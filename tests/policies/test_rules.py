@@ -141,3 +141,71 @@ def test_a_delete_marker_is_honoured_and_drops_the_property_dependency(compliant
     assert log.inputs["vpcId"] == "vpc-0another" and "vpcId" not in log.property_dependencies
     assert "trafficType" not in next(r for r in changed(plan, "flow-log", {"trafficType": DELETE}).resources
                                      if r.name == "flow-log").inputs
+
+
+# Types a rule judges like the compliant resource's own: each violation case is replayed with the
+# resource re-typed, so a rule that drops one of its types fails here.
+ALIASES = {
+    "aws:iam/rolePolicy:RolePolicy": ["aws:iam/policy:Policy"],
+    "aws:s3/bucketVersioning:BucketVersioning": ["aws:s3/bucketVersioningV2:BucketVersioningV2"],
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
+        ["aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2"],
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
+        ["aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"],
+    "kubernetes:apps/v1:Deployment": ["kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet",
+                                      "kubernetes:apps/v1:ReplicaSet", "kubernetes:batch/v1:Job"],
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": ["kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"],
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": ["kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"],
+    "kubernetes:security.istio.io/v1:AuthorizationPolicy": ["kubernetes:security.istio.io/v1beta1:AuthorizationPolicy"],
+    "kubernetes:networking.istio.io/v1:VirtualService": ["kubernetes:networking.istio.io/v1beta1:VirtualService"],
+    "kubernetes:networking.istio.io/v1:Gateway": ["kubernetes:networking.istio.io/v1beta1:Gateway",
+                                                  "kubernetes:networking.istio.io/v1alpha3:Gateway"],
+}
+# Rules that judge the serving Deployment only (not every workload kind).
+_DEPLOYMENT_ONLY = {"serving-min-replicas"}
+
+
+def retyped(plan: engine.Plan, name: str, resource_type: str) -> engine.Plan:
+    """`plan` with resource `name` declared as `resource_type` (same inputs)."""
+    plan = copy.deepcopy(plan)
+    resource = next(r for r in plan.resources if r.name == name)
+    resource.urn = resource.urn.replace(f"{resource.type}::", f"{resource_type}::")
+    resource.type = resource_type
+    return plan
+
+
+def _alias_cases(plan_types: dict[str, str]):
+    for case in CASES:
+        for alias in ALIASES.get(plan_types.get(case[1], ""), []):
+            if case[0] not in _DEPLOYMENT_ONLY:
+                yield pytest.param(case, alias, id=f"{case[0]}-{case[1]}-as-{alias.rsplit(':', 1)[-1]}-{CASES.index(case)}")
+
+
+def _compliant_types() -> dict[str, str]:
+    from tests.policies import compliant
+
+    return {r.name: r.type for r in engine.run(compliant.program, stack=compliant.STACK,
+                                                 config={"mlserve:region": "us-west-2"}).resources}
+
+
+@pytest.mark.parametrize("case, alias", list(_alias_cases(_compliant_types())))
+def test_each_type_a_rule_reads_is_judged(compliant_plan, case, alias):
+    rule, resource, change, config, expected = case[:5]
+    reported = case[5] if len(case) > 5 else resource
+    found = messages(retyped(changed(compliant_plan, resource, change), resource, alias), rule, config)
+    assert any(f.startswith(f"{reported}: ") and expected in f for f in found), found
+
+
+@pytest.mark.parametrize("kind, path", [("kubernetes:core/v1:Pod", "spec"),
+                                        ("kubernetes:batch/v1:CronJob", "spec.jobTemplate.spec.template.spec")])
+def test_pods_and_cron_jobs_are_read_where_they_keep_their_pod_spec(compliant_plan, kind, path):
+    plan = copy.deepcopy(compliant_plan)
+    deployment = next(r for r in plan.resources if r.name == "stable")
+    pod = deployment.inputs["spec"]["template"]["spec"]
+    body = pod if kind.endswith("Pod") else {"schedule": "@daily", "jobTemplate": {"spec": {"template": {"spec": pod}}}}
+    deployment.inputs = deployment.outputs = {"metadata": deployment.inputs["metadata"], "spec": body}
+    plan = retyped(plan, "stable", kind)
+    assert messages(plan, "pss-no-privilege-escalation") == []
+    escalating = changed(plan, "stable", {f"{path}.containers.0.securityContext.allowPrivilegeEscalation": True})
+    assert messages(escalating, "pss-no-privilege-escalation") == [
+        "stable: container 'server': set securityContext.allowPrivilegeEscalation = false"]
