@@ -41,12 +41,15 @@ _POSITIVE = ("StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals"
 
 
 def _is_wildcard(value: Any) -> bool:
-    """'*', '?*' and the like: a pattern that matches anything (or an ARN whose account is a wildcard)."""
+    """'*', '?*' and the like: a pattern that matches anything; or an ARN whose account or resource is
+    one ("arn:aws:iam::*:role/x", "arn:aws:s3:::*"). An empty account is no wildcard: S3 ARNs have none."""
     text = str(value)
     if not text.strip("*?"):
         return True
-    parts = text.split(":")
-    return text.startswith("arn:") and len(parts) >= 6 and not parts[4].strip("*?")
+    parts = text.split(":", 5)
+    if not text.startswith("arn:") or len(parts) < 6:
+        return False
+    return (parts[4] != "" and not parts[4].strip("*?")) or not parts[5].strip("*?")
 
 
 def principal_is_open(principal: Any) -> bool:

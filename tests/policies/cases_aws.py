@@ -236,6 +236,8 @@ VIOLATIONS = [
      None, "'Read' allows any principal"),
     ("s3-bucket-policy-not-public", "models-policy",
      {"policy": public_read(principal={"CanonicalUser": "*"})}, None, "'Read'"),
+    ("s3-bucket-policy-not-public", "models-policy", {"policy": public_read({"ArnLike": {"aws:SourceArn": "arn:aws:s3:::*"}})}, None,
+     "'Read' allows any principal"),
     ("s3-bucket-policy-not-public", "models-policy",
      {"policy": public_read({"StringEquals": {"aws:userid": "AROA1"}}, principal={"AWS": ["arn:aws:iam::1:root", "*"]})}, None, "'Read'"),
     ("s3-acls-disabled", "models-ownership", {"rule.objectOwnership": "BucketOwnerPreferred"}, None, "objectOwnership is 'BucketOwnerPreferred'"),
