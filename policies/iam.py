@@ -13,7 +13,8 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 POLICY = "aws:iam/policy:Policy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-POLICY_TYPES = {ROLE_POLICY: "policy", POLICY: "policy", ROLE: "inlinePolicies"}
+# Where identity policies live: a policy resource's `policy`, a role's `inlinePolicies[].policy`.
+POLICY_TYPES = (ROLE_POLICY, POLICY, ROLE)
 
 ADMIN_POLICIES = ("arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::aws:policy/PowerUserAccess",
                   "arn:aws:iam::aws:policy/IAMFullAccess")

@@ -131,6 +131,8 @@ VIOLATIONS = [
      {"policy": POLICY % '[{"Sid": "All", "Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::b/*"}]'}, None, "allows action ['*']"),
     ("iam-no-wildcard-action", "irsa-read-models",
      {"policy": POLICY % '[{"Sid": "Not", "Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:s3:::b/*"}]'}, None, "uses NotAction"),
+    ("iam-no-wildcard-action", "irsa", {"inlinePolicies": [{"name": "inline", "policy": POLICY % (
+        '[{"Sid": "Inline", "Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::b/*"}]')}]}, None, "'Inline' allows action ['*']"),
     ("iam-no-wildcard-resource-on-write", "irsa-read-models",
      {"policy": POLICY % '[{"Sid": "Put", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": "*"}]'}, None,
      "'Put' allows ['s3:PutObject'] on Resource '*'"),
@@ -298,6 +300,10 @@ PASSES = [
                 '"Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}}}]'}, None),
     ("eks-public-endpoint-restricted", "eks", {"vpcConfig.endpointPublicAccess": False, "vpcConfig.publicAccessCidrs": ["0.0.0.0/0"]}, None),
     ("eks-public-endpoint-restricted", "eks", {}, {"allowedPublicCidrs": ["198.51.100.0/24"]}),
+    # Host bits set: read as the network they fall in, not refused as malformed.
+    ("eks-public-endpoint-restricted", "eks", {"vpcConfig.publicAccessCidrs": ["198.51.100.7/24"]}, None),
+    ("eks-public-endpoint-restricted", "eks", {}, {"allowedPublicCidrs": ["198.51.100.9/24"]}),
+    ("eks-public-endpoint-restricted", "eks", {}, {"allowedPublicCidrs": ["2001:db8::/32", "198.51.100.0/24"]}),
     ("eks-admin-access-named-roles", "deployer-admin",
      {"policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy", "principalArn": f"arn:aws:iam::{ACCOUNT}:root"}, None),
     ("eks-network-policy-enforced", "vpc-cni", {"addonName": "coredns", "configurationValues": DELETE}, None),
@@ -328,6 +334,8 @@ PASSES = [
     ("kms-key-policy-scoped", "key", {"policy": key_policy({"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}})}, None),
     ("kms-key-policy-scoped", "key", {"policy": key_policy({"ForAnyValue:StringEquals": {"kms:callerAccount": [ACCOUNT]}})}, None),
     ("s3-kms-encryption", "models-sse", {"rules.0.applyServerSideEncryptionByDefault.sseAlgorithm": "aws:kms:dsse"}, None),
+    ("s3-tls-only", "models-policy", {"policy": policy({"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*",
+                                                        "Condition": {"Bool": {"aws:SecureTransport": False}}})}, None),
     ("s3-bucket-policy-not-public", "models-policy", {"policy": public_read({"StringEquals": {"aws:SourceVpce": "vpce-1a2b"}})}, None),
     ("s3-bucket-policy-not-public", "models-policy",
      {"policy": public_read({"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/*"}})}, None),

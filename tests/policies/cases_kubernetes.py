@@ -30,6 +30,10 @@ PLAIN_SERVER = {"hosts": ["*"], "port": {"number": 80.0, "name": "http", "protoc
 TLS_SERVER = {"hosts": ["*"], "port": {"number": 443.0, "name": "https-at-nlb", "protocol": "HTTP"}}
 GATEWAY_PORTS = "values.service.ports"
 ANYONE = [{"from": [{"source": {"principals": ["*"]}}]}]
+INIT_CONTAINER = {"name": "fetch", "image": "busybox@sha256:" + "b" * 64,
+                  "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}},
+                  "securityContext": {"allowPrivilegeEscalation": True, "readOnlyRootFilesystem": True,
+                                      "capabilities": {"drop": ["ALL"]}}}
 
 VIOLATIONS = [
     # --- workloads
@@ -74,6 +78,9 @@ VIOLATIONS = [
      None, "secrets ['TOKEN'] reach the environment"),
     ("k8s-secrets-not-in-env", "stable", {f"{SERVER}.envFrom": [{"secretRef": {"name": "api"}}]}, None, "secrets ['api']"),
     ("k8s-image-by-digest", "stable", {f"{SERVER}.image": "mlserve/serving-app:latest"}, None, "is not pinned by digest"),
+    # Init containers run with the pod's identity too: every container rule but the probes reads them.
+    ("pss-no-privilege-escalation", "stable", {f"{POD}.initContainers": [INIT_CONTAINER]}, None,
+     "container 'fetch': set securityContext.allowPrivilegeEscalation = false"),
     ("k8s-not-default-namespace", "stable", {"metadata.namespace": DELETE}, None, "not default"),
     ("k8s-not-default-namespace", "server-sa", {"metadata.namespace": "default"}, None, "not default"),
     ("serving-min-replicas", "stable", {"spec.replicas": 1.0}, {"minServingReplicas": 2}, "spec.replicas is 1: run at least 2"),
@@ -102,6 +109,8 @@ VIOLATIONS = [
     ("virtualservice-weights-sum-100", "routes", {"spec.http.0.route.1.weight": 20.0}, None, "[90, 20] sum to 110"),
     ("virtualservice-weights-sum-100", "routes", {"spec.http.0.route.1.weight": 5.0}, None, "[90, 5] sum to 95"),
     ("virtualservice-weights-sum-100", "routes", {"spec.http.0.route.1.weight": DELETE}, None, "some without a weight"),
+    ("virtualservice-weights-sum-100", "routes", {"spec.http.0.route": [{"destination": {"host": "m"}, "weight": 90.0}]}, None,
+     "[90] sum to 90"),
     ("istio-allow-policy-names-callers", "callers", {"spec.rules": [{}]}, None, "spec.rules[0] of an ALLOW policy admits any caller"),
     ("istio-allow-policy-names-callers", "callers", {"spec.rules": ANYONE}, None, "admits any caller"),
     ("istio-allow-policy-names-callers", "callers", {"spec.action": DELETE, "spec.rules": ANYONE}, None, "admits any caller"),
@@ -137,6 +146,9 @@ VIOLATIONS = [
 ]
 
 PASSES = [
+    ("k8s-liveness-readiness-probes", "stable", {f"{POD}.initContainers": [{**INIT_CONTAINER, "securityContext": {}}]}, None),
+    ("virtualservice-weights-sum-100", "routes", {"spec.http.0.route": [{"destination": {"host": "m"}}]}, None),
+    ("virtualservice-weights-sum-100", "routes", {"spec.http.0.route": [{"destination": {"host": "m"}, "weight": 100.0}]}, None),
     ("pss-run-as-non-root", "stable", {f"{POD}.securityContext.runAsNonRoot": DELETE, f"{SERVER}.securityContext.runAsNonRoot": True}, None),
     ("pss-seccomp-runtime-default", "stable",
      {f"{POD}.securityContext.seccompProfile": DELETE, f"{SERVER}.securityContext.seccompProfile": {"type": "Localhost"}}, None),

@@ -147,6 +147,7 @@ def test_a_delete_marker_is_honoured_and_drops_the_property_dependency(compliant
 # resource re-typed, so a rule that drops one of its types fails here.
 ALIASES = {
     "aws:iam/rolePolicy:RolePolicy": ["aws:iam/policy:Policy"],
+    "kubernetes:security.istio.io/v1:PeerAuthentication": ["kubernetes:security.istio.io/v1beta1:PeerAuthentication"],
     "aws:s3/bucketVersioning:BucketVersioning": ["aws:s3/bucketVersioningV2:BucketVersioningV2"],
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
         ["aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2"],

@@ -127,3 +127,79 @@ def test_a_mesh_wide_strict_policy_in_the_root_namespace_counts(compliant_plan):
     assert messages(moved, "mesh-strict-mtls") == []
     selected = changed(moved, "strict-mtls", {"spec.selector": {"matchLabels": {"app": "x"}}})
     assert len(messages(selected, "mesh-strict-mtls")) == 1
+
+
+def test_mtls_port_level_and_disabled_modes_and_a_selected_policy(compliant_plan):
+    """Every mode a serving-namespace PeerAuthentication sets counts, port by port, and only a policy
+    without a selector makes the namespace STRICT."""
+    port = changed(compliant_plan, "strict-mtls", {"spec.portLevelMtls": {"8080": {"mode": "PERMISSIVE"}}})
+    assert messages(port, "mesh-strict-mtls") == [
+        "strict-mtls: PeerAuthentication strict-mtls sets ['PERMISSIVE'] in mlserve-serving: use STRICT"]
+    disabled = changed(compliant_plan, "strict-mtls", {"spec.mtls.mode": "DISABLE"})
+    assert len(messages(disabled, "mesh-strict-mtls")) == 2
+    selected = changed(compliant_plan, "strict-mtls", {"spec.selector": {"matchLabels": {"app": "x"}}})
+    assert messages(selected, "mesh-strict-mtls") == [
+        "serving-ns: namespace mlserve-serving has no namespace-wide PeerAuthentication with mtls.mode STRICT: declare one (no selector)"]
+    beta = copy.deepcopy(compliant_plan)
+    policy = next(r for r in beta.resources if r.name == "strict-mtls")
+    policy.type = "kubernetes:security.istio.io/v1beta1:PeerAuthentication"
+    assert messages(beta, "mesh-strict-mtls") == []
+    policy.type = "kubernetes:security.istio.io/v1alpha1:PeerAuthentication"
+    assert len(messages(beta, "mesh-strict-mtls")) == 1
+
+
+@pytest.mark.parametrize("bucket_type", ["aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"])
+def test_both_bucket_types_are_judged(compliant_plan, bucket_type):
+    plan = without(compliant_plan, "models-pab")
+    next(r for r in plan.resources if r.name == "models").type = bucket_type
+    assert messages(plan, "s3-bucket-guardrails-present") == ["models: bucket models has no public access block: declare them for it"]
+    unlogged = changed(plan, "trail", {"advancedEventSelectors": []})
+    assert [m.split(":")[0] for m in messages(unlogged, "s3-access-logged")] == ["models"]
+
+
+@pytest.mark.parametrize("logging_type", ["aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2"])
+def test_a_server_access_log_target_may_use_sse_s3(compliant_plan, logging_type):
+    plan = changed(compliant_plan, "audit-sse", {"rules.0.applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}})
+    assert len(messages(plan, "s3-kms-encryption")) == 1
+    target = next(r for r in plan.resources if r.name == "audit-sse").inputs["bucket"]
+    logging = {"bucket": "mlserve-prod-models", "targetBucket": target, "targetPrefix": "s3/"}
+    plan.resources.append(dataclasses.replace(next(r for r in plan.resources if r.name == "audit-sse"), type=logging_type,
+                                              name="logging", inputs=logging, outputs=dict(logging),
+                                              urn=f"urn:pulumi:prod::mlserve::{logging_type}::logging"))
+    assert messages(plan, "s3-kms-encryption") == []
+
+
+def test_a_composite_alarm_is_an_alarm_of_the_stack(compliant_plan):
+    """alarm-has-action judges composite alarms too, and a composite of the endpoint's alarm may roll it back."""
+    plan = copy.deepcopy(compliant_plan)
+    alarm = next(r for r in plan.resources if r.name == "errors")
+    token = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
+    inputs = {"alarmName": "mlserve-prod-any", "alarmRule": 'ALARM("mlserve-prod-5xx")', "alarmActions": []}
+    plan.resources.append(dataclasses.replace(alarm, type=token, name="any", inputs=inputs, outputs=dict(inputs),
+                                              urn=alarm.urn.replace("aws:cloudwatch/metricAlarm:MetricAlarm::errors", f"{token}::any")))
+    assert messages(plan, "alarm-has-action", {"requireActions": True}) == [
+        "any: set alarmActions to the stack's alarm topic (and keep actionsEnabled): an alarm nobody hears is no alarm"]
+    rolled = changed(plan, "endpoint", {"deploymentConfig.autoRollbackConfiguration.alarms": [{"alarmName": "mlserve-prod-any"}]})
+    assert messages(rolled, "sagemaker-endpoint-rollback-alarms") == []
+    other = changed(rolled, "any", {"alarmRule": 'ALARM("mlserve-prod-other")'})
+    assert messages(other, "sagemaker-endpoint-rollback-alarms") == [
+        "endpoint: no rollback alarm watches endpoint mlserve-prod-endpoint (dimension EndpointName): add its error and latency alarms"]
+
+
+def test_objects_without_a_namespace_land_in_their_providers(compliant_plan):
+    """k8s-not-default-namespace: no metadata.namespace means the provider's namespace, else "default"."""
+    plan = changed(compliant_plan, "server-sa", {"metadata.namespace": DELETE})
+    assert len(messages(plan, "k8s-not-default-namespace")) == 1
+    next(r for r in plan.resources if r.name == "k8s").inputs["namespace"] = "mlserve-serving"
+    assert messages(plan, "k8s-not-default-namespace") == []
+
+
+def test_provider_default_tags_count_as_a_resources_tags(compliant_plan):
+    """required-tags reads the provider's default tags, which the engine may hand over as a JSON string."""
+    plan = copy.deepcopy(compliant_plan)
+    provider = next(r for r in plan.resources if r.name == "aws")
+    assert messages(plan, "required-tags") == []
+    provider.inputs["defaultTags"] = '{"tags": {"environment": "prod", "owner": "ml-platform", "cost-center": "ml-prod"}}'
+    assert messages(plan, "required-tags") == []
+    provider.inputs["defaultTags"] = ""
+    assert "repo: missing tags ['environment', 'owner', 'cost-center']" in "\n".join(messages(plan, "required-tags"))
