@@ -20,8 +20,7 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 # Istio's gateway chart: its pods carry `app: <release>` and `istio: <release without "istio-">` plus
 # values.labels, and its Service defaults to a LoadBalancer on 15021, 80 and 443 (tests/data/charts/gateway-*/values.yaml).
 GATEWAY_CHART = "gateway"
-GATEWAY_CHART_PORTS = ({"name": "status-port", "port": 15021, "targetPort": 15021},
-                       {"name": "http2", "port": 80, "targetPort": 80}, {"name": "https", "port": 443, "targetPort": 443})
+GATEWAY_CHART_PORTS = ({"name": "status-port", "port": 15021}, {"name": "http2", "port": 80}, {"name": "https", "port": 443})
 PLAINTEXT = {"HTTP", "HTTP2", "GRPC", "TCP", "MONGO"}
 # AWS Load Balancer Controller and in-tree service annotations:
 # https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations/

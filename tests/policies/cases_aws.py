@@ -325,6 +325,10 @@ PASSES = [
     ("iam-no-privilege-escalation", "irsa-read-models",
      {"policy": policy({"Effect": "Allow", "Action": "iam:PassRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/sm"})}, None),
     ("iam-role-trust-named-principals", "irsa", {"assumeRolePolicy": trust(principal={"Service": "sagemaker.amazonaws.com"})}, None),
+    ("iam-irsa-one-service-account", "irsa", {"assumeRolePolicy": trust(principal={"Service": "sagemaker.amazonaws.com"})}, None),
+    ("iam-irsa-one-service-account", "irsa", {"assumeRolePolicy": policy({
+        "Effect": "Deny", "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER}"},
+        "Action": "sts:AssumeRoleWithWebIdentity"})}, None),
     ("iam-role-trust-named-principals", "irsa",
      {"assumeRolePolicy": policy({"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole"},
                                  {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/ci"}, "Action": "sts:AssumeRole"})},

@@ -203,3 +203,39 @@ def test_provider_default_tags_count_as_a_resources_tags(compliant_plan):
     assert messages(plan, "required-tags") == []
     provider.inputs["defaultTags"] = ""
     assert "repo: missing tags ['environment', 'owner', 'cost-center']" in "\n".join(messages(plan, "required-tags"))
+
+
+DEFAULT_GATEWAY_PORTS = [("status-port", 15021.0), ("http2", 80.0), ("https", 443.0)]  # the Istio gateway chart's
+
+
+@pytest.mark.parametrize("name, number", DEFAULT_GATEWAY_PORTS)
+def test_the_gateway_charts_default_ports_face_the_load_balancer(compliant_plan, name, number):
+    """Without service.ports the chart's three ports face the NLB; each is plaintext unless ssl-ports names it."""
+    from tests.policies.cases_kubernetes import ANNOTATIONS, annotations
+
+    served = changed(compliant_plan, "gateway", {"spec.servers.0.port.number": number})
+    others = ",".join(n for n, _ in DEFAULT_GATEWAY_PORTS if n != name)
+    plain = changed(served, "ingress-gateway", {"values.service.ports": DELETE, ANNOTATIONS: annotations(ssl_ports=others)})
+    assert [m.split(" through")[0] for m in messages(plain, "istio-gateway-no-plaintext-internet")] == [
+        f"gateway: Gateway mlserve-gateway serves HTTP on port {int(number)}"]
+    named = changed(served, "ingress-gateway", {"values.service.ports": DELETE, ANNOTATIONS: annotations(ssl_ports=name)})
+    assert messages(named, "istio-gateway-no-plaintext-internet") == []
+
+
+def test_a_declared_load_balancer_service_is_judged_like_the_charts(compliant_plan):
+    """A LoadBalancer Service of the stack's own, selecting the gateway pods, is one more way onto the internet."""
+    plan = copy.deepcopy(compliant_plan)
+    release = next(r for r in plan.resources if r.name == "ingress-gateway")
+    service = {"metadata": {"name": "edge", "namespace": "istio-ingress",
+                            "annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"}},
+               "spec": {"type": "LoadBalancer", "selector": {"istio": "ingress"}, "ports": [{"name": "http", "port": 443.0}]}}
+    plan.resources.append(dataclasses.replace(release, type="kubernetes:core/v1:Service", name="edge", inputs=service,
+                                              outputs=copy.deepcopy(service), urn=release.urn.replace(
+                                                  "kubernetes:helm.sh/v3:Release::ingress-gateway", "kubernetes:core/v1:Service::edge")))
+    assert messages(plan, "istio-gateway-no-plaintext-internet") == [
+        "gateway: Gateway mlserve-gateway serves HTTP on port 443 through internet-facing load balancer edge without TLS: terminate "
+        "TLS at the load balancer (ssl-cert, ssl-ports) or the Gateway (HTTPS), or only redirect (tls.httpsRedirect)"]
+    node_port = changed(plan, "edge", {"spec.type": "NodePort"})
+    assert messages(node_port, "istio-gateway-no-plaintext-internet") == []
+    other_pods = changed(plan, "edge", {"spec.selector": {"istio": "other"}})
+    assert messages(other_pods, "istio-gateway-no-plaintext-internet") == []
