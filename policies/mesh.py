@@ -41,7 +41,7 @@ def _strict_mtls(args):
     policies = [r for r in args.resources if r.resource_type in PEER_AUTHENTICATIONS
                 and get(r.props, "metadata.namespace") == serving]
     mesh_wide = [r for r in args.resources if r.resource_type in PEER_AUTHENTICATIONS
-                 and get(r.props, "metadata.namespace") == ROOT_NAMESPACE and not get(r.props, "spec.selector")]
+                 and get(r.props, "metadata.namespace") == ROOT_NAMESPACE]
     namespace_wide = [p for p in policies + mesh_wide if not get(p.props, "spec.selector")]
     if not any(get(p.props, "spec.mtls.mode") == "STRICT" for p in namespace_wide):
         yield (f"namespace {serving} has no namespace-wide PeerAuthentication with mtls.mode STRICT: "

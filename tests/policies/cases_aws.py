@@ -101,7 +101,7 @@ VIOLATIONS = [
     ("nodes-encrypted-root-volume", "gpu-lt", {"blockDeviceMappings.0.ebs.encrypted": "false"}, None, "ebs.encrypted = true on block device /dev/xvda"),
     ("nodes-encrypted-root-volume", "gpu-lt", {"blockDeviceMappings": []}, None, "declare blockDeviceMappings"),
     ("nodes-no-public-ip", "gpu-lt", {"networkInterfaces": [{"deviceIndex": 0.0, "associatePublicIpAddress": "true"}]}, None,
-     "associatePublicIpAddress"),
+     "networkInterfaces [0.0] set associatePublicIpAddress"),
     ("gpu-pool-taint", "gpu", {"taints": []}, None, "GPU node group without the taint"),
     ("gpu-pool-taint", "gpu", {"taints.0.effect": "PREFER_NO_SCHEDULE"}, None, "GPU node group without the taint"),
     ("gpu-pool-taint", "gpu", {"taints.0.key": "gpu"}, None, "GPU node group without the taint"),

@@ -128,3 +128,36 @@ def test_each_plaintext_protocol_is_refused_behind_an_internet_facing_load_balan
 
 def test_the_cases_policy_helpers_write_json():
     assert json.loads(write_on_any())["Statement"][0]["Resource"] == "*"
+
+
+# An ALLOW rule naming any one of these admits only who or what it names.
+SOURCE_FIELDS = {"principals": "cluster.local/ns/istio-ingress/sa/istio-ingress", "requestPrincipals": "https://issuer/sub",
+                 "namespaces": "istio-ingress", "ipBlocks": "10.30.0.0/16", "remoteIpBlocks": "198.51.100.0/24"}
+OPERATION_FIELDS = {"hosts": "models.example.com", "ports": "8080", "methods": "POST", "paths": "/v2/models/*"}
+
+
+@pytest.mark.parametrize("field", list(SOURCE_FIELDS))
+def test_each_source_field_names_callers(compliant_plan, field):
+    plan = changed(compliant_plan, "callers", {"spec.rules": [{"from": [{"source": {field: [SOURCE_FIELDS[field]]}}]}]})
+    assert messages(plan, "istio-allow-policy-names-callers") == []
+    wildcard = changed(compliant_plan, "callers", {"spec.rules": [{"from": [{"source": {field: ["*"]}}]}]})
+    assert len(messages(wildcard, "istio-allow-policy-names-callers")) == 1
+
+
+@pytest.mark.parametrize("field", list(OPERATION_FIELDS))
+def test_each_operation_field_names_what_is_served(compliant_plan, field):
+    plan = changed(compliant_plan, "callers", {"spec.rules": [{"to": [{"operation": {field: [OPERATION_FIELDS[field]]}}]}]})
+    assert messages(plan, "istio-allow-policy-names-callers") == []
+    wildcard = changed(compliant_plan, "callers", {"spec.rules": [{"to": [{"operation": {field: ["*"]}}]}]})
+    assert len(messages(wildcard, "istio-allow-policy-names-callers")) == 1
+
+
+def test_a_rule_is_open_when_any_of_its_sources_or_operations_is():
+    """Sources (and operations) of one rule are alternatives: one open one opens the rule."""
+    from policies.mesh import _admits_anyone
+
+    named = {"source": {"namespaces": ["istio-ingress"]}}
+    assert not _admits_anyone({"from": [named]})
+    assert _admits_anyone({"from": [named, {"source": {}}]})
+    assert not _admits_anyone({"from": [{"source": {}}], "to": [{"operation": {"ports": ["8080"]}}]})
+    assert _admits_anyone({"from": [{"source": {}}], "to": [{"operation": {"ports": ["8080"]}}, {"operation": {}}]})

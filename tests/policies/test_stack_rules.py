@@ -239,3 +239,7 @@ def test_a_declared_load_balancer_service_is_judged_like_the_charts(compliant_pl
     assert messages(node_port, "istio-gateway-no-plaintext-internet") == []
     other_pods = changed(plan, "edge", {"spec.selector": {"istio": "other"}})
     assert messages(other_pods, "istio-gateway-no-plaintext-internet") == []
+    internal = changed(plan, "edge", {"metadata.annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}})
+    assert messages(internal, "istio-gateway-no-plaintext-internet") == []
+    by_class = changed(plan, "edge", {"metadata.annotations": {}, "spec.loadBalancerClass": "service.k8s.aws/nlb"})
+    assert messages(by_class, "istio-gateway-no-plaintext-internet") == []
