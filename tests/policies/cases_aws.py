@@ -353,6 +353,11 @@ PASSES = [
     ("sagemaker-data-capture-encrypted", "endpoint-config", {"dataCaptureConfig.kmsKeyId": DELETE, "dataCaptureConfig.enableCapture": False},
      None),
     ("sagemaker-endpoint-rollback-alarms", "endpoint", {"name": DELETE}, None),
+    # A metric-math alarm watches the endpoint through its queries' dimensions.
+    ("sagemaker-endpoint-rollback-alarms", "errors", {"dimensions": DELETE, "metricName": DELETE, "namespace": DELETE, "metricQueries": [
+        {"id": "errors", "returnData": True, "metric": {"metricName": "Invocation5XXErrors", "namespace": "AWS/SageMaker",
+                                                        "dimensions": {"EndpointName": f"{PREFIX}-endpoint"}, "period": 60.0, "stat": "Sum"}}]},
+     None),
     ("log-group-kms", "logs", {"kmsKeyId": DELETE}, {"required": False}),
     ("no-spot-gpu-pools", "gpu", {"capacityType": "SPOT"}, {"allowSpotGpu": True}),
     ("no-spot-gpu-pools", "gpu", {"capacityType": "SPOT", "amiType": "AL2023_x86_64_STANDARD", "instanceTypes": ["m7i.large"]},

@@ -81,6 +81,8 @@ def test_gpu_node_maximum(compliant_plan):
     assert messages(compliant_plan, "cost-guard-gpu-nodes", {"maxGpuNodes": 4}) == []
     cpu_pool = changed(compliant_plan, "gpu", {"amiType": "AL2023_x86_64_STANDARD", "instanceTypes": ["m7i.large"]})
     assert messages(cpu_pool, "cost-guard-gpu-nodes", {"maxGpuNodes": 0}) == []
+    unsized = changed(compliant_plan, "gpu", {"scalingConfig.maxSize": DELETE})
+    assert messages(unsized, "cost-guard-gpu-nodes", {"maxGpuNodes": 0}) == []
 
 
 def test_the_monthly_budget_holds_at_its_edge(compliant_plan):
@@ -90,6 +92,10 @@ def test_the_monthly_budget_holds_at_its_edge(compliant_plan):
     assert estimate > 1000
     assert len(messages(compliant_plan, "cost-guard-monthly-budget", {"monthlyBudgetUsd": estimate - 0.01})) == 1
     assert messages(compliant_plan, "cost-guard-monthly-budget", {"monthlyBudgetUsd": estimate + 0.01}) == []
+    # Prices are read for the AWS provider's region: one the table does not hold prices nothing.
+    elsewhere = changed(compliant_plan, "aws", {"region": "xx-nowhere-1"})
+    assert messages(elsewhere, "cost-guard-monthly-budget", {"monthlyBudgetUsd": estimate + 0.01})[0].startswith(
+        "None: cannot check the budget: no price for")
 
 
 def test_monthly_budget(compliant_plan):
