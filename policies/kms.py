@@ -6,18 +6,17 @@ from policies.documents import open_statements, sid
 from policies.rules import json_document, resource_rule, statements, truthy
 
 KEY = "aws:kms/key:Key"
-# Automatic rotation exists only for symmetric encryption keys; asymmetric, HMAC and imported keys
-# cannot rotate: https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html
+# Automatic rotation exists only for symmetric encryption keys (spec SYMMETRIC_DEFAULT, whose usage is
+# always ENCRYPT_DECRYPT); asymmetric and HMAC keys cannot rotate:
+# https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html
 _ROTATABLE_SPEC = "SYMMETRIC_DEFAULT"
-_ROTATABLE_USAGE = "ENCRYPT_DECRYPT"
 
 
 def _enabled_and_rotated(props, _args):
     if props.get("isEnabled") is False:
         yield "isEnabled is false: a disabled key cannot decrypt what it encrypted; enable it or remove it"
     spec = props.get("customerMasterKeySpec") or props.get("keySpec") or _ROTATABLE_SPEC
-    usage = props.get("keyUsage") or _ROTATABLE_USAGE
-    if spec == _ROTATABLE_SPEC and usage == _ROTATABLE_USAGE and not truthy(props.get("enableKeyRotation")):
+    if spec == _ROTATABLE_SPEC and not truthy(props.get("enableKeyRotation")):
         yield "set enableKeyRotation = true (KMS then rotates the key material yearly, old material still decrypts)"
 
 

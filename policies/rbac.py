@@ -65,7 +65,7 @@ def _named_subjects(props, _args):
         if kind == "ServiceAccount" and name == "default":
             yield ("binds the 'default' service account, which every pod of its namespace runs as: give the "
                    "workload a ServiceAccount of its own")
-        elif name in BROAD_GROUPS or (kind == "User" and name == "system:anonymous"):
+        elif name in BROAD_GROUPS:  # system:anonymous is also the user of unauthenticated requests
             yield f"binds {kind} {name}, i.e. everyone who can reach the API: bind named service accounts or groups"
 
 

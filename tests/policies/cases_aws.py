@@ -207,6 +207,7 @@ VIOLATIONS = [
     ("kms-key-enabled-and-rotated", "key", {"enableKeyRotation": False}, None, "enableKeyRotation = true"),
     ("kms-key-enabled-and-rotated", "key", {"enableKeyRotation": DELETE}, None, "enableKeyRotation = true"),
     ("kms-key-enabled-and-rotated", "key", {"isEnabled": False}, None, "isEnabled is false"),
+    ("kms-key-enabled-and-rotated", "key", {"enableKeyRotation": False, "keySpec": "SYMMETRIC_DEFAULT"}, None, "enableKeyRotation = true"),
     ("kms-key-policy-scoped", "key", {"policy": DELETE}, None, "declare the key policy"),
     ("kms-key-policy-scoped", "key", {"policy": key_policy(None)}, None, "'Use' admits any principal"),
     ("kms-key-policy-scoped", "key", {"policy": key_policy(None, principal="*")}, None, "'Use' admits any principal"),
@@ -256,6 +257,10 @@ VIOLATIONS = [
     ("s3-access-logged", "trail", {"advancedEventSelectors.0.fieldSelectors.2": {"field": "readOnly", "equals": ["true"]}}, None,
      "models records no access", "models"),
     ("s3-access-logged", "trail", {"s3BucketName": f"{PREFIX}-models"}, None, "bucket audit records no access", "audit"),
+    ("s3-access-logged", "trail", {"advancedEventSelectors": [], "eventSelectors": [{"readWriteType": "WriteOnly", "dataResources": [
+        {"type": "AWS::S3::Object", "values": [f"arn:aws:s3:::{PREFIX}-models/"]}]}]}, None, "models records no access", "models"),
+    ("s3-access-logged", "trail", {"advancedEventSelectors": [], "eventSelectors": [{"dataResources": [
+        {"type": "AWS::S3::Object", "values": [f"arn:aws:s3:::{PREFIX}-other/"]}]}]}, None, "models records no access", "models"),
     # --- SageMaker
     ("sagemaker-endpoint-config-kms", "endpoint-config", {"kmsKeyArn": DELETE}, None, "set kmsKeyArn"),
     ("sagemaker-model-network-isolation", "model", {"enableNetworkIsolation": False}, None, "enableNetworkIsolation = true"),
@@ -333,7 +338,8 @@ PASSES = [
      {"assumeRolePolicy": policy({"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole"},
                                  {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/ci"}, "Action": "sts:AssumeRole"})},
      None),
-    ("kms-key-enabled-and-rotated", "key", {"enableKeyRotation": False, "customerMasterKeySpec": "RSA_2048", "keyUsage": "SIGN_VERIFY"}, None),
+    ("kms-key-enabled-and-rotated", "key", {"enableKeyRotation": False, "customerMasterKeySpec": "RSA_2048", "keyUsage": "ENCRYPT_DECRYPT"},
+     None),
     ("kms-key-enabled-and-rotated", "key", {"enableKeyRotation": False, "keySpec": "HMAC_256", "keyUsage": "GENERATE_VERIFY_MAC"}, None),
     ("kms-key-policy-scoped", "key", {"policy": key_policy({"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}})}, None),
     ("kms-key-policy-scoped", "key", {"policy": key_policy({"ForAnyValue:StringEquals": {"kms:callerAccount": [ACCOUNT]}})}, None),
@@ -347,6 +353,11 @@ PASSES = [
         {"field": "eventCategory", "equals": ["Data"]}, {"field": "resources.type", "equals": ["AWS::S3::Object"]}]}, None),
     ("s3-access-logged", "trail", {"advancedEventSelectors": [], "eventSelectors": [
         {"readWriteType": "All", "dataResources": [{"type": "AWS::S3::Object", "values": [f"arn:aws:s3:::{PREFIX}-models/"]}]}]}, None),
+    ("s3-access-logged", "trail", {"advancedEventSelectors": [], "eventSelectors": [
+        {"dataResources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3"]}]}]}, None),
+    ("s3-access-logged", "trail", {"advancedEventSelectors": [], "eventSelectors": [
+        {"dataResources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3:::"]}]}]}, None),
+    ("s3-access-logged", "trail", {f"{TRAIL_ARN}.startsWiths": DELETE, f"{TRAIL_ARN}.equals": [f"arn:aws:s3:::{PREFIX}-models"]}, None),
     ("sagemaker-endpoint-config-kms", "endpoint-config",
      {"kmsKeyArn": DELETE, "productionVariants": [{"variantName": "s", "modelName": "m", "serverlessConfig": {
          "memorySizeInMb": 2048.0, "maxConcurrency": 5.0}}]}, None),

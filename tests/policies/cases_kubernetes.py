@@ -44,8 +44,8 @@ VIOLATIONS = [
     ("k8s-liveness-readiness-probes", "stable", {f"{SERVER}.livenessProbe": DELETE}, None, "add livenessProbe"),
     ("pss-run-as-non-root", "stable", {f"{POD}.securityContext.runAsNonRoot": DELETE}, None, "runAsNonRoot = true"),
     ("pss-run-as-non-root", "stable", {f"{SERVER}.securityContext.runAsNonRoot": False}, None, "runAsNonRoot = true"),
-    ("pss-run-as-non-root", "stable", {f"{POD}.securityContext.runAsUser": 0.0}, None, "runAsUser is 0"),
-    ("pss-run-as-non-root", "stable", {f"{SERVER}.securityContext.runAsUser": 0.0}, None, "runAsUser is 0"),
+    ("pss-run-as-non-root", "stable", {f"{POD}.securityContext.runAsUser": 0.0}, None, "runAsUser is 0: run as a non-zero UID"),
+    ("pss-run-as-non-root", "stable", {f"{SERVER}.securityContext.runAsUser": 0.0}, None, "runAsUser is 0: run as a non-zero UID"),
     ("pss-run-as-non-root", "stable", {f"{POD}.securityContext.runAsUser": 9999.0}, None, "runAsUser is 9999: use a UID of at least 10000"),
     ("k8s-read-only-root-filesystem", "stable", {f"{SERVER}.securityContext.readOnlyRootFilesystem": False}, None,
      "readOnlyRootFilesystem = true"),
@@ -69,6 +69,8 @@ VIOLATIONS = [
     ("pss-no-host-path-or-port", "stable", {f"{POD}.volumes.0": {"name": "tmp", "hostPath": {"path": "/var/run/docker.sock"}}}, None,
      "remove the hostPath volumes ['/var/run/docker.sock']"),
     ("pss-no-host-path-or-port", "stable", {f"{SERVER}.ports.0.hostPort": 8080.0}, None, "remove hostPort [8080]"),
+    ("pss-no-host-path-or-port", "stable", {f"{POD}.initContainers": [{**INIT_CONTAINER, "ports": [{"containerPort": 9.0, "hostPort": 9.0}]}]},
+     None, "container 'fetch': remove hostPort [9]"),
     ("k8s-no-service-account-token", "stable", {f"{POD}.automountServiceAccountToken": DELETE}, None, "automountServiceAccountToken = false"),
     ("k8s-no-service-account-token", "stable", {f"{POD}.automountServiceAccountToken": True}, None, "automountServiceAccountToken = false"),
     ("k8s-no-service-account-token", "server-sa", {"automountServiceAccountToken": DELETE}, None, "on the ServiceAccount"),
@@ -152,6 +154,8 @@ VIOLATIONS = [
 ]
 
 PASSES = [
+    ("pss-run-as-non-root", "stable", {f"{POD}.securityContext.runAsUser": DELETE}, None),
+    ("pss-run-as-non-root", "stable", {f"{POD}.securityContext.runAsUser": 10000.0}, None),
     ("k8s-liveness-readiness-probes", "stable", {f"{POD}.initContainers": [{**INIT_CONTAINER, "securityContext": {}}]}, None),
     ("virtualservice-weights-sum-100", "routes", {"spec.http.0.route": [{"destination": {"host": "m"}}]}, None),
     ("virtualservice-weights-sum-100", "routes", {"spec.http.0.route": [{"destination": {"host": "m"}, "weight": 100.0}]}, None),

@@ -78,3 +78,14 @@ def _singleton(plan):
 ])
 def test_each_rule_without_config_applies_its_schema_defaults(compliant_plan, rule, plan, violates):
     assert bool(messages(plan(compliant_plan), rule)) is violates
+
+
+def test_what_counts_as_a_wildcard_value_and_an_open_principal():
+    from policies.documents import _is_wildcard, principal_is_open
+
+    for wild in ("*", "?*", "arn:aws:iam::*:role/x", "arn:aws:s3:::*", "arn:aws:sns:us-west-2:123456789012:*"):
+        assert _is_wildcard(wild), wild
+    for narrow in ("arn:aws:s3:::bucket", "arn:aws:iam::123456789012:role/*-reader", "mlserve-*", "a:b:c:d:e:*", "arn:aws"):
+        assert not _is_wildcard(narrow), narrow
+    assert principal_is_open("*") and principal_is_open({"AWS": ["arn:aws:iam::1:root", "*"]})
+    assert not principal_is_open("arn:aws:iam::123456789012:root") and not principal_is_open({"Service": "s3.amazonaws.com"})

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.policies.cases_aws import key_policy, policy, write_on_any
-from tests.policies.conftest import changed, messages
+from tests.policies.conftest import DELETE, changed, messages
 
 ACCOUNT = "123456789012"
 
@@ -161,3 +161,75 @@ def test_a_rule_is_open_when_any_of_its_sources_or_operations_is():
     assert _admits_anyone({"from": [named, {"source": {}}]})
     assert not _admits_anyone({"from": [{"source": {}}], "to": [{"operation": {"ports": ["8080"]}}]})
     assert _admits_anyone({"from": [{"source": {}}], "to": [{"operation": {"ports": ["8080"]}}, {"operation": {}}]})
+
+
+NAMESPACED = ["kubernetes:core/v1:Service", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:ConfigMap",
+              "kubernetes:core/v1:Secret", "kubernetes:rbac.authorization.k8s.io/v1:Role",
+              "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "kubernetes:networking.k8s.io/v1:Ingress",
+              "kubernetes:networking.k8s.io/v1:NetworkPolicy", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+              "kubernetes:policy/v1:PodDisruptionBudget"]
+
+
+@pytest.mark.parametrize("kind", NAMESPACED)
+def test_each_namespaced_kind_stays_out_of_default(compliant_plan, kind):
+    from tests.policies.test_rules import retyped
+
+    plan = retyped(changed(compliant_plan, "server-sa", {"metadata.namespace": "default"}), "server-sa", kind)
+    assert messages(plan, "k8s-not-default-namespace") == [
+        "server-sa: set metadata.namespace to the workload's own namespace (not default)"]
+
+
+# (rule resource type, inputs): each security-group rule resource and direction is read.
+WORLD_RULES = [
+    ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", {"ipProtocol": "-1", "cidrIpv4": "0.0.0.0/0", "description": "d"}),
+    ("aws:ec2/securityGroupRule:SecurityGroupRule",
+     {"type": "ingress", "protocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrBlocks": ["0.0.0.0/0"], "description": "d"}),
+    ("aws:ec2/securityGroupRule:SecurityGroupRule",
+     {"type": "egress", "protocol": "all", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["0.0.0.0/0"], "description": "d"}),
+    ("aws:ec2/securityGroupRule:SecurityGroupRule",
+     {"type": "egress", "protocol": "tcp", "fromPort": 0.0, "toPort": 65535.0, "ipv6CidrBlocks": ["::/0"], "description": "d"}),
+    ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+     {"ipProtocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrIpv4": "1.2.3.4/0", "description": "d"}),
+]
+
+
+@pytest.mark.parametrize("rule_type, inputs", WORLD_RULES)
+def test_each_rule_resource_open_to_the_world_is_refused(compliant_plan, rule_type, inputs):
+    from tests.policies.test_rules import retyped
+
+    plan = retyped(changed(compliant_plan, "api-from-vpc", {"cidrIpv4": DELETE}), "api-from-vpc", rule_type)
+    rule = next(r for r in plan.resources if r.name == "api-from-vpc")
+    rule.inputs = rule.outputs = {"securityGroupId": "api-id", **inputs}
+    assert len(messages(plan, "security-group-not-open-to-world")) == 1
+    rule.inputs = rule.outputs = {k: v for k, v in rule.inputs.items() if k != "description"}
+    assert len(messages(plan, "security-group-rules-described")) == 1
+
+
+@pytest.mark.parametrize("egress", [
+    {"protocol": "tcp", "fromPort": 0.0, "toPort": 65534.0, "cidrBlocks": ["0.0.0.0/0"], "description": "d"},
+    {"protocol": "tcp", "fromPort": 1.0, "toPort": 65535.0, "cidrBlocks": ["0.0.0.0/0"], "description": "d"},
+    {"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["10.0.0.0/8"], "description": "d"},
+])
+def test_egress_to_some_ports_or_some_networks_is_allowed(compliant_plan, egress):
+    assert messages(changed(compliant_plan, "endpoints", {"egress": [egress]}), "security-group-not-open-to-world") == []
+
+
+# Every verb each escalating resource is refused for, and the wildcard resource.
+RBAC_GRANTS = [(r, v) for r, verbs in [
+    ("mutatingwebhookconfigurations", ["create", "update", "patch", "delete", "deletecollection", "*"]),
+    ("validatingwebhookconfigurations", ["create", "update", "patch", "delete", "deletecollection", "*"]),
+    ("certificatesigningrequests/approval", ["update", "patch", "*"]), ("pods/exec", ["create", "get", "*"]),
+    ("pods/attach", ["create", "get", "*"]), ("nodes/proxy", ["create", "get", "*"]), ("services/status", ["update", "patch", "*"]),
+    ("serviceaccounts/token", ["create", "*"]), ("secrets", ["get", "list", "watch", "*"]), ("*", ["create"])] for v in verbs]
+
+
+@pytest.mark.parametrize("resource, verb", RBAC_GRANTS)
+def test_each_verb_on_an_escalating_resource_is_refused(compliant_plan, resource, verb):
+    plan = changed(compliant_plan, "server-role", {"rules.0.resources": [resource], "rules.0.verbs": [verb], "rules.0.resourceNames": []})
+    assert messages(plan, "k8s-rbac-no-escalation") != []
+
+
+def test_non_resource_url_wildcards_are_refused(compliant_plan):
+    plan = changed(compliant_plan, "server-role", {"rules.0.nonResourceURLs": ["*"]})
+    assert messages(plan, "k8s-rbac-no-wildcards") == [
+        "server-role: rules[0] has '*' in ['nonResourceURLs']: list the API groups, resources and verbs the workload uses"]

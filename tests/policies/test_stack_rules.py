@@ -44,6 +44,12 @@ def test_a_vpc_without_flow_logs(compliant_plan):
         "vpc: VPC vpc has no flow log: declare an aws.ec2.FlowLog with vpcId = this VPC's id and trafficType ALL"]
 
 
+def test_an_autoscaler_or_budget_in_another_namespace_does_not_count(compliant_plan):
+    elsewhere = changed(compliant_plan, "stable-hpa", {"metadata.namespace": "other"})
+    assert [m.split(":")[1].strip() for m in messages(elsewhere, "serving-autoscaler-and-pdb")] == [
+        "serving Deployment model-server-stable has no HorizontalPodAutoscaler"]
+
+
 def test_a_serving_deployment_without_autoscaler_or_a_pdb_selecting_it(compliant_plan):
     assert messages(without(compliant_plan, "stable-hpa"), "serving-autoscaler-and-pdb") == [
         "stable: serving Deployment model-server-stable has no HorizontalPodAutoscaler: add one with scaleTargetRef model-server-stable"]
@@ -96,6 +102,8 @@ def test_the_monthly_budget_holds_at_its_edge(compliant_plan):
     elsewhere = changed(compliant_plan, "aws", {"region": "xx-nowhere-1"})
     assert messages(elsewhere, "cost-guard-monthly-budget", {"monthlyBudgetUsd": estimate + 0.01})[0].startswith(
         "None: cannot check the budget: no price for")
+    unset = changed(compliant_plan, "aws", {"region": DELETE})  # the provider's own default: us-east-1, priced
+    assert "no price" not in " ".join(messages(unset, "cost-guard-monthly-budget", {"monthlyBudgetUsd": 1}))
 
 
 def test_monthly_budget(compliant_plan):
@@ -198,6 +206,10 @@ def test_objects_without_a_namespace_land_in_their_providers(compliant_plan):
     assert len(messages(plan, "k8s-not-default-namespace")) == 1
     next(r for r in plan.resources if r.name == "k8s").inputs["namespace"] = "mlserve-serving"
     assert messages(plan, "k8s-not-default-namespace") == []
+    # ... which is also where the token rule's exemptions name it.
+    opened = changed(plan, "server-sa", {"automountServiceAccountToken": True})
+    exemption = {"exemptions": {"mlserve-serving/model-server": "this ServiceAccount's pods call the API"}}
+    assert messages(opened, "k8s-no-service-account-token", exemption) == []
 
 
 def test_provider_default_tags_count_as_a_resources_tags(compliant_plan):
