@@ -261,3 +261,11 @@ def test_a_declared_load_balancer_service_is_judged_like_the_charts(compliant_pl
     assert messages(internal, "istio-gateway-no-plaintext-internet") == []
     by_class = changed(plan, "edge", {"metadata.annotations": {}, "spec.loadBalancerClass": "service.k8s.aws/nlb"})
     assert messages(by_class, "istio-gateway-no-plaintext-internet") == []
+
+
+def test_strict_mtls_is_judged_for_the_serving_namespace_only(compliant_plan):
+    """The rule needs the serving namespace in the stack, and only a policy in it or in Istio's root namespace counts."""
+    elsewhere = changed(compliant_plan, "strict-mtls", {"metadata.namespace": "other"})
+    assert len(messages(elsewhere, "mesh-strict-mtls")) == 1
+    no_serving = changed(elsewhere, "serving-ns", {"metadata.name": "other"})
+    assert messages(no_serving, "mesh-strict-mtls") == []
