@@ -209,8 +209,10 @@ def test_each_rule_resource_open_to_the_world_is_refused(compliant_plan, rule_ty
     {"protocol": "tcp", "fromPort": 0.0, "toPort": 65534.0, "cidrBlocks": ["0.0.0.0/0"], "description": "d"},
     {"protocol": "tcp", "fromPort": 1.0, "toPort": 65535.0, "cidrBlocks": ["0.0.0.0/0"], "description": "d"},
     {"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["10.0.0.0/8"], "description": "d"},
+    {"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["0.0.0.0/0x"], "description": "d"},
 ])
 def test_egress_to_some_ports_or_some_networks_is_allowed(compliant_plan, egress):
+    """(A malformed CIDR is no world either: AWS refuses it before it opens anything.)"""
     assert messages(changed(compliant_plan, "endpoints", {"egress": [egress]}), "security-group-not-open-to-world") == []
 
 
@@ -220,13 +222,17 @@ RBAC_GRANTS = [(r, v) for r, verbs in [
     ("validatingwebhookconfigurations", ["create", "update", "patch", "delete", "deletecollection", "*"]),
     ("certificatesigningrequests/approval", ["update", "patch", "*"]), ("pods/exec", ["create", "get", "*"]),
     ("pods/attach", ["create", "get", "*"]), ("nodes/proxy", ["create", "get", "*"]), ("services/status", ["update", "patch", "*"]),
-    ("serviceaccounts/token", ["create", "*"]), ("secrets", ["get", "list", "watch", "*"]), ("*", ["create"])] for v in verbs]
+    ("serviceaccounts/token", ["create", "*"]), ("secrets", ["get", "list", "watch", "*"]), ("*", ["create", "list"])]
+    for v in verbs]
 
 
 @pytest.mark.parametrize("resource, verb", RBAC_GRANTS)
 def test_each_verb_on_an_escalating_resource_is_refused(compliant_plan, resource, verb):
     plan = changed(compliant_plan, "server-role", {"rules.0.resources": [resource], "rules.0.verbs": [verb], "rules.0.resourceNames": []})
     assert messages(plan, "k8s-rbac-no-escalation") != []
+    if verb == "list":  # on secrets (or every resource) only the all-secrets read applies
+        assert messages(plan, "k8s-rbac-no-escalation") == [
+            "server-role: rules[0] reads every secret (['list']): name the secrets in resourceNames"]
 
 
 def test_non_resource_url_wildcards_are_refused(compliant_plan):

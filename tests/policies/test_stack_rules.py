@@ -269,3 +269,20 @@ def test_strict_mtls_is_judged_for_the_serving_namespace_only(compliant_plan):
     assert len(messages(elsewhere, "mesh-strict-mtls")) == 1
     no_serving = changed(elsewhere, "serving-ns", {"metadata.name": "other"})
     assert messages(no_serving, "mesh-strict-mtls") == []
+
+
+def test_an_autoscaler_of_another_kind_does_not_scale_the_deployment(compliant_plan):
+    other_kind = changed(compliant_plan, "stable-hpa", {"spec.scaleTargetRef.kind": "StatefulSet"})
+    assert len(messages(other_kind, "serving-autoscaler-and-pdb")) == 1
+
+
+def test_a_server_access_log_target_needs_no_logging_of_its_own(compliant_plan):
+    """s3-access-logged exempts the bucket a BucketLogging writes to, as it does a trail's bucket."""
+    plan = changed(compliant_plan, "trail", {"s3BucketName": "mlserve-prod-elsewhere"})
+    assert [m.split(":")[0] for m in messages(plan, "s3-access-logged")] == ["audit"]
+    audit = next(r for r in plan.resources if r.name == "audit-sse")
+    logging = {"bucket": "mlserve-prod-elsewhere", "targetBucket": "mlserve-prod-models-logs", "targetPrefix": "s3/"}
+    plan.resources.append(dataclasses.replace(audit, type="aws:s3/bucketLogging:BucketLogging", name="elsewhere-logging",
+                                              inputs=logging, outputs=dict(logging), property_dependencies={},
+                                              urn="urn:pulumi:prod::mlserve::aws:s3/bucketLogging:BucketLogging::elsewhere-logging"))
+    assert messages(plan, "s3-access-logged") == []
