@@ -132,8 +132,7 @@ def create_addons(
                 addon_name=addon_name,
                 addon_version=versions[addon_name],
                 service_account_role_arn=role.arn if role is not None else None,
-                configuration_values=(json.dumps(ADDON_CONFIGURATION[addon_name])
-                                      if addon_name in ADDON_CONFIGURATION else None),
+                configuration_values=json.dumps(ADDON_CONFIGURATION[addon_name]) if addon_name in ADDON_CONFIGURATION else None,
                 # Take over what is in the cluster at creation; keep hand-made changes on later
                 # version updates rather than silently reverting them.
                 # https://docs.aws.amazon.com/eks/latest/APIReference/API_UpdateAddon.html#AmazonEKS-UpdateAddon-request-resolveConflicts

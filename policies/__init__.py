@@ -9,7 +9,9 @@ from __future__ import annotations
 
 def all_rules() -> list:
     """Every rule of the pack, in domain order."""
-    from policies import cluster, iam, mesh, nodes, observability, registry, sagemaker, stack, storage, workloads
+    from policies import (cluster, iam, kms, mesh, namespaces, network, nodes, observability, rbac, registry,
+                          sagemaker, stack, storage, workloads)
 
-    return [rule for module in (registry, cluster, nodes, iam, storage, sagemaker, observability, workloads, mesh, stack)
+    return [rule for module in (registry, cluster, nodes, network, iam, kms, storage, sagemaker, observability,
+                                workloads, rbac, namespaces, mesh, stack)
             for rule in module.RULES]

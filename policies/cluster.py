@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
-from policies.rules import as_list, get, resource_rule, setting
+from policies.rules import as_list, get, json_document, resource_rule, setting
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+ACCESS_POLICY_ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+ADDON = "aws:eks/addon:Addon"
+# EKS access policies that give write access to the whole API (cluster-admin, admin):
+# https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
+ADMIN_ACCESS_POLICIES = ("AmazonEKSClusterAdminPolicy", "AmazonEKSAdminPolicy")
+# One IAM role, named in full: no account root, user, wildcard or assumed-role session.
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 
 REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
 
@@ -68,6 +76,23 @@ def _no_ssh(props, _args):
         yield "remove remoteAccess (SSH) from the node group: reach nodes with SSM Session Manager instead"
 
 
+def _admin_to_named_roles(props, _args):
+    policy = str(props.get("policyArn", "")).rsplit("/", 1)[-1]
+    principal = str(props.get("principalArn", ""))
+    if policy in ADMIN_ACCESS_POLICIES and not _ROLE_ARN.match(principal):
+        yield (f"{policy} is granted to {principal!r}: give cluster admin only to named IAM roles "
+               "(arn:aws:iam::<account>:role/<name>), never an account root, a user or a wildcard")
+
+
+def _network_policy_enforced(props, _args):
+    if props.get("addonName") != "vpc-cni":
+        return
+    values = json_document(props.get("configurationValues")) or {}
+    if str(values.get("enableNetworkPolicy")).lower() != "true":
+        yield ('set configurationValues {"enableNetworkPolicy": "true"} on the vpc-cni add-on: without it EKS '
+               "enforces no NetworkPolicy at all")
+
+
 RULES = [
     resource_rule("eks-control-plane-logging",
                   "EKS clusters send api, audit and authenticator logs to CloudWatch (CIS Amazon EKS Benchmark 2.1.1).",
@@ -82,6 +107,14 @@ RULES = [
     resource_rule("eks-supported-version",
                   "EKS clusters run a Kubernetes version this project supports (EKS best practices: cluster upgrades).",
                   [CLUSTER], _supported_version, config=VERSION_CONFIG),
+    resource_rule("eks-admin-access-named-roles",
+                  "EKS admin access policies are associated only with named IAM roles (EKS best practices: "
+                  "identity and access management, access entries).",
+                  [ACCESS_POLICY_ASSOCIATION], _admin_to_named_roles),
+    resource_rule("eks-network-policy-enforced",
+                  "The VPC CNI add-on enforces Kubernetes NetworkPolicies (EKS best practices: network security, "
+                  "network policy).",
+                  [ADDON], _network_policy_enforced),
     resource_rule("eks-node-group-no-ssh",
                   "Managed node groups allow no SSH remote access (Checkov CKV_AWS_100).",
                   [NODE_GROUP], _no_ssh),

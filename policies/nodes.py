@@ -30,6 +30,13 @@ def _encrypted_root(props, _args):
             yield f"set ebs.encrypted = true on block device {get(mapping, 'deviceName')}"
 
 
+def _no_public_ip(props, _args):
+    public = [get(i, "deviceIndex") for i in as_list(props.get("networkInterfaces")) if truthy(get(i, "associatePublicIpAddress"))]
+    if public:
+        yield (f"networkInterfaces {public} set associatePublicIpAddress: nodes live in private subnets and reach "
+               "out through NAT; remove it")
+
+
 def is_gpu_pool(props) -> bool:
     """A node group whose AMI or instance types are NVIDIA GPU ones."""
     if "NVIDIA" in str(props.get("amiType", "")):
@@ -53,6 +60,9 @@ RULES = [
     resource_rule("nodes-encrypted-root-volume",
                   "Node launch templates encrypt their EBS volumes (Checkov CKV_AWS_8).",
                   [LAUNCH_TEMPLATE], _encrypted_root),
+    resource_rule("nodes-no-public-ip",
+                  "Node launch templates give nodes no public IP (Checkov CKV_AWS_88).",
+                  [LAUNCH_TEMPLATE], _no_public_ip),
     resource_rule("gpu-pool-taint",
                   "GPU node groups carry the nvidia.com/gpu NoSchedule taint (EKS best practices: AI/ML compute).",
                   [NODE_GROUP], _gpu_taint),

@@ -1,13 +1,14 @@
-"""CloudWatch Logs, SNS and VPC flow-log rules."""
+"""CloudWatch Logs, SNS and CloudTrail rules: what the stack records is kept, encrypted and private."""
 
 from __future__ import annotations
 
-from policies.rules import resource_rule, setting, stack_rule
+from policies.documents import open_statements, sid
+from policies.rules import resource_rule, setting, truthy
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 TOPIC = "aws:sns/topic:Topic"
-VPC = "aws:ec2/vpc:Vpc"
-FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+TRAIL = "aws:cloudtrail/trail:Trail"
 
 RETENTION_CONFIG = {
     "minRetentionDays": {"type": "integer", "default": 7, "description": "Shortest retention a log group may have"},
@@ -37,11 +38,19 @@ def _topic_encrypted(props, _args):
                "kms:GenerateDataKey* and kms:Decrypt in its policy)")
 
 
-def _flow_logs(args):
-    logged = {dep.urn for r in args.resources if r.resource_type == FLOW_LOG for dep in r.dependencies}
-    for vpc in args.resources:
-        if vpc.resource_type == VPC and vpc.urn not in logged:
-            yield f"VPC {vpc.name} has no flow log: declare an aws.ec2.FlowLog (trafficType ALL) for it", vpc.urn
+def _topic_policy_private(props, _args):
+    for statement in open_statements(props.get("policy")):
+        yield (f"topic policy statement {sid(statement)} admits any principal: name the publishing service with an "
+               "aws:SourceArn/aws:SourceAccount condition, or the roles")
+
+
+def _trail(props, _args):
+    if not props.get("kmsKeyId"):
+        yield "set kmsKeyId to a customer managed key: trail files say who read and wrote which model version"
+    if not truthy(props.get("enableLogFileValidation")):
+        yield "set enableLogFileValidation = true so a changed or deleted trail file is detectable (digest files)"
+    if props.get("enableLogging") is False:
+        yield "enableLogging is false: the trail records nothing; set it true"
 
 
 RULES = [
@@ -53,6 +62,11 @@ RULES = [
                   [LOG_GROUP], _log_kms, config=LOG_KMS_CONFIG),
     resource_rule("sns-topic-encrypted", "SNS topics are encrypted with a KMS key (Checkov CKV_AWS_26).",
                   [TOPIC], _topic_encrypted),
-    stack_rule("vpc-flow-logs-enabled", "Every VPC has flow logs (Checkov CKV2_AWS_11, CIS AWS Foundations 3.9).",
-               _flow_logs),
+    resource_rule("sns-topic-policy-not-public",
+                  "SNS topic policies admit no unconditioned '*' principal (Checkov CKV_AWS_169).",
+                  [TOPIC_POLICY], _topic_policy_private),
+    resource_rule("cloudtrail-encrypted-and-validated",
+                  "CloudTrail trails log, are encrypted with a KMS key and validate their files "
+                  "(Checkov CKV_AWS_35, CKV_AWS_36, CKV_AWS_251).",
+                  [TRAIL], _trail),
 ]

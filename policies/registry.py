@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from policies.rules import as_list, get, json_document, resource_rule, statements
+from policies.documents import open_statements, sid
+from policies.rules import as_list, get, resource_rule
 
 REPOSITORY = "aws:ecr/repository:Repository"
 REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
@@ -27,17 +26,10 @@ def _kms(props, _args):
         yield "set encryptionConfigurations = [{encryptionType: KMS, kmsKey: <the registry key ARN>}] (AES256 is the default)"
 
 
-def _public_principal(principal) -> bool:
-    if principal == "*":
-        return True
-    return isinstance(principal, Mapping) and "*" in as_list(principal.get("AWS"))
-
-
 def _no_public_policy(props, _args):
-    for statement in statements(json_document(props.get("policy"))):
-        if statement.get("Effect") == "Allow" and _public_principal(statement.get("Principal")) and not statement.get("Condition"):
-            yield (f"statement {statement.get('Sid', '(no Sid)')!r} allows Principal '*': name the account or "
-                   "role ARNs that may pull, or add an aws:PrincipalOrgID condition")
+    for statement in open_statements(props.get("policy")):
+        yield (f"statement {sid(statement)} allows Principal '*': name the account or role ARNs that may pull, or "
+               "add an aws:PrincipalOrgID condition")
 
 
 RULES = [

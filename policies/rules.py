@@ -103,6 +103,13 @@ def statements(document: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     return [s for s in as_list(document.get("Statement")) if isinstance(s, Mapping)]
 
 
+def depends_on(resource: Any, prop: str, urn: str) -> bool:
+    """Whether a stack resource's input `prop` came from the resource `urn` (the engine's property
+    dependencies: a flow log's vpcId from the VPC it watches). A literal value (another stack's VPC id)
+    depends on nothing here."""
+    return any(dep.urn == urn for dep in (getattr(resource, "property_dependencies", None) or {}).get(prop, []))
+
+
 def stack_of(urn: str) -> str:
     """The stack in a URN: urn:pulumi:<stack>::<project>::<type>::<name>."""
     return urn.split("::", 1)[0].removeprefix("urn:pulumi:")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from policies.rules import as_list, get, resource_rule
+from policies.rules import as_list, get, resource_rule, stack_rule
 
 MODEL = "aws:sagemaker/model:Model"
 ENDPOINT_CONFIGURATION = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+COMPOSITE_ALARM = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
 
 
 def _endpoint_kms(props, _args):
@@ -41,11 +43,38 @@ def _capture_enabled(props, _args):
                "nothing), or remove dataCaptureConfig")
 
 
-def _rollback_alarms(props, _args):
-    alarms = as_list(get(props, "deploymentConfig.autoRollbackConfiguration.alarms"))
-    if not any(get(a, "alarmName") for a in alarms):
-        yield ("set deploymentConfig.autoRollbackConfiguration.alarms to the endpoint's error and latency alarms "
-               "so a bad blue/green or canary deployment rolls back by itself")
+def _watches(alarm, endpoint_name: str, alarms) -> bool:
+    """A metric alarm on the endpoint (dimension EndpointName, directly or in a metric query), or a
+    composite alarm whose rule names one."""
+    if alarm.resource_type == COMPOSITE_ALARM:
+        rule = str(get(alarm.props, "alarmRule", ""))
+        return any(_watches(other, endpoint_name, alarms) for name, other in alarms.items()
+                   if other.resource_type == METRIC_ALARM and f'"{name}"' in rule)
+    dimensions = [get(alarm.props, "dimensions") or {}] + [
+        get(q, "metric.dimensions") or {} for q in as_list(get(alarm.props, "metricQueries"))]
+    return any(get(d, "EndpointName") == endpoint_name for d in dimensions)
+
+
+def _rollback_alarms(args):
+    """Each endpoint rolls back on alarms this stack declares, at least one of them on that endpoint:
+    SageMaker accepts any alarm name, and one that does not exist never fires."""
+    alarms = {get(r.props, "name") if r.resource_type == METRIC_ALARM else get(r.props, "alarmName"): r
+              for r in args.resources if r.resource_type in (METRIC_ALARM, COMPOSITE_ALARM)}
+    for endpoint in (r for r in args.resources if r.resource_type == ENDPOINT):
+        names = [get(a, "alarmName") for a in as_list(get(endpoint.props, "deploymentConfig.autoRollbackConfiguration.alarms"))]
+        names = [n for n in names if n]
+        if not names:
+            yield ("set deploymentConfig.autoRollbackConfiguration.alarms to the endpoint's error and latency alarms "
+                   "so a bad blue/green or canary deployment rolls back by itself"), endpoint.urn
+            continue
+        unknown = [n for n in names if n not in alarms]
+        if unknown:
+            yield (f"rollback alarms {unknown} are not alarms of this stack: name the stack's own alarms "
+                   "(an alarm that does not exist never fires)"), endpoint.urn
+        endpoint_name = get(endpoint.props, "name")
+        if endpoint_name and not any(_watches(alarms[n], endpoint_name, alarms) for n in names if n in alarms):
+            yield (f"no rollback alarm watches endpoint {endpoint_name} (dimension EndpointName): add its error "
+                   "and latency alarms"), endpoint.urn
 
 
 RULES = [
@@ -61,7 +90,8 @@ RULES = [
     resource_rule("sagemaker-data-capture-enabled",
                   "A SageMaker data capture configuration is switched on (EnableCapture), not left at the provider's false.",
                   [ENDPOINT_CONFIGURATION], _capture_enabled),
-    resource_rule("sagemaker-endpoint-rollback-alarms",
-                  "SageMaker endpoints deploy with auto-rollback alarms (SageMaker deployment guardrails docs).",
-                  [ENDPOINT], _rollback_alarms),
+    stack_rule("sagemaker-endpoint-rollback-alarms",
+               "SageMaker endpoints deploy with auto-rollback on alarms this stack declares on them "
+               "(SageMaker deployment guardrails docs).",
+               _rollback_alarms),
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components import serving_contract
-from policies.rules import as_list, get, resource_rule, stack_rule
+from policies.rules import as_list, get, resource_rule, setting, stack_rule
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
@@ -25,6 +25,15 @@ POD_SPEC_PATHS = {
     "kubernetes:core/v1:Pod": "spec",
 }
 WORKLOADS = list(POD_SPEC_PATHS)
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+# Namespaced kinds that must not land in "default" besides workloads (Checkov CKV_K8S_21's list).
+NAMESPACED = [*WORKLOADS, "kubernetes:core/v1:Service", SERVICE_ACCOUNT, "kubernetes:core/v1:ConfigMap",
+              "kubernetes:core/v1:Secret", "kubernetes:rbac.authorization.k8s.io/v1:Role",
+              "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "kubernetes:networking.k8s.io/v1:Ingress",
+              "kubernetes:networking.k8s.io/v1:NetworkPolicy", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+              "kubernetes:policy/v1:PodDisruptionBudget"]
+# UIDs below 10000 may collide with a host user's (Checkov CKV_K8S_40).
+MIN_UID = 10000
 # Pod Security Standards, restricted profile: https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted
 PSS_ALLOWED_ADDED_CAPABILITIES = {"NET_BIND_SERVICE"}
 
@@ -76,6 +85,8 @@ def _non_root(container, pod):
     user = _context(container, pod, "runAsUser")
     if user is not None and float(user) == 0:
         yield "runAsUser is 0: run as a non-zero UID"
+    elif user is not None and float(user) < MIN_UID:
+        yield f"runAsUser is {int(float(user))}: use a UID of at least {MIN_UID} so it matches no host user"
 
 
 def _read_only_root(container, _pod):
@@ -113,6 +124,46 @@ def _host_namespaces(props, args):
     shared = [key for key in ("hostNetwork", "hostPID", "hostIPC") if spec.get(key) is True]
     if shared:
         yield f"remove {shared} from the pod spec"
+
+
+def _host_paths_and_ports(props, args):
+    spec = pod_spec(args.resource_type, props)
+    paths = [get(v, "hostPath.path") for v in as_list(spec.get("volumes")) if get(v, "hostPath")]
+    if paths:
+        yield f"remove the hostPath volumes {paths}: use emptyDir, a ConfigMap or a PersistentVolumeClaim"
+    for container in _containers(args.resource_type, props):
+        ports = [get(p, "hostPort") for p in as_list(container.get("ports")) if get(p, "hostPort")]
+        if ports:
+            yield f"container {container.get('name')!r}: remove hostPort {[int(float(p)) for p in ports]} (reach it through a Service)"
+
+
+def _secrets_not_in_env(container, _pod):
+    names = [get(e, "name") for e in as_list(container.get("env")) if get(e, "valueFrom.secretKeyRef")]
+    names += [get(e, "secretRef.name") for e in as_list(container.get("envFrom")) if get(e, "secretRef")]
+    if names:
+        yield f"secrets {names} reach the environment (logged by crash dumps, inherited by children): mount them as files"
+
+
+TOKEN_CONFIG = {"exemptions": {
+    "type": "object", "additionalProperties": {"type": "string", "minLength": 10}, "default": {},
+    "description": "'<namespace>/<name>' of a workload or ServiceAccount -> why its pods call the Kubernetes API"}}
+
+
+def _no_token(props, args):
+    """Pods get no Kubernetes API token unless they call the API. IRSA and the Istio sidecar are unaffected:
+    EKS's pod identity webhook adds its own projected `aws-iam-token` volume and the sidecar injector its
+    `istio-token` volume (https://docs.aws.amazon.com/eks/latest/userguide/pod-configuration.html,
+    https://istio.io/latest/docs/ops/best-practices/security/#configure-third-party-service-account-tokens)."""
+    provider_props = args.provider.props if args.provider is not None else None
+    who = f"{namespace_of(props, provider_props)}/{get(props, 'metadata.name')}"
+    if who in setting(args, TOKEN_CONFIG, "exemptions"):
+        return
+    if args.resource_type == SERVICE_ACCOUNT:
+        if props.get("automountServiceAccountToken") is not False:
+            yield ("set automountServiceAccountToken = false on the ServiceAccount (a pod that calls the API opts in "
+                   "with a projected token, exempted by name in the policy config)")
+    elif pod_spec(args.resource_type, props).get("automountServiceAccountToken") is not False:
+        yield "set the pod spec's automountServiceAccountToken = false: the pods never call the Kubernetes API"
 
 
 def namespace_of(props, provider_props) -> str:
@@ -157,7 +208,9 @@ RULES = [
                   WORKLOADS, _per_container(_resources)),
     resource_rule("k8s-liveness-readiness-probes", "Containers have liveness and readiness probes (Checkov CKV_K8S_8, CKV_K8S_9).",
                   WORKLOADS, _per_container(_probes, with_init=False)),
-    resource_rule("pss-run-as-non-root", "Containers run as non-root (Pod Security Standards restricted: runAsNonRoot).",
+    resource_rule("pss-run-as-non-root",
+                  "Containers run as non-root with a UID of 10000 or more (Pod Security Standards restricted: "
+                  "runAsNonRoot; Checkov CKV_K8S_40).",
                   WORKLOADS, _per_container(_non_root)),
     resource_rule("k8s-read-only-root-filesystem", "Containers have a read-only root filesystem (Checkov CKV_K8S_22).",
                   WORKLOADS, _per_container(_read_only_root)),
@@ -173,10 +226,21 @@ RULES = [
     resource_rule("pss-no-host-namespaces",
                   "Pods share no host network, PID or IPC namespace (Pod Security Standards baseline: host namespaces).",
                   WORKLOADS, _host_namespaces),
+    resource_rule("pss-no-host-path-or-port",
+                  "Pods mount no hostPath volume and bind no host port (Pod Security Standards baseline: "
+                  "HostPath volumes, host ports; Checkov CKV_K8S_26, CKV_K8S_27).",
+                  WORKLOADS, _host_paths_and_ports),
+    resource_rule("k8s-no-service-account-token",
+                  "Pods and ServiceAccounts do not mount a Kubernetes API token unless exempted by name "
+                  "(Checkov CKV_K8S_38, CKV_K8S_41).",
+                  [*WORKLOADS, SERVICE_ACCOUNT], _no_token, config=TOKEN_CONFIG),
+    resource_rule("k8s-secrets-not-in-env", "Secrets reach containers as files, not environment variables (Checkov CKV_K8S_35).",
+                  WORKLOADS, _per_container(_secrets_not_in_env)),
     resource_rule("k8s-image-by-digest", "Container images are pinned by digest (Checkov CKV_K8S_43).",
                   WORKLOADS, _per_container(_digest)),
-    resource_rule("k8s-not-default-namespace", "Workloads do not run in the default namespace (Checkov CKV_K8S_21).",
-                  WORKLOADS, _not_default),
+    resource_rule("k8s-not-default-namespace",
+                  "Workloads and the objects beside them do not live in the default namespace (Checkov CKV_K8S_21).",
+                  NAMESPACED, _not_default),
     stack_rule("serving-autoscaler-and-pdb",
                "Serving Deployments have an autoscaler (HPA or KEDA ScaledObject) and a PodDisruptionBudget "
                "(EKS best practices, reliability: applications).",

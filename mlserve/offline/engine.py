@@ -67,6 +67,8 @@ class RecordedResource:
     """URNs this resource waits for: explicit `depends_on` plus the resources its inputs came from."""
     secret_inputs: list[str] = field(default_factory=list)
     """Dotted paths of the inputs the program marked secret (`Output.secret`): the PR comment masks them."""
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Per input (camelCase), the URNs of the resources its value came from (a flow log's `vpcId` -> the VPC)."""
 
     @property
     def package(self) -> str:
@@ -160,6 +162,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     ignore_changes=sorted(request.ignoreChanges),
                     dependencies=sorted(set(request.dependencies)),
                     secret_inputs=_secret_paths(inputs),
+                    property_dependencies={key: sorted(set(value.urns))
+                                           for key, value in request.propertyDependencies.items() if value.urns},
                 )
             )
         return response

@@ -13,8 +13,8 @@ AnalyzeResources: every registered resource, the root stack included); the cost 
 `cost_assumptions` output there.
 
 Where it differs from `pulumi preview --policy-pack`: no value is unknown here (the mocks resolve
-every output), and a resource's property dependencies are not recorded (stack rules read
-`dependencies`, which the real engine also gives).
+every output). Stack rules get each resource's `dependencies` and `property_dependencies` (which
+input came from which resource) as the real engine gives them.
 """
 
 from __future__ import annotations
@@ -178,6 +178,8 @@ def check(plan: engine.Plan, config: Mapping[str, Any] | None = None, rules: lis
             for r in plan.resources:
                 resources[r.urn].parent = resources.get(r.parent)
                 resources[r.urn].dependencies = [resources[d] for d in r.dependencies if d in resources]
+                resources[r.urn].property_dependencies = {
+                    key: [resources[d] for d in urns if d in resources] for key, urns in r.property_dependencies.items()}
             root = root_stack_urn(plan)
             resources[root] = PolicyResource(STACK_TYPE, unknown_checking_proxy(dict(plan.exports)), root,
                                              f"{engine.PROJECT}-{plan.stack}", _stack_options(), None, None, [], {})

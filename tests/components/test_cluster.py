@@ -222,6 +222,14 @@ def test_aws_calling_addons_run_with_an_irsa_role_for_their_service_account_only
     assert _policies_of(dev, role) == {policy}
 
 
+@pytest.mark.parametrize("run_name", ["dev", "prod"])
+def test_the_vpc_cni_enforces_network_policies_and_other_addons_keep_their_defaults(run_name, request):
+    """EKS accepts NetworkPolicy objects either way; only the CNI's policy agent enforces them."""
+    addons = {a.inputs["addonName"]: a.inputs for a in request.getfixturevalue(run_name).plan.of_type(ADDON)}
+    assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    assert all("configurationValues" not in inputs for name, inputs in addons.items() if name != "vpc-cni")
+
+
 def test_networking_addons_precede_nodes_and_dns_and_storage_follow_them(dev):
     node_groups = {"cluster-cpu", "cluster-gpu"}
     for group in node_groups:

@@ -21,10 +21,12 @@ def compliant_plan() -> engine.Plan:
 
 
 def changed(plan: engine.Plan, name: str, changes: dict[str, Any]) -> engine.Plan:
-    """A copy of `plan` where resource `name` has each dotted input path set (or DELETEd); outputs follow."""
+    """A copy of `plan` where resource `name` has each dotted input path set (or DELETEd); outputs follow.
+    A changed input is a literal now, so it no longer depends on the resource it came from."""
     plan = copy.deepcopy(plan)
     resource = next(r for r in plan.resources if r.name == name)
     for path, value in changes.items():
+        resource.property_dependencies.pop(path.split(".")[0], None)
         for props in (resource.inputs, resource.outputs):
             *parents, last = path.split(".")
             target: Any = props
