@@ -117,7 +117,8 @@ def to_json(plan: engine.Plan) -> dict[str, Any]:
             {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "provider": r.provider,
              "custom": r.custom, "id": r.id, "inputs": r.inputs, "outputs": r.outputs, "protect": r.protect,
              "deleteBeforeReplace": r.delete_before_replace, "ignoreChanges": r.ignore_changes,
-             "dependencies": r.dependencies, "secretInputs": r.secret_inputs}
+             "dependencies": r.dependencies, "propertyDependencies": r.property_dependencies,
+             "secretInputs": r.secret_inputs}
             for r in sorted(plan.resources, key=lambda r: r.urn)
         ],
         "exports": plan.exports,
@@ -139,6 +140,8 @@ def from_json(data: dict[str, Any]) -> engine.Plan:
                 protect=bool(r.get("protect")), delete_before_replace=bool(r.get("deleteBeforeReplace")),
                 ignore_changes=[str(p) for p in r.get("ignoreChanges") or []],
                 dependencies=[str(u) for u in r.get("dependencies") or []],
+                property_dependencies={str(key): [str(u) for u in urns]
+                                       for key, urns in (r.get("propertyDependencies") or {}).items()},
                 secret_inputs=[str(p) for p in r.get("secretInputs") or []]))
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"resource {index} of the plan is malformed: {error!r}") from error

@@ -27,11 +27,13 @@ def test_a_plan_read_back_from_json_gets_the_same_verdict_and_cost(built_plan, s
 
 
 def test_a_plan_missing_what_stack_rules_read_would_judge_differently(built_plan):
-    """Why outputs and dependencies travel: without them the stack rules see another stack."""
+    """Why property dependencies travel: the stack rules tie resources by them (which VPC a flow log's
+    vpcId came from, which bucket a policy or logging configuration is for); without them the pack
+    sees another stack."""
+    config = ROOT / "policies" / "config" / "prod.json"
     data = json.loads(json.dumps(plan_cli.to_json(built_plan("prod")), default=str))
     for resource in data["resources"]:
-        resource.pop("dependencies")
-    config = ROOT / "policies" / "config" / "prod.json"
+        resource.pop("propertyDependencies")
     assert verdict.evaluate(plan_cli.from_json(data), config).report.count("mandatory") > 0
 
 
