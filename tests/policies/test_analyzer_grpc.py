@@ -91,7 +91,10 @@ def _judge(stub, plan: engine.Plan) -> tuple[set, list]:
         diagnostics += answer
     answer = stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[
         analyzer_pb2.AnalyzerResource(type=r.type, properties=_struct(r.outputs), urn=r.urn, name=r.name, options=_options(r),
-                                      provider=_provider(r, by_urn), parent=r.parent, dependencies=r.dependencies)
+                                      provider=_provider(r, by_urn), parent=r.parent, dependencies=r.dependencies,
+                                      # which resource each input came from, as the engine sends it (AnalyzeStack)
+                                      propertyDependencies={key: analyzer_pb2.AnalyzerPropertyDependencies(urns=urns)
+                                                            for key, urns in r.property_dependencies.items()})
         for r in plan.resources])).diagnostics
     found |= {(d.policyName, NAMES[d.enforcementLevel], d.urn or None) for d in answer}
     return found, diagnostics + list(answer)

@@ -86,7 +86,7 @@ BAD = {
     "a host port": ("pss-no-host-path-or-port", "serving-stable-deployment", lambda p: changed(
         p, "serving-stable-deployment", {"spec.template.spec.containers.0.ports.0.hostPort": 8080.0})),
     "an RBAC wildcard": ("k8s-rbac-no-wildcards", "batch-role", lambda p: _added(
-        p, "serving-service", "kubernetes:rbac.authorization.k8s.io/v1:Role", "batch-role", {
+        p, "serving-stable-deployment", "kubernetes:rbac.authorization.k8s.io/v1:Role", "batch-role", {
             "metadata": {"name": "batch", "namespace": "mlserve-serving"},
             "rules": [{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}]})),
     "a namespace without a NetworkPolicy": ("k8s-namespace-network-policy", "batch-namespace", lambda p: _added(
