@@ -121,12 +121,8 @@ def model_problems(models: Models | None, rollout: Rollout) -> list[str]:
         if has_canary:
             problems.append(f"{NAMESPACE}:models.canary = {models.canary!r}: rollout.mode automatic runs the canary itself "
                             "(Flagger); put the new version in models.stable and remove models.canary")
-        for key, value, default in (("canaryWeight", rollout.canary_weight, 0),
-                                    ("canaryHeaderRoute", rollout.canary_header_route, False),
-                                    ("mirrorPercent", rollout.mirror_percent, 0)):
-            if value != default:
-                problems.append(f"{NAMESPACE}:rollout.{key} = {value!r}: rollout.mode automatic moves the weight itself "
-                                "(rollout.analysis.stepWeight/maxWeight); remove this key")
+        problems += [f"{NAMESPACE}:rollout.{key} = {value!r}: rollout.mode automatic moves the weight itself "
+                     "(rollout.analysis.stepWeight/maxWeight); remove this key" for key, value in _canary_keys_set(rollout)]
         return problems
     if rollout.analysis != Analysis():
         problems.append(f"{NAMESPACE}:rollout.analysis: used only with rollout.mode automatic; set mode: automatic "
@@ -135,10 +131,14 @@ def model_problems(models: Models | None, rollout: Rollout) -> list[str]:
         problems.append(f"{NAMESPACE}:models.canary = {models.canary!r}: identical to models.stable; "
                         "name another version or remove the canary")
     if not has_canary:
-        for key, value, default in (("canaryWeight", rollout.canary_weight, 0),
-                                    ("canaryHeaderRoute", rollout.canary_header_route, False),
-                                    ("mirrorPercent", rollout.mirror_percent, 0)):
-            if value != default:
-                problems.append(f"{NAMESPACE}:rollout.{key} = {value!r}: there is no models.canary to send it to; "
-                                "set models.canary or remove this key")
+        problems += [f"{NAMESPACE}:rollout.{key} = {value!r}: there is no models.canary to send it to; "
+                     "set models.canary or remove this key" for key, value in _canary_keys_set(rollout)]
     return problems
+
+
+def _canary_keys_set(rollout: Rollout) -> list[tuple[str, object]]:
+    """The manual canary's keys (weight, header route, mirror) that `rollout` sets away from their defaults."""
+    return [(key, value) for key, value, default in (("canaryWeight", rollout.canary_weight, 0),
+                                                     ("canaryHeaderRoute", rollout.canary_header_route, False),
+                                                     ("mirrorPercent", rollout.mirror_percent, 0))
+            if value != default]
