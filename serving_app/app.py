@@ -49,7 +49,7 @@ _UNMATCHED = "unmatched"  # metrics label for 404s, so random paths cannot explo
 _MAX_REQUEST_ID_BYTES = 200
 _PRINTABLE = re.compile(rb"[\x21-\x7e]+")
 _INTERNAL_ERROR = b'{"error":"internal server error; see the server log"}'
-_RETRY_AFTER_S = 1
+_RETRY_AFTER_S = admission.RETRY_AFTER_S
 _RETRY_AFTER = [(b"retry-after", b"%d" % _RETRY_AFTER_S)]
 
 
@@ -155,7 +155,7 @@ class ServingApp:
                 plane = self.plane
                 if not plane.ready:
                     raise NotReady(plane.not_ready_reason())
-                admitted = plane.admission.admit(declared)
+                admitted = plane.admission.admit(declared, scope.get("client"))
                 if type(admitted) is not int and type(admitted) is not Ticket:
                     admitted = await admitted  # waiting, unparsed, for room: a ticket or a refusal
                 if type(admitted) is int:
@@ -261,8 +261,10 @@ class _BodyTooLarge(PayloadTooLarge):
 
 def _refusal_reasons(settings: Settings) -> dict[int, str]:
     return {
-        admission.QUEUE_WAIT: f"this request would wait longer than max_queue_wait_ms "
-                              f"({settings.max_queue_wait_ms:g} ms) for the requests ahead of it",
+        admission.QUEUE_WAIT: f"this request would wait longer than queue_wait_target_ms "
+                              f"({min(settings.queue_wait_target_ms, settings.max_queue_wait_ms):g} ms) "
+                              f"for the requests ahead of it, or waited max_queue_wait_ms "
+                              f"({settings.max_queue_wait_ms:g} ms)",
         admission.REQUEST_TIMEOUT: "the rows queued for the model would not finish within request_timeout_s "
                                    f"({settings.request_timeout_s:g} s)",
     }

@@ -73,6 +73,7 @@ class DataPlane:
             max_rows_per_request=settings.max_rows_per_request,
             max_body_bytes=settings.max_body_bytes,
             max_queue_wait_s=settings.max_queue_wait_ms / 1000,
+            queue_wait_target_s=settings.queue_wait_target_ms / 1000,
             timeout_s=settings.request_timeout_s,
             n_features=self.n_features,
             seconds_per_row=lambda: self.batcher.seconds_per_row,

@@ -30,7 +30,8 @@ class Clock:
 
 def _admission(**overrides) -> Admission:
     options = {"max_concurrent_requests": 2, "max_queued_rows": 100, "max_queued_bytes": 10_000,
-               "max_rows_per_request": 50, "max_body_bytes": 5_000, "max_queue_wait_s": 60.0, "timeout_s": 60.0,
+               "max_rows_per_request": 50, "max_body_bytes": 5_000, "max_queue_wait_s": 60.0,
+               "queue_wait_target_s": 60.0, "timeout_s": 60.0,
                "n_features": 5, "seconds_per_row": lambda: 0.0, "model_rows": lambda: 0,
                "clock": Clock()} | overrides
     return Admission(**options)
@@ -63,7 +64,7 @@ def test_past_the_concurrency_limit_requests_wait_in_arrival_order_for_room():
 def test_a_request_expected_to_wait_past_the_budget_is_refused_at_once():
     async def body():
         clock = Clock()
-        gate = _admission(max_queue_wait_s=0.3, clock=clock)
+        gate = _admission(queue_wait_target_s=0.3, clock=clock)
         for _ in range(3):  # requests take 0.1 s to process
             ticket = gate.admit(10)
             clock.now += 0.1

@@ -38,6 +38,7 @@ def test_from_env_names_every_bad_variable():
     ({"max_queued_rows": 10, "max_rows_per_request": 20}, "max_queued_rows (10) must be >= max_rows_per_request"),
     ({"max_queued_bytes": 1000, "max_body_bytes": 2000}, "max_queued_bytes (1000) must be >= max_body_bytes"),
     ({"max_queue_wait_ms": -1}, "max_queue_wait_ms must be >= 0"),
+    ({"queue_wait_target_ms": -1}, "queue_wait_target_ms must be >= 0"),
     ({"max_concurrent_requests": 0}, "max_concurrent_requests must be >= 1"),
     ({"log_level": "LOUD"}, "log_level"),
 ])

@@ -43,6 +43,9 @@ def test_the_declared_environment_parses_to_the_sagemaker_contract(built_plan):
     # SageMaker tries no other instance on a 503: wait rather, while leaving the model its time
     # (request_timeout_s counts from arrival, waiting included, and stays below the 60 s).
     assert 1000 <= settings.max_queue_wait_ms < settings.request_timeout_s * 1000 / 2
+    # ... and refuse only what is not expected to get room within that wait (the EKS target of
+    # 10 ms would turn short bursts into ModelErrors).
+    assert settings.queue_wait_target_ms == settings.max_queue_wait_ms
 
 
 def test_data_capture_records_as_text_every_type_the_server_reads(built_plan):

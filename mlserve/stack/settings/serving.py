@@ -92,6 +92,7 @@ class ServerLimits(_Model):
     max_concurrent_requests: int = Field(default=_SERVER_DEFAULTS.max_concurrent_requests, description=_SERVER_DOCS.get("max_concurrent_requests"))
     max_queued_rows: int = Field(default=_SERVER_DEFAULTS.max_queued_rows, description=_SERVER_DOCS.get("max_queued_rows"))
     max_queued_bytes: int = Field(default=_SERVER_DEFAULTS.max_queued_bytes, description=_SERVER_DOCS.get("max_queued_bytes"))
+    queue_wait_target_ms: float = Field(default=_SERVER_DEFAULTS.queue_wait_target_ms, description=_SERVER_DOCS.get("queue_wait_target_ms"))
     max_queue_wait_ms: float = Field(default=_SERVER_DEFAULTS.max_queue_wait_ms, description=_SERVER_DOCS.get("max_queue_wait_ms"))
     request_timeout_s: float = Field(default=_SERVER_DEFAULTS.request_timeout_s, description=_SERVER_DOCS.get("request_timeout_s"))
     shutdown_grace_s: float = Field(default=_SERVER_DEFAULTS.shutdown_grace_s, le=300)
