@@ -13,7 +13,15 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from bench.load import LUA_SCRIPT, RETRY_AFTER_SCRIPT, figures, parse_wrk_output, run_wrk, write_bodies, wrk_command
+from bench.load import (
+    LUA_SCRIPT,
+    RETRY_AFTER_SCRIPT,
+    figures,
+    parse_wrk_output,
+    run_wrk,
+    write_bodies,
+    wrk_command,
+)
 from tests.test_bench import WRK_STDOUT, _QuietHTTPServer
 
 # What `wrk -s bench/post_retry_after.lua` prints after wrk's own summary (microseconds).
