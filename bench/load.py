@@ -10,7 +10,11 @@ from pathlib import Path
 import numpy as np
 
 LUA_SCRIPT = Path(__file__).with_name("post.lua")
-# post.lua's done() prints the exact figures on one line behind this marker.
+"""The client that sends its next request at once, whatever the answer."""
+RETRY_AFTER_SCRIPT = Path(__file__).with_name("post_retry_after.lua")
+"""The client that waits out a Retry-After and times each request per status. It needs a
+server that echoes X-Request-Id (mlserve does; the hello-world app does not)."""
+# Both scripts' done() print the exact figures on one line behind this marker.
 RESULT_MARKER = "BENCH_JSON "
 
 
@@ -64,7 +68,15 @@ class WrkResult:
     socket_errors: dict[str, int]
     """connect / read / write / timeout counts (wrk's "Socket errors")."""
     latency_ms: dict[str, float]
-    """min, mean, max, p50, p90, p99, p999 over all responses."""
+    """min, mean, max, p50, p90, p99, p999 over all responses: wrk's histogram, corrected for
+    coordinated omission (wrk's stats_correct)."""
+    by_status: dict[str, dict[str, float]] | None = None
+    """post_retry_after.lua only: per HTTP status ("200", "503"), `count` and p50_ms, p99_ms,
+    p999_ms, max_ms, timed by the script itself from each request's send to its answer."""
+    untimed: int | None = None
+    """post_retry_after.lua only: responses without the echoed X-Request-Id, so in no by_status."""
+    retry_after_waits: int | None = None
+    """post_retry_after.lua only: Retry-After waits the connections took."""
 
     @property
     def ok_per_s(self) -> float:
@@ -78,7 +90,7 @@ class WrkResult:
 
 
 def parse_wrk_output(stdout: str) -> WrkResult:
-    """Read the `BENCH_JSON {...}` line post.lua's done() prints."""
+    """Read the `BENCH_JSON {...}` line post.lua's (or post_retry_after.lua's) done() prints."""
     for line in stdout.splitlines():
         if line.startswith(RESULT_MARKER):
             raw = json.loads(line[len(RESULT_MARKER) :])
@@ -92,16 +104,24 @@ def parse_wrk_output(stdout: str) -> WrkResult:
         non_2xx=errors.pop("status"),
         socket_errors=errors,
         latency_ms={key: value / 1000 for key, value in raw["latency_us"].items()},
-    )
+        by_status=None if "by_status" not in raw else {
+            status: {"count": fig["count"], **{f"{key}_ms": fig[key] / 1000 for key in ("p50", "p99", "p999", "max")}}
+            for status, fig in raw["by_status"].items()
+        },
+        untimed=raw.get("untimed"),
+        retry_after_waits=raw.get("retry_after_waits"),
+    )  # fmt: skip
 
 
 def wrk_command(
-    *, url: str, bodies: Path, duration_s: int, connections: int, cpu: int | None, timeout_s: int = 5
+    *, url: str, bodies: Path, duration_s: int, connections: int, cpu: int | None, timeout_s: int = 5,
+    script: Path = LUA_SCRIPT,
 ) -> list[str]:
-    """The wrk command line: one thread, `connections` keep-alive connections, pinned to `cpu`."""
+    """The wrk command line: one thread, `connections` keep-alive connections, pinned to `cpu`,
+    the client being `script` (LUA_SCRIPT or RETRY_AFTER_SCRIPT)."""
     command = [
         "wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", f"--timeout={timeout_s}s",
-        "-s", str(LUA_SCRIPT), url, "--", str(bodies),
+        "-s", str(script), url, "--", str(bodies),
     ]  # fmt: skip
     return (["taskset", "-c", str(cpu)] if cpu is not None else []) + command
 
@@ -120,9 +140,15 @@ def run_wrk(command: list[str], *, duration_s: int) -> WrkResult:
 
 
 def figures(result: WrkResult, rows_per_request: int) -> dict:
-    """The reported figures of one wrk run. req/s and rows/s count successful responses only."""
+    """The reported figures of one wrk run. req/s and rows/s count successful responses only.
+
+    With post_retry_after.lua's per-status timing, also the answered (200) requests' own
+    latency, the refusals (503) per second and their p99, the Retry-After waits taken and the
+    responses that could not be timed; an `answered_*` or `refused_p99_ms` figure is None when
+    no response had that status.
+    """
     latency = result.latency_ms
-    return {
+    out = {
         "requests": result.requests,
         "duration_s": round(result.duration_s, 3),
         "req_per_s": round(result.ok_per_s, 1),
@@ -136,3 +162,16 @@ def figures(result: WrkResult, rows_per_request: int) -> dict:
         "socket_errors": sum(result.socket_errors.values()),
         "socket_errors_by_kind": result.socket_errors,
     }
+    if result.by_status is not None:
+        answered, refused = result.by_status.get("200"), result.by_status.get("503")
+        out |= {
+            "answered_p50_ms": answered["p50_ms"] if answered else None,
+            "answered_p99_ms": answered["p99_ms"] if answered else None,
+            "answered_max_ms": answered["max_ms"] if answered else None,
+            "refused_per_s": round(refused["count"] / result.duration_s, 1) if refused and result.duration_s else 0.0,
+            "refused_p99_ms": refused["p99_ms"] if refused else None,
+            "retry_after_waits": result.retry_after_waits,
+            "untimed": result.untimed,
+            "by_status": result.by_status,
+        }
+    return out
