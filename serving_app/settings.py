@@ -62,12 +62,12 @@ class Settings:
     max_rows_per_request: int = 1024
     """Most rows in one request (413 above it: like the body limit, a size the client must cut)."""
 
-    max_concurrent_requests: int = 128
+    max_concurrent_requests: int = 64
     """Inference requests processed at once (being parsed, queued for the model, in it, being
     answered). More wait, unparsed and in arrival order, for room (see `queue_wait_target_ms`).
-    128 keeps one CPU's model busy with full batches (one of the default `max_batch_size` in
-    the model, the next forming); at 2,000 connections it measured a lower p99 than 256 and
-    the same answers per second (bench/README.md)."""
+    64 (the default `max_batch_size`) keeps one CPU's model busy with full batches: at 2,000
+    connections it answered as many requests per second as 128 or 256, with the answered
+    requests' p99 at 23-27 ms against 39 ms (128) and 64-74 ms (256) (bench/README.md)."""
 
     max_queued_rows: int = 4096
     """Rows processed at once. A request counts by its declared size (Content-Length, in rows
