@@ -46,7 +46,8 @@ class ServerSpec:
 
 
 def server_specs(python: str, model_dir: Path) -> dict[str, ServerSpec]:
-    """The servers, keyed by name: mlserve, the two seed-project baselines, and the hello-world ceiling."""
+    """The servers, keyed by name: mlserve, the two seed-project baselines, the hello-world
+    ceiling, and mlserve without its model (the floor of the hello ratio)."""
     model = str(model_dir)
     return {
         "mlserve": ServerSpec(
@@ -67,6 +68,13 @@ def server_specs(python: str, model_dir: Path) -> dict[str, ServerSpec]:
             label="hello-world ASGI app on mlserve's uvicorn configuration (the stack's ceiling)",
             argv=(python, "-m", "bench.baselines.hello_asgi", "--host", "127.0.0.1", "--port", "{port}"),
             ready_path="/",
+        ),
+        "no_model": ServerSpec(
+            name="no_model",
+            label="mlserve's app with its model replaced by a constant answer (the hello ratio's floor)",
+            argv=(python, "-m", "bench.baselines.mlserve_no_model", "--model", model, "--host", "127.0.0.1")
+            + ("--port", "{port}"),
+            ready_path="/v2/health/ready",
         ),
         "flask": ServerSpec(
             name="flask",

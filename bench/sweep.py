@@ -33,7 +33,9 @@ from bench.load import (
 from bench.servers import RunningServer, ServerError, ServerSpec, running_server
 from bench.tables import format_foreign, format_ratio, ratio, table
 
-SWEEP_SERVERS = ("mlserve", "hello")
+SWEEP_SERVERS = ("mlserve", "hello", "no_model")
+"""mlserve and the hello-world app over the whole sweep; mlserve without its model at the
+first (base) point only: what the hello ratio could be with any model (the ratio's floor)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,7 +98,8 @@ def run_sweep(specs: dict[str, ServerSpec], *, model_dir: Path, out: Path, singl
         try:
             with running_server(spec, model_dir=model_dir, log_path=out / "logs" / f"sweep-{name}.log",
                                 cpu=load.server_cpu) as server:
-                record["points"] = measure_points(server, bodies=single_row_bodies, connections=connections,
+                counts = connections[:1] if name == "no_model" else connections
+                record["points"] = measure_points(server, bodies=single_row_bodies, connections=counts,
                                                   load=load, rows_per_request=1)
                 if name == "mlserve":
                     print(f"-- sweep: {spec.label}, clients that honour Retry-After", flush=True)
@@ -137,6 +140,7 @@ def format_sweep(sweep: dict) -> list[str]:
                      format_ratio(ratio(fig["req_per_s"], ceiling["req_per_s"] if ceiling else None)),
                      _us(fig), _us(ceiling), format_foreign(fig.get("foreign_cpu_pct"))))
     lines += table(rows)
+    lines += _format_floor(sweep, hello)
     lines += _format_retry_after(sweep, mlserve)
     large = sweep["large_requests"]
     lines += ["", f"== large requests: {large['rows_per_request']} rows each =="]
@@ -151,6 +155,20 @@ def format_sweep(sweep: dict) -> list[str]:
                      format_foreign(fig.get("foreign_cpu_pct"))))
     lines += table(rows)
     return lines
+
+
+def _format_floor(sweep: dict, hello: dict) -> list[str]:
+    """One line: mlserve without its model at the base point, against the hello-world app."""
+    record = sweep["servers"].get("no_model")
+    if record is None:
+        return []  # a results.json from before the floor was measured
+    base = str(sweep["connections"][0])
+    fig, ceiling = record.get("points", {}).get(base), hello.get("points", {}).get(base)
+    if fig is None:
+        return [f"  mlserve without its model, {base} connections: not measured: {record.get('error') or 'skipped'}"]
+    return [f"  mlserve without its model (constant answer), {base} connections: {fig['req_per_s']:,.0f} req/s, "
+            f"{format_ratio(ratio(fig['req_per_s'], ceiling['req_per_s'] if ceiling else None))} hello, "
+            f"{_us(fig)} us/req: the most the hello ratio can be with any model behind this HTTP path"]
 
 
 def _format_retry_after(sweep: dict, mlserve: dict) -> list[str]:

@@ -49,7 +49,8 @@ def _sweep_results():
     results["sweep"] = {
         "connections": [32, 256, 1000, 2000], "timeout_s": 2,
         "servers": {"mlserve": {"points": mlserve, "retry_after_points": retry_after, "error": None},
-                    "hello": {"points": hello, "error": None}},
+                    "hello": {"points": hello, "error": None},
+                    "no_model": {"points": {"32": _point(27_000, 1.2, cpu_us=30.0)}, "error": None}},
         "large_requests": {"rows_per_request": 1024, "connections": [4, 32], "points": large, "error": None},
     }
     results["cold_start"] = {
@@ -64,6 +65,8 @@ def _sweep_results():
 def test_sweep_and_cold_start_targets_read_their_figures():
     verdicts = {v["name"]: v for v in _sweep_results()["targets"]}
     assert verdicts["hello_ratio"]["actual"] == pytest.approx(0.67) and verdicts["hello_ratio"]["met"] is False
+    floor = verdicts["hello_ratio_floor"]  # mlserve without its model: 27,000 over hello's 30,000 at 32
+    assert floor["actual"] == pytest.approx(0.9) and floor["met"] is True
     assert verdicts["hello_cpu_ratio"]["actual"] == 0.65  # at 32, the busiest: 26 us per hello request over 40
     large = verdicts["large_request_goodput"]
     assert large["actual"] == pytest.approx(0.88) and large["met"] is True
@@ -106,6 +109,8 @@ def test_the_report_prints_the_sweep_large_requests_and_cold_start():
     retry_after = lines.index("== concurrency sweep, clients that honour Retry-After (post_retry_after.lua): "
                               "mlserve, wrk timeout 2 s ==")
     assert plain < retry_after
+    assert ("  mlserve without its model (constant answer), 32 connections: 27,000 req/s, 0.9x hello, 30.0 us/req: "
+            "the most the hello ratio can be with any model behind this HTTP path") in lines[plain:retry_after]
     row = next(line for line in lines[plain:retry_after] if line.strip().startswith("2000"))
     assert row.split() == ["2000", "15,000", "80.00", "160.00", "900", "3", "0", "24,000", "0.6x", "-", "-", "-"]
     row = next(line for line in lines[plain:retry_after] if line.strip().startswith("32 "))
@@ -125,6 +130,7 @@ def test_the_report_prints_the_sweep_large_requests_and_cold_start():
 
 def test_the_sweep_runs_mlserve_with_both_clients_and_the_hello_app_with_post_lua_only(tmp_path, monkeypatch,
                                                                                         capsys):
+    # ... and mlserve without its model at the base point only, with post.lua.
     runs = []  # (server, script, seconds) of every wrk run, warm-ups included
 
     @contextlib.contextmanager
@@ -153,7 +159,9 @@ def test_the_sweep_runs_mlserve_with_both_clients_and_the_hello_app_with_post_lu
 
     assert runs == (sweep_pass("mlserve", LUA_SCRIPT, 2) + sweep_pass("mlserve", RETRY_AFTER_SCRIPT, 2)
                     + sweep_pass("mlserve", LUA_SCRIPT, 1)  # the large requests
-                    + sweep_pass("hello", LUA_SCRIPT, 2))
+                    + sweep_pass("hello", LUA_SCRIPT, 2)
+                    + sweep_pass("no_model", LUA_SCRIPT, 1))
+    assert set(results["servers"]["no_model"]["points"]) == {"32"}
     out = capsys.readouterr().out
     assert ("   2000 connections, post_retry_after.lua: 1,000 req/s answered, p99 of the answered 31.0 ms, "
             "300 503/s, 598 Retry-After waits, 1 client timeouts") in out

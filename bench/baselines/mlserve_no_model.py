@@ -1,0 +1,66 @@
+"""The floor of the hello-world ratio: mlserve's own app with the model taken out.
+
+    python -m bench.baselines.mlserve_no_model --model DIR --host 127.0.0.1 --port 8000
+
+Everything mlserve does for a single-row `/predict` runs as in the real server (uvicorn
+configuration, routing, admission, request ids, JSON parsing, row validation, the JSON
+answer, metrics), except the model: `DataPlane.predict` answers every request with the one
+answer the model gave at start for one row, already resolved, so no batch, no model call and
+no wait (single-row requests only: the bench sends nothing else).
+What this serves per second, over the hello-world app's, is the most the hello-world ratio
+can be with any model behind that HTTP path: the bench reports it beside the ratio
+(bench/README.md). It answers wrong predictions on purpose: never serve it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+import numpy as np
+import uvicorn
+
+from serving_app.admission import current_ticket
+from serving_app.app import ServingApp, create_app
+from serving_app.dataplane import DataPlane
+from serving_app.errors import NotReady
+from serving_app.server import default_load_model, load, uvicorn_config
+from serving_app.settings import Settings
+
+
+def without_model(app: ServingApp) -> ServingApp:
+    """`app` with its data plane's prediction replaced by one constant, resolved answer."""
+    plane: DataPlane = app.plane
+    answer = plane._predict(np.zeros((1, plane.n_features), dtype=plane.input_dtype))
+
+    def predict(rows: Any) -> asyncio.Future:
+        # What DataPlane.predict does before it hands the rows to the batcher stays.
+        if not plane.ready:
+            raise NotReady(plane.not_ready_reason())
+        n = plane.check_rows(rows)
+        ticket = current_ticket.get()
+        if ticket is not None:
+            plane.admission.resize(ticket, n, ticket.body_bytes)
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(answer)
+        return done
+
+    plane.predict = predict  # type: ignore[method-assign]
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    settings = Settings(model_uri=args.model, host=args.host, port=args.port)
+    model, _ = load(settings, default_load_model)
+    app = without_model(create_app(settings, model))
+    uvicorn.Server(uvicorn_config(settings, app)).run()
+
+
+if __name__ == "__main__":
+    main()
