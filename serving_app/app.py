@@ -49,6 +49,9 @@ _UNMATCHED = "unmatched"  # metrics label for 404s, so random paths cannot explo
 _MAX_REQUEST_ID_BYTES = 200
 _PRINTABLE = re.compile(rb"[\x21-\x7e]+")
 _INTERNAL_ERROR = b'{"error":"internal server error; see the server log"}'
+CLIENT_CLOSED = 499
+"""The metrics' status for a request whose client left before its body was read (nginx's
+"client closed request"): no answer goes out, and it is not the client's bad input."""
 _RETRY_AFTER_S = admission.RETRY_AFTER_S
 _RETRY_AFTER = [(b"retry-after", b"%d" % _RETRY_AFTER_S)]
 
@@ -164,6 +167,10 @@ class ServingApp:
                 else:
                     ticket = admitted
                     body = await self._read_body(receive)
+                    if body is None:  # the client left while the request waited: nobody to answer
+                        self.plane.admission.release(ticket)
+                        self.metrics.request_done(label, CLIENT_CLOSED, time.perf_counter() - started)
+                        return
                     ticket.body_bytes = len(body)
                     current_ticket.set(ticket)
                     response = await route.handler(
@@ -205,9 +212,13 @@ class ServingApp:
             raise _BodyTooLarge(f"body of {declared} bytes is over max_body_bytes ({self._max_body_bytes})")
         return declared
 
-    async def _read_body(self, receive: Any) -> bytes:
+    async def _read_body(self, receive: Any) -> bytes | None:
+        """The whole body; None when the client disconnected before it was read (uvicorn then
+        hands over no body, even one it had received whole)."""
         limit = self._max_body_bytes
         message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
         body = message.get("body", b"")
         # Counted in every message, the first too: uvicorn hands a chunked upload it buffered
         # before the app read it as one message, with no Content-Length to refuse it by.
@@ -220,7 +231,7 @@ class ServingApp:
         while message.get("more_body", False):  # chunked upload: count as it arrives
             message = await receive()
             if message["type"] == "http.disconnect":
-                break
+                return None  # left mid-upload
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:

@@ -101,3 +101,34 @@ def test_over_http_a_client_retrying_at_once_waits_and_is_answered(held_model):
         assert retry.json()["predictions"] == [pytest.approx(expected_score([1.0, 2.0, 3.0, 4.0]))]
         assert [response.status_code for response in busy] == [200, 200]
         assert running.metric("mlserve_admission_refused_total", reason="queue_wait") == 2
+
+
+def test_a_request_whose_client_left_while_it_waited_is_counted_as_client_closed_not_bad_input(held_model):
+    with serve(held_model, **HELD, max_concurrent_requests=1, max_queue_wait_ms=60_000, max_batch_wait_ms=0) as running:
+        gate = running.app.plane.admission
+        body = b'{"instances": [[1.0, 2.0, 3.0, 4.0]]}'
+        _hold(held_model)
+
+        async def scenario():
+            async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+                busy = asyncio.create_task(client.post("/predict", content=body,
+                                                       headers={"content-type": "application/json"}))
+                await _until(lambda: gate.processing == 1 and held_model.entered.is_set())
+                # A whole request, then the client leaves while it waits for room.
+                reader, writer = await asyncio.open_connection(*running.url.removeprefix("http://").split(":"))
+                writer.write(b"POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                             b"content-length: %d\r\n\r\n%s" % (len(body), body))
+                await writer.drain()
+                await _until(lambda: len(gate.waiting) == 1)
+                writer.close()
+                await writer.wait_closed()
+                await asyncio.sleep(0.05)  # the server sees the close
+                held_model.gate.set()
+                answered = await busy
+                await _until(lambda: gate.in_flight == 0)
+                return answered
+
+        assert asyncio.run(scenario()).status_code == 200
+        assert running.metric("mlserve_requests_total", route="/predict", status="499") == 1
+        assert running.metric("mlserve_requests_total", route="/predict", status="400") in (None, 0)
+        assert gate.processing == 0 and gate.rows == 0 and gate.bytes == 0  # its room was given back
