@@ -16,7 +16,8 @@ short, answered requests see a short queue, as long as refused clients stay away
 Retry-After they were given. A client that comes straight back on the same connection
 (a load generator, a misconfigured SDK) would make refusing shed nothing: its refusals
 would take the CPU from the answers. Such a request waits its turn instead of being
-refused again (for `RETRY_AFTER_S` after its connection's refusal). And no request ever
+refused again (for `RETRY_AFTER_S` after its connection's refusal; a refusal for the
+model's queue stays one, since waiting would not make its rows finish in time). And no request ever
 waits longer than `max_queue_wait_ms`: one that did is refused then, so a wrong estimate
 (the model slowed down) cannot keep it into its client's timeout.
 
@@ -194,7 +195,8 @@ class Admission:
         if connection is None:
             return False
         refused_at = self._refused_at
-        if now - refused_at.get(connection, -RETRY_AFTER_S) < RETRY_AFTER_S:
+        last = refused_at.get(connection)
+        if last is not None and now - last < RETRY_AFTER_S:
             return True
         refused_at[connection] = now
         if now >= self._forget_at:  # once a second, forget refusals older than RETRY_AFTER_S
