@@ -39,7 +39,7 @@ end
 local heads, tails = {}, {}
 local next_index = 1
 -- Per thread (wrk gives each thread its own Lua state); done() collects them with t:get().
--- Flat tables only: wrk's t:get() crashes copying a table of tables (wrk 4.2).
+-- Flat tables only: wrk's t:get() crashed copying a table of tables (Debian's wrk 4.1.0).
 STATUS_STRIDE = 100000
 hist = {}          -- hist[status * STATUS_STRIDE + bucket] = count
 counts = {}        -- counts[status] = responses
