@@ -1,8 +1,8 @@
 """Running the app: uvicorn, signals, graceful shutdown, worker processes.
 
 uvicorn with httptools (each response written in one system call: http_protocol.py) and
-uvloop, no access log, no proxy-header middleware: the fastest ASGI server stack for Python
-we measured (granian 2.8 served a hello-world app at less than half of uvicorn's rate on one
+uvloop (taking new connections in bursts: accept.py), no access log, no proxy-header
+middleware: the fastest ASGI server stack for Python we measured (granian 2.8 served a hello-world app at less than half of uvicorn's rate on one
 pinned core at 32 connections; bench/README.md). Every process (the only one, or each of
 `workers`) builds its app through `AppFactory`: load the artifact, build the app, and make
 SIGTERM flip readiness before uvicorn's own handler starts the drain. With `workers > 1` the
@@ -145,7 +145,7 @@ def uvicorn_config(settings: Settings, app: ServingApp | AppFactory) -> uvicorn.
         port=settings.port,
         workers=settings.workers,
         http=HttpToolsCoalescingProtocol,  # httptools, one write per response (http_protocol.py)
-        loop="uvloop",
+        loop="serving_app.accept:new_event_loop",  # uvloop, taking new connections in bursts (accept.py)
         lifespan="on",
         access_log=False,
         log_config=None,  # logs.configure_logging owns logging
