@@ -52,6 +52,7 @@ _INTERNAL_ERROR = b'{"error":"internal server error; see the server log"}'
 CLIENT_CLOSED = 499
 """The metrics' status for a request whose client left before its body was read (nginx's
 "client closed request"): no answer goes out, and it is not the client's bad input."""
+_CLIENT_GONE = Response(CLIENT_CLOSED, b"")
 _RETRY_AFTER_S = admission.RETRY_AFTER_S
 _RETRY_AFTER = [(b"retry-after", b"%d" % _RETRY_AFTER_S)]
 
@@ -168,13 +169,12 @@ class ServingApp:
                     ticket = admitted
                     body = await self._read_body(receive)
                     if body is None:  # the client left while the request waited: nobody to answer
-                        self.plane.admission.release(ticket)
-                        self.metrics.request_done(label, CLIENT_CLOSED, time.perf_counter() - started)
-                        return
-                    ticket.body_bytes = len(body)
-                    current_ticket.set(ticket)
-                    response = await route.handler(
-                        Request(method, path, body, content_type, accept, request_id.decode("latin-1"), params))
+                        response = _CLIENT_GONE
+                    else:
+                        ticket.body_bytes = len(body)
+                        current_ticket.set(ticket)
+                        response = await route.handler(
+                            Request(method, path, body, content_type, accept, request_id.decode("latin-1"), params))
             else:
                 response = await route.handler(
                     Request(method, path, b"", content_type, accept, request_id.decode("latin-1"), params))
@@ -184,16 +184,17 @@ class ServingApp:
             logger.exception("unhandled error", extra={"request_id": request_id.decode("latin-1"), "path": path})
             response = Response(500, _INTERNAL_ERROR)
         try:
-            body = response.body
-            headers = [
-                (b"content-type", response.content_type),
-                (b"content-length", b"%d" % len(body)),
-                (b"x-request-id", request_id),
-            ]
-            if response.headers:
-                headers += response.headers
-            await send({"type": "http.response.start", "status": response.status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            if response is not _CLIENT_GONE:  # a client that left gets nothing; its request is counted below
+                body = response.body
+                headers = [
+                    (b"content-type", response.content_type),
+                    (b"content-length", b"%d" % len(body)),
+                    (b"x-request-id", request_id),
+                ]
+                if response.headers:
+                    headers += response.headers
+                await send({"type": "http.response.start", "status": response.status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
         finally:
             if ticket is not None:
                 self.plane.admission.release(ticket)

@@ -4,9 +4,9 @@
 
 Everything mlserve does for a single-row `/predict` runs as in the real server (uvicorn
 configuration, routing, admission, request ids, JSON parsing, row validation, the JSON
-answer, metrics), except the model: `DataPlane.predict` answers every request with the one
-answer the model gave at start for one row, already resolved, so no batch, no model call and
-no wait (single-row requests only: the bench sends nothing else).
+answer, metrics), except the model: the batcher answers every request with the one answer the
+model gave at start for one row, already resolved, so no batch, no model call and no wait
+(single-row requests only: the bench sends nothing else).
 What this serves per second, over the hello-world app's, is the most the hello-world ratio
 can be with any model behind that HTTP path: the bench reports it beside the ratio
 (bench/README.md). It answers wrong predictions on purpose: never serve it.
@@ -21,32 +21,24 @@ from typing import Any
 import numpy as np
 import uvicorn
 
-from serving_app.admission import current_ticket
 from serving_app.app import ServingApp, create_app
 from serving_app.dataplane import DataPlane
-from serving_app.errors import NotReady
 from serving_app.server import default_load_model, load, uvicorn_config
 from serving_app.settings import Settings
 
 
 def without_model(app: ServingApp) -> ServingApp:
-    """`app` with its data plane's prediction replaced by one constant, resolved answer."""
+    """`app` with its batcher answering every request at once with one constant answer:
+    `DataPlane.predict` (readiness, row checks, admission's row count) runs as in the server."""
     plane: DataPlane = app.plane
     answer = plane._predict(np.zeros((1, plane.n_features), dtype=plane.input_dtype))
 
-    def predict(rows: Any) -> asyncio.Future:
-        # What DataPlane.predict does before it hands the rows to the batcher stays.
-        if not plane.ready:
-            raise NotReady(plane.not_ready_reason())
-        n = plane.check_rows(rows)
-        ticket = current_ticket.get()
-        if ticket is not None:
-            plane.admission.resize(ticket, n, ticket.body_bytes)
+    def submit(payload: Any, rows: int, deadline: float | None = None) -> asyncio.Future:
         done = asyncio.get_running_loop().create_future()
         done.set_result(answer)
         return done
 
-    plane.predict = predict  # type: ignore[method-assign]
+    plane.batcher.submit = submit  # type: ignore[method-assign]
     return app
 
 
