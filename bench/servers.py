@@ -47,7 +47,8 @@ class ServerSpec:
 
 def server_specs(python: str, model_dir: Path) -> dict[str, ServerSpec]:
     """The servers, keyed by name: mlserve, the two seed-project baselines, the hello-world
-    ceiling, and mlserve without its model (the floor of the hello ratio)."""
+    ceiling, mlserve without its model (the floor of the hello ratio) and the least batching
+    server giving mlserve's answer (the ratio's ceiling for any batching server)."""
     model = str(model_dir)
     return {
         "mlserve": ServerSpec(
@@ -75,6 +76,13 @@ def server_specs(python: str, model_dir: Path) -> dict[str, ServerSpec]:
             argv=(python, "-m", "bench.baselines.mlserve_no_model", "--model", model, "--host", "127.0.0.1")
             + ("--port", "{port}"),
             ready_path="/v2/health/ready",
+        ),
+        "bare": ServerSpec(
+            name="bare",
+            label="mlserve's answer from a bare batching app: no admission, checks or metrics (the ratio's ceiling)",
+            argv=(python, "-m", "bench.baselines.bare_batching", "--model", model, "--host", "127.0.0.1")
+            + ("--port", "{port}"),
+            ready_path="/",
         ),
         "flask": ServerSpec(
             name="flask",

@@ -33,9 +33,12 @@ from bench.load import (
 from bench.servers import RunningServer, ServerError, ServerSpec, running_server
 from bench.tables import format_foreign, format_ratio, ratio, table
 
-SWEEP_SERVERS = ("mlserve", "hello", "no_model")
-"""mlserve and the hello-world app over the whole sweep; mlserve without its model at the
-first (base) point only: what the hello ratio could be with any model (the ratio's floor)."""
+SWEEP_SERVERS = ("mlserve", "hello", "no_model", "bare")
+"""mlserve and the hello-world app over the whole sweep; at the first (base) point only,
+mlserve without its model (what the hello ratio could be with any model: the ratio's floor)
+and mlserve's answer from a bare batching app (what it could be for any server that batches
+the model and gives this answer)."""
+BASE_POINT_ONLY = ("no_model", "bare")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +101,7 @@ def run_sweep(specs: dict[str, ServerSpec], *, model_dir: Path, out: Path, singl
         try:
             with running_server(spec, model_dir=model_dir, log_path=out / "logs" / f"sweep-{name}.log",
                                 cpu=load.server_cpu) as server:
-                counts = connections[:1] if name == "no_model" else connections
+                counts = connections[:1] if name in BASE_POINT_ONLY else connections
                 record["points"] = measure_points(server, bodies=single_row_bodies, connections=counts,
                                                   load=load, rows_per_request=1)
                 if name == "mlserve":
@@ -158,17 +161,30 @@ def format_sweep(sweep: dict) -> list[str]:
 
 
 def _format_floor(sweep: dict, hello: dict) -> list[str]:
-    """One line: mlserve without its model at the base point, against the hello-world app."""
-    record = sweep["servers"].get("no_model")
-    if record is None:
-        return []  # a results.json from before the floor was measured
+    """One line per base-point baseline (mlserve without its model, the bare batching app)
+    against the hello-world app."""
     base = str(sweep["connections"][0])
-    fig, ceiling = record.get("points", {}).get(base), hello.get("points", {}).get(base)
-    if fig is None:
-        return [f"  mlserve without its model, {base} connections: not measured: {record.get('error') or 'skipped'}"]
-    return [f"  mlserve without its model (constant answer), {base} connections: {fig['req_per_s']:,.0f} req/s, "
-            f"{format_ratio(ratio(fig['req_per_s'], ceiling['req_per_s'] if ceiling else None))} hello, "
-            f"{_us(fig)} us/req: the most the hello ratio can be with any model behind this HTTP path"]
+    lines = []
+    for name, what, meaning in _BASE_POINT_LINES:
+        record = sweep["servers"].get(name)
+        if record is None:
+            continue  # a results.json from before this baseline was measured
+        fig, ceiling = record.get("points", {}).get(base), hello.get("points", {}).get(base)
+        if fig is None:
+            lines.append(f"  {what}, {base} connections: not measured: {record.get('error') or 'skipped'}")
+            continue
+        lines.append(f"  {what}, {base} connections: {fig['req_per_s']:,.0f} req/s, "
+                     f"{format_ratio(ratio(fig['req_per_s'], ceiling['req_per_s'] if ceiling else None))} hello, "
+                     f"{_us(fig)} us/req: {meaning}")
+    return lines
+
+
+_BASE_POINT_LINES = (
+    ("no_model", "mlserve without its model (constant answer)",
+     "the most the hello ratio can be with any model behind this HTTP path"),
+    ("bare", "mlserve's answer from a bare batching app",
+     "the most the hello ratio can be for any server that batches the model and gives this answer"),
+)
 
 
 def _format_retry_after(sweep: dict, mlserve: dict) -> list[str]:

@@ -50,7 +50,8 @@ def _sweep_results():
         "connections": [32, 256, 1000, 2000], "timeout_s": 2,
         "servers": {"mlserve": {"points": mlserve, "retry_after_points": retry_after, "error": None},
                     "hello": {"points": hello, "error": None},
-                    "no_model": {"points": {"32": _point(27_000, 1.2, cpu_us=30.0)}, "error": None}},
+                    "no_model": {"points": {"32": _point(27_000, 1.2, cpu_us=30.0)}, "error": None},
+                    "bare": {"points": {"32": _point(18_000, 1.8, cpu_us=55.0)}, "error": None}},
         "large_requests": {"rows_per_request": 1024, "connections": [4, 32], "points": large, "error": None},
     }
     results["cold_start"] = {
@@ -67,6 +68,8 @@ def test_sweep_and_cold_start_targets_read_their_figures():
     assert verdicts["hello_ratio"]["actual"] == pytest.approx(0.67) and verdicts["hello_ratio"]["met"] is False
     floor = verdicts["hello_ratio_floor"]  # mlserve without its model: 27,000 over hello's 30,000 at 32
     assert floor["actual"] == pytest.approx(0.9) and floor["met"] is True
+    bare = verdicts["hello_ratio_bare"]  # the bare batching app: 18,000 over 30,000
+    assert bare["actual"] == pytest.approx(0.6) and bare["met"] is False
     assert verdicts["hello_cpu_ratio"]["actual"] == 0.65  # at 32, the busiest: 26 us per hello request over 40
     large = verdicts["large_request_goodput"]
     assert large["actual"] == pytest.approx(0.88) and large["met"] is True
@@ -111,6 +114,9 @@ def test_the_report_prints_the_sweep_large_requests_and_cold_start():
     assert plain < retry_after
     assert ("  mlserve without its model (constant answer), 32 connections: 27,000 req/s, 0.9x hello, 30.0 us/req: "
             "the most the hello ratio can be with any model behind this HTTP path") in lines[plain:retry_after]
+    assert ("  mlserve's answer from a bare batching app, 32 connections: 18,000 req/s, 0.6x hello, 55.0 us/req: "
+            "the most the hello ratio can be for any server that batches the model and gives this answer"
+            ) in lines[plain:retry_after]
     row = next(line for line in lines[plain:retry_after] if line.strip().startswith("2000"))
     assert row.split() == ["2000", "15,000", "80.00", "160.00", "900", "3", "0", "24,000", "0.6x", "-", "-", "-"]
     row = next(line for line in lines[plain:retry_after] if line.strip().startswith("32 "))
@@ -130,7 +136,7 @@ def test_the_report_prints_the_sweep_large_requests_and_cold_start():
 
 def test_the_sweep_runs_mlserve_with_both_clients_and_the_hello_app_with_post_lua_only(tmp_path, monkeypatch,
                                                                                         capsys):
-    # ... and mlserve without its model at the base point only, with post.lua.
+    # ... and mlserve without its model and the bare batching app at the base point only, with post.lua.
     runs = []  # (server, script, seconds) of every wrk run, warm-ups included
 
     @contextlib.contextmanager
@@ -160,8 +166,8 @@ def test_the_sweep_runs_mlserve_with_both_clients_and_the_hello_app_with_post_lu
     assert runs == (sweep_pass("mlserve", LUA_SCRIPT, 2) + sweep_pass("mlserve", RETRY_AFTER_SCRIPT, 2)
                     + sweep_pass("mlserve", LUA_SCRIPT, 1)  # the large requests
                     + sweep_pass("hello", LUA_SCRIPT, 2)
-                    + sweep_pass("no_model", LUA_SCRIPT, 1))
-    assert set(results["servers"]["no_model"]["points"]) == {"32"}
+                    + sweep_pass("no_model", LUA_SCRIPT, 1) + sweep_pass("bare", LUA_SCRIPT, 1))
+    assert set(results["servers"]["no_model"]["points"]) == {"32"} == set(results["servers"]["bare"]["points"])
     out = capsys.readouterr().out
     assert ("   2000 connections, post_retry_after.lua: 1,000 req/s answered, p99 of the answered 31.0 ms, "
             "300 503/s, 598 Retry-After waits, 1 client timeouts") in out
