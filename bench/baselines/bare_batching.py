@@ -19,19 +19,14 @@ mlserve's rate over it is what mlserve's own work costs (bench/README.md).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from typing import Any
 
-import uvicorn
-
 from bench.baselines import hello_asgi
-from serving_app.app import create_app
+from bench.baselines.mlserve_stack import serve
 from serving_app.dataplane import DataPlane
 from serving_app.protocols.common import Request
 from serving_app.protocols.predict import PredictProtocol
-from serving_app.server import default_load_model, load, uvicorn_config
-from serving_app.settings import Settings
 
 
 class BareBatcher:
@@ -78,15 +73,7 @@ def bare_app(plane: DataPlane) -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args()
-    settings = Settings(model_uri=args.model, host=args.host, port=args.port)
-    model, _ = load(settings, default_load_model)
-    app = bare_app(create_app(settings, model).plane)
-    uvicorn.Server(uvicorn_config(settings, app)).run()
+    serve(__doc__.splitlines()[0], lambda app: bare_app(app.plane))
 
 
 if __name__ == "__main__":

@@ -14,17 +14,14 @@ can be with any model behind that HTTP path: the bench reports it beside the rat
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from typing import Any
 
 import numpy as np
-import uvicorn
 
-from serving_app.app import ServingApp, create_app
+from bench.baselines.mlserve_stack import serve
+from serving_app.app import ServingApp
 from serving_app.dataplane import DataPlane
-from serving_app.server import default_load_model, load, uvicorn_config
-from serving_app.settings import Settings
 
 
 def without_model(app: ServingApp) -> ServingApp:
@@ -43,15 +40,7 @@ def without_model(app: ServingApp) -> ServingApp:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args()
-    settings = Settings(model_uri=args.model, host=args.host, port=args.port)
-    model, _ = load(settings, default_load_model)
-    app = without_model(create_app(settings, model))
-    uvicorn.Server(uvicorn_config(settings, app)).run()
+    serve(__doc__.splitlines()[0], without_model)
 
 
 if __name__ == "__main__":
