@@ -33,12 +33,19 @@ from bench.load import (
 from bench.servers import RunningServer, ServerError, ServerSpec, running_server
 from bench.tables import format_foreign, format_ratio, ratio, table
 
-SWEEP_SERVERS = ("mlserve", "hello", "no_model", "bare")
+BASE_POINT_BASELINES = (
+    ("no_model", "mlserve without its model (constant answer)",
+     "the most the hello ratio can be with any model behind this HTTP path"),
+    ("bare", "mlserve's answer from a bare batching app",
+     "the most the hello ratio can be for any server that batches the model and gives this answer"),
+)
+"""The servers measured at the base point only: (name, what it is, what its figure means)."""
+BASE_POINT_ONLY = tuple(name for name, _, _ in BASE_POINT_BASELINES)
+SWEEP_SERVERS = ("mlserve", "hello", *BASE_POINT_ONLY)
 """mlserve and the hello-world app over the whole sweep; at the first (base) point only,
 mlserve without its model (what the hello ratio could be with any model: the ratio's floor)
 and mlserve's answer from a bare batching app (what it could be for any server that batches
 the model and gives this answer)."""
-BASE_POINT_ONLY = ("no_model", "bare")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,7 +150,7 @@ def format_sweep(sweep: dict) -> list[str]:
                      format_ratio(ratio(fig["req_per_s"], ceiling["req_per_s"] if ceiling else None)),
                      _us(fig), _us(ceiling), format_foreign(fig.get("foreign_cpu_pct"))))
     lines += table(rows)
-    lines += _format_floor(sweep, hello)
+    lines += _format_base_point_baselines(sweep, hello)
     lines += _format_retry_after(sweep, mlserve)
     large = sweep["large_requests"]
     lines += ["", f"== large requests: {large['rows_per_request']} rows each =="]
@@ -160,12 +167,12 @@ def format_sweep(sweep: dict) -> list[str]:
     return lines
 
 
-def _format_floor(sweep: dict, hello: dict) -> list[str]:
+def _format_base_point_baselines(sweep: dict, hello: dict) -> list[str]:
     """One line per base-point baseline (mlserve without its model, the bare batching app)
     against the hello-world app."""
     base = str(sweep["connections"][0])
     lines = []
-    for name, what, meaning in _BASE_POINT_LINES:
+    for name, what, meaning in BASE_POINT_BASELINES:
         record = sweep["servers"].get(name)
         if record is None:
             continue  # a results.json from before this baseline was measured
@@ -178,13 +185,6 @@ def _format_floor(sweep: dict, hello: dict) -> list[str]:
                      f"{_us(fig)} us/req: {meaning}")
     return lines
 
-
-_BASE_POINT_LINES = (
-    ("no_model", "mlserve without its model (constant answer)",
-     "the most the hello ratio can be with any model behind this HTTP path"),
-    ("bare", "mlserve's answer from a bare batching app",
-     "the most the hello ratio can be for any server that batches the model and gives this answer"),
-)
 
 
 def _format_retry_after(sweep: dict, mlserve: dict) -> list[str]:
